@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs exactly what tortie needs on Debian 12 (as root), only what is missing,
+# then `npm ci` when node_modules is missing or older than package-lock.json, then builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the dataplane tools, the reference BGP daemons and etcd for
+# the integration tier, and what the tests drive traffic with.
+PACKAGES=(
+  nftables iproute2 iptables ipset conntrack   # dataplane
+  bird2 frr gobgpd exabgp                      # BGP peers and top-of-rack routers
+  etcd-server etcd-client                      # etcd datastore
+  iperf3 socat iputils-ping procps psmisc      # traffic and process tools
+  python3 make g++                             # node-gyp for the native addon
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian packages enable their daemons as system services; tortie's tests
+# start their own copies inside namespaces, so the system ones are not wanted.
+for svc in bird frr gobgpd exabgp etcd; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.tortie-lock ] || [ "$(cat node_modules/.tortie-lock)" != "$lock_sum" ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.tortie-lock
+fi
+
+npm run --silent build
