@@ -42,4 +42,11 @@ if [ ! -f node_modules/.tortie-lock ] || [ "$(cat node_modules/.tortie-lock)" !=
   echo "$lock_sum" > node_modules/.tortie-lock
 fi
 
+# The native addon for TCP-MD5 and GTSM (bgp/native), built against this Node's headers.
+addon=bgp/native/build/Release/tortie_sockopt.node
+if [ ! -f "$addon" ] || [ bgp/native/sockopt.c -nt "$addon" ] || [ bgp/native/binding.gyp -nt "$addon" ]; then
+  echo "setup: building bgp/native"
+  npx --no-install node-gyp rebuild --directory bgp/native --loglevel=error >/dev/null
+fi
+
 npm run --silent build
