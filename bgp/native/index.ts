@@ -1,18 +1,10 @@
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { Socket, type Server } from "node:net";
-import { fileURLToPath } from "node:url";
+import { native } from "../../core/native/index.js";
 
 /**
  * TCP-MD5 (RFC 2385) and GTSM (RFC 5082) for BGP sessions, through the small
- * native addon in this folder (built by scripts/setup.sh with node-gyp).
+ * native addon in core/native (built by scripts/setup.sh with node-gyp).
  */
-
-interface Addon {
-  setMd5(fd: number, peer: string, key: string): void;
-  setTtl(fd: number, ttl: number, minTtl: number): void;
-  connect(opts: ConnectOptions): Promise<number>;
-}
 
 export interface ConnectOptions {
   readonly peer: string;
@@ -28,38 +20,9 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
 }
 
-export class SocketSecurityUnavailable extends Error {
-  constructor(why: string) {
-    super(`TCP-MD5/GTSM need the native addon (bgp/native), which is not available: ${why}`);
-    this.name = "SocketSecurityUnavailable";
-  }
-}
-
-const addonPath = fileURLToPath(
-  new URL("../../../bgp/native/build/Release/tortie_sockopt.node", import.meta.url),
-);
-let addon: Addon | undefined;
-let loadError: string | undefined;
-
-function load(): Addon {
-  if (addon) return addon;
-  if (loadError === undefined) {
-    if (!existsSync(addonPath)) loadError = `${addonPath} is missing: run scripts/setup.sh`;
-    else {
-      try {
-        addon = createRequire(import.meta.url)(addonPath) as Addon;
-        return addon;
-      } catch (err) {
-        loadError = err instanceof Error ? err.message : String(err);
-      }
-    }
-  }
-  throw new SocketSecurityUnavailable(loadError ?? "unknown");
-}
-
 export function socketSecurityAvailable(): boolean {
   try {
-    load();
+    native();
     return true;
   } catch {
     return false;
@@ -80,12 +43,12 @@ export function fdOf(s: Socket | Server): number {
  */
 export function setMd5Key(s: Socket | Server, peer: string, key: string): void {
   if (Buffer.byteLength(key) > 80) throw new RangeError(`TCP-MD5 key for ${peer} is longer than 80 bytes`);
-  load().setMd5(fdOf(s), peer, key);
+  native().setMd5(fdOf(s), peer, key);
 }
 
 /** GTSM: send with `ttl` and drop what arrives below `minTtl` (0 leaves a value as it is). */
 export function setTtlSecurity(s: Socket | Server, ttl: number, minTtl: number): void {
-  load().setTtl(fdOf(s), ttl, minTtl);
+  native().setTtl(fdOf(s), ttl, minTtl);
 }
 
 /**
@@ -95,6 +58,6 @@ export function setTtlSecurity(s: Socket | Server, ttl: number, minTtl: number):
 export async function connectSecure(opts: ConnectOptions): Promise<Socket> {
   if (opts.md5Key !== undefined && Buffer.byteLength(opts.md5Key) > 80)
     throw new RangeError(`TCP-MD5 key for ${opts.peer} is longer than 80 bytes`);
-  const fd = await load().connect(opts);
+  const fd = await native().connect(opts);
   return new Socket({ fd, readable: true, writable: true });
 }

@@ -6,7 +6,7 @@
  * code can touch the socket. The connected descriptor is handed to
  * net.Socket({fd}).
  */
-#include <node_api.h>
+#include "native.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,25 +26,9 @@
 #define IPV6_MINHOPCOUNT 73
 #endif
 
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, "ENAPI", "N-API call failed: " #call);      \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value code, message, error;
-  napi_create_string_utf8(env, "ESOCKOPT", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
-  napi_value errnum;
-  napi_create_int32(env, err, &errnum);
-  napi_set_named_property(env, error, "errno", errnum);
-  napi_throw(env, error);
+  napi_throw(env, errno_error(env, "ESOCKOPT", what, err));
   return NULL;
 }
 
@@ -254,22 +238,11 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
   OPT_INT("ttl", ttl)
   OPT_INT("minTtl", minttl)
   OPT_INT("timeoutMs", timeout_ms)
-  napi_value promise, name;
-  CHECK(napi_create_promise(env, &j->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "tortie.connect", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, connect_execute, connect_complete, j, &j->work));
-  CHECK(napi_queue_async_work(env, j->work));
-  return promise;
+  return queue_work(env, "tortie.connect", connect_execute, connect_complete, j, &j->deferred, &j->work);
 }
 
-static napi_value Init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    {"setMd5", NULL, SetMd5, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"setTtl", NULL, SetTtl, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"connect", NULL, Connect, NULL, NULL, NULL, napi_enumerable, NULL},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+void register_sockopt(napi_env env, napi_value exports) {
+  static const char *const names[] = {"setMd5", "setTtl", "connect"};
+  static const napi_callback fns[] = {SetMd5, SetTtl, Connect};
+  define_functions(env, exports, names, fns, 3);
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
