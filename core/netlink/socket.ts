@@ -66,9 +66,14 @@ export class NetlinkSocket {
    * the ones the kernel refused. Only the last request of each chunk asks for
    * an ack; errors always come back (netlink reports them whether asked or not).
    */
-  batch(requests: readonly Request[]): Promise<Refusal[]> {
+  batch(requests: readonly Request[], opts: { transaction?: boolean } = {}): Promise<Refusal[]> {
+    // An nfnetlink transaction (BATCH_BEGIN ... BATCH_END) must reach the kernel in one sendmsg; BATCH_END
+    // itself is never acknowledged, so the ack is asked of the last message inside the batch.
+    const ackAt = opts.transaction ? requests.length - 2 : -1;
     return this.serial(async () => {
       if (requests.length === 0) return [];
+      if (opts.transaction && requests.length < 3)
+        throw new Error("a transaction needs BEGIN, a message and END");
       const firstSeq = this.seq + 1;
       const total = requests.reduce((n, r) => n + NLMSG_HDRLEN + align4(r.payload.length), 0);
       const buf = Buffer.alloc(total);
@@ -81,17 +86,18 @@ export class NetlinkSocket {
         const len = NLMSG_HDRLEN + r.payload.length;
         const last = i === requests.length - 1;
         const size = NLMSG_HDRLEN + align4(r.payload.length);
-        const endsChunk = last || off + size - chunkStart >= CHUNK_BYTES;
+        const endsChunk = opts.transaction ? last : last || off + size - chunkStart >= CHUNK_BYTES;
+        const ack = opts.transaction ? i === ackAt : endsChunk;
         buf.writeUInt32LE(len, off);
         buf.writeUInt16LE(r.type, off + 4);
-        buf.writeUInt16LE(r.flags | NlFlags.REQUEST | (endsChunk ? NlFlags.ACK : 0), off + 6);
+        buf.writeUInt16LE(r.flags | NlFlags.REQUEST | (ack ? NlFlags.ACK : 0), off + 6);
         buf.writeUInt32LE(seq, off + 8);
         buf.writeUInt32LE(0, off + 12);
         r.payload.copy(buf, off + NLMSG_HDRLEN);
         off += size;
         if (endsChunk) {
           ends.push(off);
-          seqs.push(seq);
+          seqs.push(opts.transaction ? seq - 1 : seq);
           chunkStart = off;
         }
       });
