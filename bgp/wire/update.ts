@@ -232,18 +232,16 @@ class AttributeDecoder {
       }
       return;
     }
-    const ot = flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE);
-    // Partial is only legal on optional transitive attributes (RFC 4271 §4.3).
-    const partialBad =
-      (flags & AttrFlag.PARTIAL) !== 0 && d.flags !== (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE);
+    if (d.ebgpDiscard && this.ctx.ebgp) return;
     const isMp = code === AttrType.MP_REACH_NLRI || code === AttrType.MP_UNREACH_NLRI;
-    if (ot !== d.flags || partialBad) {
-      // RFC 7606 §3(c): flags in conflict make the attribute malformed, handled as that attribute's
-      // malformations are; for MP attributes we reset (RFC 7606 permits it) as the family is unverified.
+    if ((flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)) !== d.flags) {
+      // RFC 7606 §3(c): Optional/Transitive in conflict → malformed, treat-as-withdraw, whatever the
+      // attribute's length rules say; MP attributes reset (§3(j), §5.3). The Partial bit is not
+      // checked: §3(c) narrows RFC 4271's flags check to those two bits.
       this.problem(
         UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
         `${d.name} flags 0x${flags.toString(16)}`,
-        isMp ? ErrorAction.SessionReset : d.action,
+        isMp ? ErrorAction.SessionReset : ErrorAction.TreatAsWithdraw,
         raw,
       );
       return;
@@ -429,10 +427,15 @@ export function endOfRib(u: UpdateMessage): { afi: number; safi: number } | unde
   return undefined;
 }
 
-/** Encodes path attributes in type-code order, with the session's AS size; unknown ones get Partial. */
+/**
+ * Encodes path attributes in type-code order, with the session's AS size; unknown ones get
+ * Partial. Towards eBGP, LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are left out.
+ */
 export function encodeAttributes(a: AttributeInput, ctx: WireContext): Buffer {
   const parts: Buffer[] = [];
   for (const d of attributeTable) {
+    // What an eBGP receiver must discard (LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST) is not sent to one.
+    if (d.ebgpDiscard && ctx.ebgp) continue;
     const v = d.encode(a, ctx);
     if (v) parts.push(attrHeader(d.flags, d.code, v.length), v);
   }

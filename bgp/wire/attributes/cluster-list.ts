@@ -3,12 +3,13 @@ import { ipv4ToString } from "../reader.js";
 import { AttrType, type AttributeDescriptor } from "./types.js";
 import { ipv4Bytes, nonZeroMultipleOf } from "./util.js";
 
-/** RFC 4456 §8; RFC 7606 §7.10: length not a non-zero multiple of 4 → treat-as-withdraw. */
+/** RFC 4456 §8; RFC 7606 §7.10: length not a non-zero multiple of 4 → treat-as-withdraw; from an eBGP peer it is discarded. */
 export const clusterList: AttributeDescriptor = {
   code: AttrType.CLUSTER_LIST,
   name: "CLUSTER_LIST",
   flags: 0x80,
   action: ErrorAction.TreatAsWithdraw,
+  ebgpDiscard: true,
   lengthOk: nonZeroMultipleOf(4),
   decode(v, into) {
     const out: string[] = [];

@@ -144,6 +144,8 @@ export interface AttributeDescriptor {
   readonly flags: number;
   /** RFC 7606 §7: what a malformed instance costs. */
   readonly action: ErrorAction;
+  /** RFC 7606 §7.5, §7.9, §7.10: from an eBGP peer the attribute is discarded before any check. */
+  readonly ebgpDiscard?: boolean;
   lengthOk?(length: number, ctx: WireContext): boolean;
   decode(
     value: Buffer,
