@@ -53,3 +53,9 @@ for dir in core/native; do
 done
 
 npm run --silent build
+
+# A compiled file whose source was renamed or deleted must not run as a test.
+find dist -name '*.js' -not -path 'dist/node_modules/*' | while read -r f; do
+  src="${f#dist/}"
+  [ -f "${src%.js}.ts" ] || rm -f "$f" "$f.map"
+done
