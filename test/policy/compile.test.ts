@@ -3,6 +3,7 @@ import t from "tap";
 import { hostIfName } from "../../core/ifname.js";
 import { intervalsToCidrs, parseCidr, subtract, canonicalCidr } from "../../policy/cidr.js";
 import { compile, endpointChainName, policyChainName } from "../../policy/compile.js";
+import { IREvaluator, type Packet } from "../../policy/evaluate.js";
 import type { ClusterState, PolicyIR } from "../../policy/ir.js";
 import { loadStateText } from "../../policy/state.js";
 
@@ -248,4 +249,82 @@ t.test("CIDR arithmetic: canonical networks, subtraction and the minimal prefix 
 t.test("state type sanity: ClusterState is what the loader returns", async (t) => {
   const s: ClusterState = loadStateText(STATE).state;
   t.equal(s.pods.length, 3);
+});
+
+t.test("IPv6, ICMP and family-specific rules through the IR evaluator", async (t) => {
+  const ir = build(
+    `${STATE}
+---
+apiVersion: tortie.io/v1
+kind: NetworkPolicy
+metadata: {name: icmp, namespace: prod}
+spec:
+  order: 0.5
+  selector: app == 'web'
+  ingress:
+  - action: Allow
+    protocol: ICMP
+    icmp: {type: 8, code: 0}
+  - action: Deny
+    protocol: ICMPv6
+    notICMP: {type: 128}
+  - action: Allow
+    protocol: UDP
+    source: {nets: ["fd00:1::/64"]}
+`,
+    "n1",
+  );
+  const ev = new IREvaluator(ir);
+  const web = hostIfName("prod", "web");
+  const verdict = (p: Packet) => ev.evaluate(null, web, p).ingress;
+  const ping = verdict({
+    family: 4,
+    src: "192.168.7.1",
+    dst: "10.0.0.5",
+    proto: 1,
+    icmpType: 8,
+    icmpCode: 0,
+  });
+  t.equal(ping.action, "allow", "echo request allowed");
+  t.equal(ping.decision.by === "rule" ? ping.decision.rule.origin.ruleIndex : -1, 0);
+  t.equal(
+    verdict({ family: 4, src: "192.168.7.1", dst: "10.0.0.5", proto: 1, icmpType: 13, icmpCode: 0 }).action,
+    "deny",
+  );
+  const v6ping = verdict({
+    family: 6,
+    src: "fd00::9",
+    dst: "fd00::5",
+    proto: 58,
+    icmpType: 128,
+    icmpCode: 0,
+  });
+  t.equal(v6ping.action, "deny", "ICMPv6 echo is not denied by rule 1 (notICMP) but falls to isolation");
+  t.equal(v6ping.decision.by, "default");
+  const v6other = verdict({ family: 6, src: "fd00::9", dst: "fd00::5", proto: 58, icmpType: 135 });
+  t.equal(v6other.decision.by === "rule" ? v6other.decision.rule.origin.ruleIndex : -1, 1, "rule 1 denies");
+  t.equal(verdict({ family: 6, src: "fd00:1::7", dst: "fd00::5", proto: 17, dstPort: 53 }).action, "allow");
+  t.equal(
+    verdict({ family: 4, src: "10.0.1.7", dst: "10.0.0.5", proto: 17, dstPort: 53 }).action,
+    "deny",
+    "nets are IPv6 only",
+  );
+  // The Kubernetes policy's ipBlock is IPv4 only; its pod peer (api) has no IPv6 address.
+  t.equal(verdict({ family: 4, src: "192.168.2.9", dst: "10.0.0.5", proto: 6, dstPort: 80 }).action, "allow");
+  t.equal(
+    verdict({ family: 4, src: "192.168.1.9", dst: "10.0.0.5", proto: 6, dstPort: 80 }).action,
+    "deny",
+    "except",
+  );
+  t.equal(
+    verdict({ family: 4, src: "10.0.1.7", dst: "10.0.0.5", proto: 6, dstPort: 8080 }).action,
+    "allow",
+    "named port",
+  );
+  t.equal(verdict({ family: 6, src: "fd00::7", dst: "fd00::5", proto: 6, dstPort: 80 }).action, "deny");
+  t.same(
+    verdict({ family: 6, src: "fd00::7", dst: "fd00::5", proto: 6, dstPort: 80 }).logged.length,
+    1,
+    "Log rule hit",
+  );
 });
