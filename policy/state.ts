@@ -71,6 +71,10 @@ function loadPod(o: Obj, md: Obj, name: string, add: (p: string, m: string) => v
       addIp(isObj(e) ? e["ip"] : undefined, `status.podIPs[${i}].ip`),
     );
   if (status["podIP"] !== undefined) addIp(status["podIP"], "status.podIP");
+  // A host-network pod's IP is its node's: it has no pod interface and must not join selector sets
+  // (Calico does the same). A finished pod's IP may already belong to a new pod.
+  const inactive =
+    spec["hostNetwork"] === true || status["phase"] === "Succeeded" || status["phase"] === "Failed";
   return {
     namespace,
     name,
@@ -78,7 +82,7 @@ function loadPod(o: Obj, md: Obj, name: string, add: (p: string, m: string) => v
     nodeName: str(spec["nodeName"]) ?? null,
     serviceAccountName: str(spec["serviceAccountName"]) ?? str(spec["serviceAccount"]) ?? "default",
     ports,
-    ips,
+    ips: inactive ? [] : ips,
   };
 }
 
