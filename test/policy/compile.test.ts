@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import t from "tap";
+import { parseAllDocuments } from "yaml";
 import { hostIfName } from "../../core/ifname.js";
 import { intervalsToCidrs, parseCidr, subtract, canonicalCidr } from "../../policy/cidr.js";
 import { compile, endpointChainName, policyChainName } from "../../policy/compile.js";
@@ -327,4 +328,14 @@ spec:
     1,
     "Log rule hit",
   );
+});
+
+t.test("a JSON state file (a v1 List) loads exactly like the YAML one", async (t) => {
+  const items = parseAllDocuments(STATE).map((d) => d.toJS() as unknown);
+  const fromJson = loadStateText(JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+  const fromYaml = loadStateText(STATE);
+  t.same(fromJson.state, fromYaml.state);
+  t.same(fromJson.policies, fromYaml.policies);
+  t.same(fromJson.problems, []);
+  t.same(loadStateText(JSON.stringify(items)).policies, fromYaml.policies, "a JSON array of objects too");
 });
