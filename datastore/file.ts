@@ -3,14 +3,16 @@ import { mkdir, open, readFile, readdir, stat, truncate } from "node:fs/promises
 import { randomUUID } from "node:crypto";
 import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { UserError, ValidationError, errorMessage } from "../core/errors.js";
+import { UserError, errorMessage } from "../core/errors.js";
 import { log } from "../core/log.js";
 import { unlinkDurable, writeFileAtomic } from "./atomic.js";
 import { EventChannel } from "./channel.js";
 import { AlreadyExistsError, ConflictError, ExpiredError, NotFoundError, ReadOnlyError } from "./errors.js";
-import { KINDS, kindOf, type KindName } from "./kinds.js";
+import { KINDS, type KindName } from "./kinds.js";
 import { withLock } from "./lock.js";
-import { checkIdentity, objectRef, type Backend } from "./store.js";
+import { objectRef } from "./identity.js";
+import { decodeManifest } from "./manifest.js";
+import type { Backend } from "./store.js";
 import type {
   DeleteOptions,
   ListResult,
@@ -75,18 +77,6 @@ export interface FileStoreOptions {
   readonly compactKeep?: number;
   /** Safety-net poll interval behind inotify. */
   readonly pollMs?: number;
-}
-
-function defaultDecode(doc: unknown, file: string): { kind: KindName; object: StoredObject } {
-  const o = doc as Partial<StoredObject> | null;
-  if (typeof o !== "object" || o === null || typeof o.apiVersion !== "string" || typeof o.kind !== "string")
-    throw new UserError(`${file}: a manifest needs apiVersion and kind`);
-  const kind = kindOf(o.apiVersion, o.kind);
-  if (!kind) throw new UserError(`${file}: tortie does not store ${o.apiVersion} ${o.kind}`);
-  const object = o as StoredObject;
-  const problems = checkIdentity(kind, object);
-  if (problems.length > 0) throw new ValidationError(problems);
-  return { kind, object };
 }
 
 const key = (kind: KindName, ns: string | undefined, name: string) => `${kind}/${ns ?? ""}/${name}`;
@@ -204,7 +194,7 @@ export class FileBackend implements Backend {
     this.journalPath = join(this.state, "journal.ndjson");
     this.indexPath = join(this.state, "manifests.json");
     this.writer = new JournalReader(this.journalPath);
-    this.decode = opts.decode ?? defaultDecode;
+    this.decode = opts.decode ?? decodeManifest;
     this.compactAfter = opts.compactAfter ?? 10_000;
     this.compactKeep = opts.compactKeep ?? 1_000;
     this.pollMs = opts.pollMs ?? 1_000;

@@ -44,6 +44,7 @@ export const KINDS = {
   IPAMBlock: ours("IPAMBlock", "ipamblocks", false, true),
   IPAMHandle: ours("IPAMHandle", "ipamhandles", false, true),
   BlockAffinity: ours("BlockAffinity", "blockaffinities", false, true),
+  WorkloadEndpoint: ours("WorkloadEndpoint", "workloadendpoints", true, true),
   NodeStatus: ours("NodeStatus", "nodestatuses", false, true),
 } as const satisfies Record<string, KindInfo>;
 

@@ -1,5 +1,6 @@
 import { ValidationError, type FieldProblem } from "../core/errors.js";
-import { KINDS, apiVersionOf, type KindName } from "./kinds.js";
+import { KINDS, type KindName } from "./kinds.js";
+import { validateObject } from "./validate.js";
 import type {
   Datastore,
   DeleteOptions,
@@ -10,19 +11,13 @@ import type {
   WatchOptions,
 } from "./types.js";
 
-/** `IPPool default-ipv4` or `Pod default/web-0`: how errors name an object. */
-export function objectRef(kind: KindName, name: string, namespace?: string): string {
-  return `${KINDS[kind].kind} ${namespace ? `${namespace}/` : ""}${name}`;
-}
-
-export function refOf(kind: KindName, obj: StoredObject): string {
-  return objectRef(kind, obj.metadata?.name ?? "<unnamed>", obj.metadata?.namespace);
-}
-
 /** Checks an object of a kind; returns every problem found (empty: valid). */
 export type Validator = (kind: KindName, obj: StoredObject) => FieldProblem[];
 
 /**
+ * Backends hand back what was validated on the way in (or by the API server),
+ * which is why Store may narrow their StoredObjects to the kind's type.
+ *
  * What each backend implements: storage and watches only. Store wraps it with
  * what every backend shares (identity checks, defaults, validation), so the
  * backends cannot differ on those.
@@ -38,46 +33,17 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-/** The identity checks every kind shares: apiVersion/kind, a DNS-1123 name, namespace by scope. */
-export function checkIdentity(kind: KindName, obj: StoredObject): FieldProblem[] {
-  const info = KINDS[kind];
-  const object = refOf(kind, obj);
-  const problems: FieldProblem[] = [];
-  const p = (path: string, message: string) => problems.push({ object, path, message });
-  if (obj.apiVersion !== apiVersionOf(info)) p("apiVersion", `must be ${apiVersionOf(info)}`);
-  if (obj.kind !== info.kind) p("kind", `must be ${info.kind}`);
-  const meta = obj.metadata as unknown;
-  if (typeof meta !== "object" || meta === null) {
-    p("metadata", "is required");
-    return problems;
-  }
-  const name = obj.metadata.name as unknown;
-  if (typeof name !== "string" || name === "") p("metadata.name", "is required");
-  else if (name.length > 253 || !NAME_RE.test(name))
-    p("metadata.name", `"${name}" is not a DNS-1123 subdomain (lower-case letters, digits, '-', '.')`);
-  const ns = obj.metadata.namespace as unknown;
-  if (info.namespaced) {
-    if (typeof ns !== "string" || ns === "") p("metadata.namespace", `is required for ${info.kind}`);
-    else if (!NAME_RE.test(ns)) p("metadata.namespace", `"${ns}" is not a DNS-1123 label`);
-  } else if (ns !== undefined && ns !== "") {
-    p("metadata.namespace", `${info.kind} is cluster-scoped: remove the namespace`);
-  }
-  return problems;
-}
-
 export class Store implements Datastore {
   constructor(
     private readonly backend: Backend,
-    private readonly validators: Validator[] = [checkIdentity],
+    private readonly validators: Validator[] = [validateObject],
   ) {}
 
   get url(): string {
     return this.backend.url;
   }
 
-  /** Adds a check run on every create and update, e.g. policy's semantic validator. */
+  /** Adds a check run on every create and update of this store (policy/ uses setPolicyValidator instead). */
   addValidator(v: Validator): void {
     this.validators.push(v);
   }
@@ -92,27 +58,27 @@ export class Store implements Datastore {
   }
 
   get<K extends KindName>(kind: K, name: string, namespace?: string): Promise<ObjectOf<K>> {
-    return this.backend.get(kind, name, this.ns(kind, namespace));
+    return this.backend.get(kind, name, this.ns(kind, namespace)) as Promise<ObjectOf<K>>;
   }
 
   list<K extends KindName>(kind: K, opts: { namespace?: string } = {}): Promise<ListResult<ObjectOf<K>>> {
-    return this.backend.list(kind, this.ns(kind, opts.namespace));
+    return this.backend.list(kind, this.ns(kind, opts.namespace)) as Promise<ListResult<ObjectOf<K>>>;
   }
 
   watch<K extends KindName>(kind: K, opts: WatchOptions = {}): Watch<ObjectOf<K>> {
     const ns = this.ns(kind, opts.namespace);
-    return this.backend.watch(kind, { ...opts, namespace: ns });
+    return this.backend.watch(kind, { ...opts, namespace: ns }) as Watch<ObjectOf<K>>;
   }
 
   async create<K extends KindName>(kind: K, obj: ObjectOf<K>): Promise<ObjectOf<K>> {
     this.validate(kind, obj);
     const { resourceVersion: _rv, uid: _uid, ...metadata } = obj.metadata;
-    return await this.backend.create(kind, { ...obj, metadata });
+    return (await this.backend.create(kind, { ...obj, metadata })) as ObjectOf<K>;
   }
 
   async update<K extends KindName>(kind: K, obj: ObjectOf<K>): Promise<ObjectOf<K>> {
     this.validate(kind, obj);
-    return await this.backend.update(kind, obj);
+    return (await this.backend.update(kind, obj)) as ObjectOf<K>;
   }
 
   delete<K extends KindName>(

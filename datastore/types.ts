@@ -1,4 +1,5 @@
 import type { KindName } from "./kinds.js";
+import type { KindTypes } from "./schema/resources.js";
 
 export interface ObjectMeta {
   name: string;
@@ -26,12 +27,12 @@ export interface StoredObject {
   [field: string]: unknown;
 }
 
-/**
- * The TypeScript type of each kind's objects. `schema/` narrows it per kind;
- * until a kind has a schema it is a plain StoredObject.
- */
-export type KindTypes = Record<KindName, StoredObject>;
+/** The TypeScript type of a kind's objects, derived from its schema in schema/resources.ts. */
 export type ObjectOf<K extends KindName> = KindTypes[K];
+
+/** Every kind has a schema, and every schema's object type is a StoredObject. */
+type Check<T extends Record<KindName, StoredObject>> = T;
+export type _KindTypesComplete = Check<KindTypes>;
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
 

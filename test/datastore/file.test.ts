@@ -41,7 +41,7 @@ t.test("file store: separate processes never both win a CAS", async (t) => {
   await ds.create("IPAMHandle", handle("counter", 0));
   const worker = fileURLToPath(new URL("./cas-worker.js", import.meta.url));
   const P = 4;
-  const M = 20;
+  const M = 15;
   const outs = await Promise.all(
     Array.from({ length: P }, () => run(process.execPath, [worker, url, String(M)], { timeoutMs: 120_000 })),
   );
