@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.js";
+import { EtcdBackend } from "./etcd.js";
 import { FileBackend, type FileStoreOptions } from "./file.js";
 import { Store, type Backend } from "./store.js";
 
@@ -48,6 +49,7 @@ export function openBackend(url: string, opts: OpenOptions = {}): Promise<Backen
     case "file":
       return Promise.resolve(new FileBackend(u.dir, opts.file));
     case "etcd":
+      return Promise.resolve(new EtcdBackend(u.endpoint, u.prefix));
     case "kubernetes":
       throw new UserError(`--datastore ${url}: the ${u.type} backend is not built yet`);
   }

@@ -277,7 +277,7 @@ export function contract(t: Test, h: Harness): void {
 
   t.test("concurrent writers through CAS retries lose no increment", async (t) => {
     const N = 4;
-    const M = 15;
+    const M = 10;
     const clients = await Promise.all(Array.from({ length: N }, () => h.open()));
     t.teardown(() => Promise.all(clients.map((c) => c.close())));
     const [first] = clients;
