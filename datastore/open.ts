@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { UserError } from "../core/errors.js";
 import { EtcdBackend } from "./etcd.js";
 import { FileBackend, type FileStoreOptions } from "./file.js";
+import { KubernetesBackend, loadKubeConfig } from "./kubernetes.js";
 import { Store, type Backend } from "./store.js";
 
 export interface OpenOptions {
@@ -51,7 +52,7 @@ export function openBackend(url: string, opts: OpenOptions = {}): Promise<Backen
     case "etcd":
       return Promise.resolve(new EtcdBackend(u.endpoint, u.prefix));
     case "kubernetes":
-      throw new UserError(`--datastore ${url}: the ${u.type} backend is not built yet`);
+      return Promise.resolve(new KubernetesBackend(loadKubeConfig(u.kubeconfig)));
   }
 }
 
