@@ -127,7 +127,10 @@ export class Informer<K extends KindName> {
         });
         this.current = w;
         if (this.stopped) w.close();
+        const began = Date.now();
+        let delivered = 0;
         for await (const ev of w) {
+          delivered++;
           this.resourceVersion = ev.resourceVersion;
           if (ev.type === "BOOKMARK") continue;
           const k = cacheKey(ev.object);
@@ -135,7 +138,11 @@ export class Informer<K extends KindName> {
           else this.cache.set(k, ev.object);
           this.handler({ type: ev.type, object: ev.object, relisted: false });
         }
-        backoff = this.opts.backoffMs ?? 100;
+        // A stream that ends at once with nothing in it is a server turning us away: do not spin.
+        if (!this.stopped && !this.resyncDue && delivered === 0 && Date.now() - began < 1_000) {
+          await new Promise((r) => setTimeout(r, backoff));
+          backoff = Math.min(backoff * 2, 30_000);
+        } else backoff = this.opts.backoffMs ?? 100;
       } catch (err) {
         if (err instanceof ExpiredError) {
           log().info({ kind: this.kind, err: err.message }, "watch expired; relisting");

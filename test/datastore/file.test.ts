@@ -14,6 +14,7 @@ import t from "tap";
 import { run } from "../../core/exec.js";
 import { AlreadyExistsError, NotFoundError, ReadOnlyError } from "../../datastore/errors.js";
 import { FileBackend } from "../../datastore/file.js";
+import { Informer } from "../../datastore/informer.js";
 import { withLock } from "../../datastore/lock.js";
 import { openDatastore } from "../../datastore/open.js";
 import { Store } from "../../datastore/store.js";
@@ -169,3 +170,32 @@ t.test("file store: hand-written manifests are loaded, watched and read-only", a
   await t.rejects(ds.get("IPPool", "m-one"), NotFoundError, "removing the file removes its objects");
   await b.close();
 });
+
+t.test(
+  "informer: a periodic resync relists, and a change is delivered once whether the watch or the relist sees it",
+  async (t) => {
+    const d = mkdtempSync(join(tmpdir(), "tortie-resync-"));
+    t.teardown(() => rmSync(d, { recursive: true, force: true }));
+    const ds = await openDatastore(`file:${d}`);
+    await ds.create("IPPool", pool("resync-a"));
+    const seen: string[] = [];
+    const inf = new Informer(
+      ds,
+      "IPPool",
+      (ev) => seen.push(`${ev.type} ${ev.object.metadata.name} ${ev.relisted}`),
+      {
+        resyncMs: 100,
+      },
+    ).start();
+    t.teardown(() => inf.stop());
+    await inf.synced;
+    await waitFor("two more relists", () => inf.relists >= 3);
+    t.same(seen, ["ADDED resync-a true"], "a relist that finds nothing new emits nothing");
+    await ds.create("IPPool", pool("resync-b"));
+    await waitFor("b to arrive", () => seen.length === 2);
+    const after = inf.relists;
+    await waitFor("two more relists", () => inf.relists >= after + 2);
+    t.equal(seen.length, 2, "no duplicate from the relists that follow");
+    t.match(seen[1], /^ADDED resync-b (true|false)$/);
+  },
+);
