@@ -43,6 +43,8 @@ export class Informer<K extends KindName> {
   /** Resolves after the first list has been delivered. */
   readonly synced = new Promise<void>((r) => (this.syncedResolve = r));
   relists = 0;
+  /** Watches opened so far: more than one means it reconnected. */
+  watches = 0;
   lastError: string | undefined;
 
   constructor(
@@ -121,6 +123,7 @@ export class Informer<K extends KindName> {
           await this.relist();
         }
         if (this.stopped) break;
+        this.watches++;
         const w = this.ds.watch(this.kind, {
           resourceVersion: this.resourceVersion,
           namespace: this.opts.namespace,

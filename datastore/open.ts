@@ -1,8 +1,6 @@
 import { resolve } from "node:path";
 import { UserError } from "../core/errors.js";
-import { EtcdBackend } from "./etcd.js";
-import { FileBackend, type FileStoreOptions } from "./file.js";
-import { KubernetesBackend, loadKubeConfig } from "./kubernetes.js";
+import type { FileStoreOptions } from "./file.js";
 import { Store, type Backend } from "./store.js";
 
 export interface OpenOptions {
@@ -44,15 +42,25 @@ export function parseDatastoreUrl(url: string): DatastoreUrl {
   throw new UserError(`--datastore ${url}: expected file:DIR, etcd:URL or kubernetes`);
 }
 
-export function openBackend(url: string, opts: OpenOptions = {}): Promise<Backend> {
+/**
+ * Backends are imported on demand: the CNI plugin starts a process per pod and
+ * must not pay for loading @kubernetes/client-node when it uses the file store.
+ */
+export async function openBackend(url: string, opts: OpenOptions = {}): Promise<Backend> {
   const u = parseDatastoreUrl(url);
   switch (u.type) {
-    case "file":
-      return Promise.resolve(new FileBackend(u.dir, opts.file));
-    case "etcd":
-      return Promise.resolve(new EtcdBackend(u.endpoint, u.prefix));
-    case "kubernetes":
-      return Promise.resolve(new KubernetesBackend(loadKubeConfig(u.kubeconfig)));
+    case "file": {
+      const { FileBackend } = await import("./file.js");
+      return new FileBackend(u.dir, opts.file);
+    }
+    case "etcd": {
+      const { EtcdBackend } = await import("./etcd.js");
+      return new EtcdBackend(u.endpoint, u.prefix);
+    }
+    case "kubernetes": {
+      const { KubernetesBackend, loadKubeConfig } = await import("./kubernetes.js");
+      return new KubernetesBackend(loadKubeConfig(u.kubeconfig));
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import ipaddr from "ipaddr.js";
 import type { FieldProblem } from "../core/errors.js";
-import { KINDS, KIND_NAMES, type KindName } from "./kinds.js";
+import { KINDS, type KindName } from "./kinds.js";
 import { forAjv, type JsonSchema } from "./schema/builder.js";
 import { SCHEMAS } from "./schema/resources.js";
 import { checkIdentity, refOf } from "./identity.js";
@@ -47,18 +47,24 @@ export function objectSchema(kind: KindName): JsonSchema {
   };
 }
 
-let compiled: Map<KindName, ValidateFunction> | undefined;
+let ajv: Ajv | undefined;
+const compiled = new Map<KindName, ValidateFunction>();
 
-function validators(): Map<KindName, ValidateFunction> {
-  if (compiled) return compiled;
-  const ajv = new Ajv({ allErrors: true, strict: true });
-  addFormats.default(ajv, ["date-time"]);
-  ajv.addFormat("cidr", isCidr);
-  ajv.addFormat("ip", isIp);
-  ajv.addKeyword("x-kubernetes-preserve-unknown-fields");
-  ajv.addKeyword("x-kubernetes-int-or-string");
-  compiled = new Map(KIND_NAMES.map((k) => [k, ajv.compile(forAjv(objectSchema(k)))]));
-  return compiled;
+/** Compiled on first use per kind: a short-lived process (the CNI plugin) pays only for what it checks. */
+function validatorFor(kind: KindName): ValidateFunction {
+  const done = compiled.get(kind);
+  if (done) return done;
+  if (!ajv) {
+    ajv = new Ajv({ allErrors: true, strict: true });
+    addFormats.default(ajv, ["date-time"]);
+    ajv.addFormat("cidr", isCidr);
+    ajv.addFormat("ip", isIp);
+    ajv.addKeyword("x-kubernetes-preserve-unknown-fields");
+    ajv.addKeyword("x-kubernetes-int-or-string");
+  }
+  const v = ajv.compile(forAjv(objectSchema(kind)));
+  compiled.set(kind, v);
+  return v;
 }
 
 /** `/spec/ingress/0/ports` -> `spec.ingress[0].ports` */
@@ -166,8 +172,7 @@ export function validateObject(kind: KindName, obj: StoredObject): FieldProblem[
   const identity = checkIdentity(kind, obj);
   if (identity.some((p) => p.path === "metadata")) return identity;
   const object = refOf(kind, obj);
-  const v = validators().get(kind);
-  if (!v) throw new Error(`no schema for ${kind}`);
+  const v = validatorFor(kind);
   if (!v(obj)) return [...identity, ...(v.errors ?? []).map((e) => problemOf(object, e))];
   const semantic = SEMANTIC[kind]?.(obj, object) ?? [];
   const policy = isPolicyKind(kind) && policyValidator ? policyValidator(kind, obj) : [];

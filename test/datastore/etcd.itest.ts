@@ -45,6 +45,7 @@ t.test("etcd: a watch resumes without loss across an etcd restart on the same da
   t.teardown(() => inf.stop());
   await inf.synced;
   const relists = inf.relists;
+  const watches = inf.watches;
 
   const port = Number(new URL(etcd.url).port);
   await etcd.daemon.stop();
@@ -60,6 +61,6 @@ t.test("etcd: a watch resumes without loss across an etcd restart on the same da
   );
   t.same(seen, ["ADDED restart-a", "ADDED restart-b", "DELETED restart-a"], "every change once, in order");
   t.equal(inf.relists, relists, "resumed from its revision: no relist was needed");
-  t.match(inf.lastError ?? "", /fetch failed|ECONNREFUSED|etcd/, "it did see the outage");
+  t.ok(inf.watches > watches, "its watch did break and reconnect");
   await ds.delete("IPPool", "restart-b");
 });
