@@ -1,0 +1,638 @@
+import { watch as fsWatch, type FSWatcher } from "node:fs";
+import { mkdir, open, readFile, readdir, stat, truncate } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { join, relative } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { UserError, ValidationError, errorMessage } from "../core/errors.js";
+import { log } from "../core/log.js";
+import { unlinkDurable, writeFileAtomic } from "./atomic.js";
+import { EventChannel } from "./channel.js";
+import { AlreadyExistsError, ConflictError, ExpiredError, NotFoundError, ReadOnlyError } from "./errors.js";
+import { KINDS, kindOf, type KindName } from "./kinds.js";
+import { withLock } from "./lock.js";
+import { checkIdentity, objectRef, type Backend } from "./store.js";
+import type {
+  DeleteOptions,
+  ListResult,
+  StoredObject,
+  Watch,
+  WatchEventType,
+  WatchOptions,
+} from "./types.js";
+
+/**
+ * The embedded store, `file:DIR`.
+ *
+ * DIR holds the user's manifests (*.yaml, *.yml, *.json at any depth, outside
+ * dot-directories): what `kubectl apply` is to a cluster. They are read-only
+ * to tortie. DIR/.tortie/ holds the store proper:
+ *
+ *   lock            the single writer lock (see lock.ts): one total order of revisions
+ *   journal.ndjson  the write-ahead log: a header line {"compacted":N}, then one
+ *                   line per change {"rev","type","kind","ns","name","object"}
+ *   objects/KIND/NS/NAME.json   the current state, {"rev","source","object"}
+ *   manifests.json  which manifest file (and which fingerprint) gave which objects
+ *
+ * A write, under the lock: catch up with the journal, check the precondition
+ * against the object file, append the change to the journal and fsync (the
+ * commit point), then replace the object file atomically. A crash after the
+ * commit point leaves the object file one change behind: the next holder of
+ * the lock redoes the journal's last entry before anything else. A torn last
+ * journal line (a crash mid-append) was never committed and is cut off.
+ *
+ * Watches tail the journal (inotify plus a slow poll), so any process on the
+ * machine sees every change in revision order; a resume from before the
+ * journal's compaction point is ExpiredError.
+ */
+
+interface JournalEntry {
+  readonly rev: number;
+  readonly type: WatchEventType;
+  readonly kind: KindName;
+  readonly ns: string;
+  readonly name: string;
+  readonly object: StoredObject;
+}
+
+interface ObjectRecord {
+  readonly rev: number;
+  /** "api", or "manifest:<path relative to DIR>" */
+  readonly source: string;
+  readonly object: StoredObject;
+}
+
+interface ManifestIndex {
+  /** relative path -> fingerprint and the object keys it defined */
+  files: Record<string, { fingerprint: string; keys: string[]; error?: string }>;
+}
+
+export interface FileStoreOptions {
+  /** Turns a manifest document into an object of a kind; throws ValidationError/UserError. */
+  readonly decode?: (doc: unknown, file: string) => { kind: KindName; object: StoredObject };
+  /** Compact the journal when it holds more entries than this… */
+  readonly compactAfter?: number;
+  /** …keeping this many of the newest, so recent watches resume. */
+  readonly compactKeep?: number;
+  /** Safety-net poll interval behind inotify. */
+  readonly pollMs?: number;
+}
+
+function defaultDecode(doc: unknown, file: string): { kind: KindName; object: StoredObject } {
+  const o = doc as Partial<StoredObject> | null;
+  if (typeof o !== "object" || o === null || typeof o.apiVersion !== "string" || typeof o.kind !== "string")
+    throw new UserError(`${file}: a manifest needs apiVersion and kind`);
+  const kind = kindOf(o.apiVersion, o.kind);
+  if (!kind) throw new UserError(`${file}: tortie does not store ${o.apiVersion} ${o.kind}`);
+  const object = o as StoredObject;
+  const problems = checkIdentity(kind, object);
+  if (problems.length > 0) throw new ValidationError(problems);
+  return { kind, object };
+}
+
+const key = (kind: KindName, ns: string | undefined, name: string) => `${kind}/${ns ?? ""}/${name}`;
+
+/** Ignores what the store sets, so a manifest re-read unchanged is not a change. */
+function sameContent(a: StoredObject, b: StoredObject): boolean {
+  const strip = (o: StoredObject) => {
+    const { resourceVersion: _r, uid: _u, creationTimestamp: _c, ...metadata } = o.metadata;
+    return JSON.stringify({ ...o, metadata });
+  };
+  return strip(a) === strip(b);
+}
+
+/** Reads a growing journal incrementally; notices when compaction replaced the file. */
+class JournalReader {
+  private ino = -1;
+  /** Bytes of complete lines consumed. */
+  private offset = 0;
+  private pending: Buffer = Buffer.alloc(0);
+  compacted = 0;
+  lastRev = 0;
+  entries = 0;
+  last: JournalEntry | undefined;
+
+  constructor(private readonly path: string) {}
+
+  /** New complete entries since the last call; `rotated` when compaction replaced the file. */
+  async read(): Promise<{ entries: JournalEntry[]; rotated: boolean; tornBytes: number }> {
+    let fh;
+    try {
+      fh = await open(this.path, "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT")
+        return { entries: [], rotated: false, tornBytes: 0 };
+      throw err;
+    }
+    try {
+      const st = await fh.stat();
+      let rotated = false;
+      if (st.ino !== this.ino) {
+        rotated = this.ino !== -1;
+        this.ino = st.ino;
+        this.offset = 0;
+        this.pending = Buffer.alloc(0);
+        this.entries = 0;
+      }
+      const start = this.offset + this.pending.length;
+      const out: JournalEntry[] = [];
+      if (st.size > start) {
+        const buf = Buffer.alloc(st.size - start);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+        this.pending = Buffer.concat([this.pending, buf.subarray(0, bytesRead)]);
+      }
+      let nl: number;
+      while ((nl = this.pending.indexOf(10)) >= 0) {
+        const line = this.pending.subarray(0, nl).toString("utf8");
+        this.offset += nl + 1;
+        this.pending = this.pending.subarray(nl + 1);
+        if (line === "") continue;
+        const rec = JSON.parse(line) as JournalEntry | { compacted: number };
+        if ("compacted" in rec) {
+          this.compacted = rec.compacted;
+          this.lastRev = Math.max(this.lastRev, rec.compacted);
+          continue;
+        }
+        this.entries++;
+        this.lastRev = rec.rev;
+        this.last = rec;
+        out.push(rec);
+      }
+      return { entries: out, rotated, tornBytes: this.pending.length };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Cuts off a torn last line: only called under the lock, when no writer can be mid-append. */
+  async cutTorn(): Promise<void> {
+    if (this.pending.length === 0) return;
+    log().warn(
+      { journal: this.path, bytes: this.pending.length },
+      "cutting a torn journal line left by a crash",
+    );
+    await truncate(this.path, this.offset);
+    this.pending = Buffer.alloc(0);
+  }
+}
+
+export class FileBackend implements Backend {
+  readonly url: string;
+  private readonly state: string;
+  private readonly lockPath: string;
+  private readonly journalPath: string;
+  private readonly indexPath: string;
+  private readonly writer: JournalReader;
+  private readonly decode: NonNullable<FileStoreOptions["decode"]>;
+  private readonly compactAfter: number;
+  private readonly compactKeep: number;
+  private readonly pollMs: number;
+  private ready: Promise<void> | undefined;
+  private lastFingerprints = "";
+  /** Tailers waiting for the next change, woken by inotify or the poll. */
+  private readonly tailers = new Set<() => void>();
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    opts: FileStoreOptions = {},
+  ) {
+    this.url = `file:${dir}`;
+    this.state = join(dir, ".tortie");
+    this.lockPath = join(this.state, "lock");
+    this.journalPath = join(this.state, "journal.ndjson");
+    this.indexPath = join(this.state, "manifests.json");
+    this.writer = new JournalReader(this.journalPath);
+    this.decode = opts.decode ?? defaultDecode;
+    this.compactAfter = opts.compactAfter ?? 10_000;
+    this.compactKeep = opts.compactKeep ?? 1_000;
+    this.pollMs = opts.pollMs ?? 1_000;
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(join(this.state, "objects"), { recursive: true });
+      await withLock(this.lockPath, async () => {
+        try {
+          await stat(this.journalPath);
+        } catch {
+          await writeFileAtomic(this.journalPath, `${JSON.stringify({ compacted: 0 })}\n`);
+        }
+      });
+    })();
+    return this.ready;
+  }
+
+  private objectPath(kind: KindName, ns: string | undefined, name: string): string {
+    return join(this.state, "objects", kind, ns || "_", `${encodeURIComponent(name)}.json`);
+  }
+
+  private async readRecord(path: string): Promise<ObjectRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(path, "utf8")) as ObjectRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  /** Applies a journal entry to the object files (idempotent: used for commit and for redo). */
+  private async apply(e: JournalEntry, source: string): Promise<void> {
+    const path = this.objectPath(e.kind, e.ns, e.name);
+    if (e.type === "DELETED") {
+      await unlinkDurable(path);
+      return;
+    }
+    await mkdir(join(path, ".."), { recursive: true });
+    const rec: ObjectRecord = { rev: e.rev, source, object: e.object };
+    await writeFileAtomic(path, JSON.stringify(rec));
+  }
+
+  /** Under the lock: catch up with the journal, cut a torn line, redo an unapplied last entry. */
+  private async catchUp(): Promise<void> {
+    await this.writer.read();
+    await this.writer.cutTorn();
+    const last = this.writer.last;
+    if (!last) return;
+    const rec = await this.readRecord(this.objectPath(last.kind, last.ns, last.name));
+    const applied =
+      last.type === "DELETED" ? !rec || rec.rev > last.rev : rec !== undefined && rec.rev >= last.rev;
+    if (!applied) {
+      log().warn(
+        { rev: last.rev, object: objectRef(last.kind, last.name, last.ns) },
+        "redoing a journal entry",
+      );
+      const source = (last.object.metadata.annotations ?? {})["tortie.io/manifest"];
+      await this.apply(last, source ? `manifest:${source}` : "api");
+    }
+  }
+
+  /** Under the lock: commit one change (journal + fsync), then apply it. */
+  private async commit(
+    type: WatchEventType,
+    kind: KindName,
+    object: StoredObject,
+    source: string,
+  ): Promise<StoredObject> {
+    const rev = this.writer.lastRev + 1;
+    const stamped: StoredObject = {
+      ...object,
+      metadata: { ...object.metadata, resourceVersion: String(rev) },
+    };
+    const ns = stamped.metadata.namespace ?? "";
+    const entry: JournalEntry = { rev, type, kind, ns, name: stamped.metadata.name, object: stamped };
+    const fh = await open(this.journalPath, "a");
+    try {
+      await fh.write(`${JSON.stringify(entry)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.writer.read();
+    await this.apply(entry, source);
+    this.wakeTailers();
+    return stamped;
+  }
+
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    await this.init();
+    return withLock(this.lockPath, async () => {
+      await this.catchUp();
+      const result = await fn();
+      if (this.writer.entries > this.compactAfter) await this.compactLocked(this.compactKeep);
+      return result;
+    });
+  }
+
+  // ---- manifests ----
+
+  private async scanManifests(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const walk = async (d: string): Promise<void> => {
+      let names;
+      try {
+        names = await readdir(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const ent of names) {
+        if (ent.name.startsWith(".")) continue;
+        const p = join(d, ent.name);
+        if (ent.isDirectory()) await walk(p);
+        else if (ent.isFile() && /\.(ya?ml|json)$/.test(ent.name)) {
+          const st = await stat(p).catch(() => undefined);
+          if (st) out.set(relative(this.dir, p), `${st.mtimeMs}:${st.size}:${st.ino}`);
+        }
+      }
+    };
+    await walk(this.dir);
+    return out;
+  }
+
+  private fingerprintOf(m: Map<string, string>): string {
+    return JSON.stringify([...m].sort());
+  }
+
+  /** Brings the store in line with the manifest files, if any changed. */
+  async syncManifests(): Promise<void> {
+    const scan = await this.scanManifests();
+    if (this.fingerprintOf(scan) === this.lastFingerprints) return;
+    await this.locked(() => this.syncManifestsLocked());
+  }
+
+  private async syncManifestsLocked(): Promise<void> {
+    const scan = await this.scanManifests();
+    const index: ManifestIndex = (await readFile(this.indexPath, "utf8")
+      .then((s) => JSON.parse(s) as ManifestIndex)
+      .catch(() => undefined)) ?? { files: {} };
+    const next: ManifestIndex = { files: {} };
+    const desired = new Map<string, { kind: KindName; object: StoredObject; file: string }>();
+    const stale = new Set<string>();
+    for (const [file, fingerprint] of [...scan].sort()) {
+      const old = index.files[file];
+      if (old && old.fingerprint === fingerprint) {
+        next.files[file] = old;
+        continue;
+      }
+      try {
+        const text = await readFile(join(this.dir, file), "utf8");
+        const objs: { kind: KindName; object: StoredObject }[] = [];
+        const docs = file.endsWith(".json") ? [JSON.parse(text) as unknown] : yamlDocs(text, file);
+        for (const doc of docs) {
+          if (doc === null || doc === undefined) continue;
+          const items =
+            (doc as { kind?: string; items?: unknown[] }).kind === "List"
+              ? ((doc as { items?: unknown[] }).items ?? [])
+              : [doc];
+          for (const item of items) objs.push(this.decode(item, file));
+        }
+        for (const k of old?.keys ?? []) stale.add(k);
+        const keys: string[] = [];
+        for (const { kind, object } of objs) {
+          const k = key(kind, object.metadata.namespace, object.metadata.name);
+          keys.push(k);
+          desired.set(k, { kind, object, file });
+        }
+        next.files[file] = { fingerprint, keys };
+      } catch (err) {
+        // A broken file keeps what it defined before: nothing stored is lost to a typo.
+        const error = errorMessage(err);
+        log().error(
+          { file: join(this.dir, file), err: error },
+          "manifest rejected; keeping its previous objects",
+        );
+        next.files[file] = { keys: old?.keys ?? [], fingerprint, error };
+      }
+    }
+    for (const [file, old] of Object.entries(index.files))
+      if (!scan.has(file)) for (const k of old.keys) stale.add(k);
+    for (const [, entry] of Object.entries(next.files)) for (const k of entry.keys) stale.delete(k);
+
+    for (const { kind, object, file } of desired.values()) {
+      const ns = KINDS[kind].namespaced ? object.metadata.namespace : undefined;
+      const path = this.objectPath(kind, ns, object.metadata.name);
+      const rec = await this.readRecord(path);
+      const source = `manifest:${file}`;
+      if (rec && rec.source === source && sameContent(rec.object, object)) continue;
+      const metadata = {
+        ...object.metadata,
+        uid: rec?.object.metadata.uid ?? randomUUID(),
+        creationTimestamp: rec?.object.metadata.creationTimestamp ?? new Date().toISOString(),
+        annotations: { ...object.metadata.annotations, "tortie.io/manifest": file },
+      };
+      await this.commit(rec ? "MODIFIED" : "ADDED", kind, { ...object, metadata }, source);
+    }
+    for (const k of stale) {
+      const [kind, ns, name] = k.split("/") as [KindName, string, string];
+      const path = this.objectPath(kind, ns || undefined, name);
+      const rec = await this.readRecord(path);
+      if (rec?.source.startsWith("manifest:")) await this.commit("DELETED", kind, rec.object, rec.source);
+    }
+    await writeFileAtomic(this.indexPath, JSON.stringify(next));
+    this.lastFingerprints = this.fingerprintOf(scan);
+  }
+
+  /** The manifest files rejected at the last sync, with why (relative path -> message). */
+  async manifestErrors(): Promise<Map<string, string>> {
+    await this.syncManifests();
+    const index = await readFile(this.indexPath, "utf8")
+      .then((s) => JSON.parse(s) as ManifestIndex)
+      .catch(() => ({ files: {} }));
+    const out = new Map<string, string>();
+    for (const [file, f] of Object.entries(index.files)) if (f.error) out.set(file, f.error);
+    return out;
+  }
+
+  // ---- reads ----
+
+  async get(kind: KindName, name: string, namespace: string | undefined): Promise<StoredObject> {
+    await this.init();
+    await this.syncManifests();
+    const rec = await this.readRecord(this.objectPath(kind, namespace, name));
+    if (!rec) throw new NotFoundError(objectRef(kind, name, namespace));
+    return rec.object;
+  }
+
+  async list(kind: KindName, namespace: string | undefined): Promise<ListResult> {
+    await this.init();
+    await this.syncManifests();
+    return this.locked(async () => {
+      const base = join(this.state, "objects", kind);
+      const nsDirs = namespace ? [namespace] : await readdir(base).catch(() => [] as string[]);
+      const items: StoredObject[] = [];
+      for (const nsDir of nsDirs.sort()) {
+        const files = await readdir(join(base, nsDir)).catch(() => [] as string[]);
+        for (const f of files.sort()) {
+          if (!f.endsWith(".json")) continue;
+          const rec = await this.readRecord(join(base, nsDir, f));
+          if (rec) items.push(rec.object);
+        }
+      }
+      return { items, resourceVersion: String(this.writer.lastRev) };
+    });
+  }
+
+  // ---- writes ----
+
+  async create(kind: KindName, obj: StoredObject): Promise<StoredObject> {
+    const { name, namespace } = obj.metadata;
+    return this.locked(async () => {
+      const rec = await this.readRecord(this.objectPath(kind, namespace, name));
+      if (rec) throw new AlreadyExistsError(objectRef(kind, name, namespace));
+      const metadata = { ...obj.metadata, uid: randomUUID(), creationTimestamp: new Date().toISOString() };
+      return this.commit("ADDED", kind, { ...obj, metadata }, "api");
+    });
+  }
+
+  private async current(kind: KindName, name: string, namespace: string | undefined, rv: string | undefined) {
+    const ref = objectRef(kind, name, namespace);
+    const rec = await this.readRecord(this.objectPath(kind, namespace, name));
+    if (!rec) {
+      if (rv !== undefined) throw new ConflictError(ref, rv, undefined);
+      throw new NotFoundError(ref);
+    }
+    if (rec.source.startsWith("manifest:")) throw new ReadOnlyError(ref, join(this.dir, rec.source.slice(9)));
+    if (rv !== undefined && rv !== String(rec.rev)) throw new ConflictError(ref, rv, String(rec.rev));
+    return rec;
+  }
+
+  async update(kind: KindName, obj: StoredObject): Promise<StoredObject> {
+    const { name, namespace, resourceVersion } = obj.metadata;
+    return this.locked(async () => {
+      const rec = await this.current(kind, name, namespace, resourceVersion);
+      const metadata = {
+        ...obj.metadata,
+        uid: rec.object.metadata.uid,
+        creationTimestamp: rec.object.metadata.creationTimestamp,
+      };
+      return this.commit("MODIFIED", kind, { ...obj, metadata }, "api");
+    });
+  }
+
+  async delete(
+    kind: KindName,
+    name: string,
+    namespace: string | undefined,
+    opts: DeleteOptions,
+  ): Promise<void> {
+    await this.locked(async () => {
+      const rec = await this.current(kind, name, namespace, opts.resourceVersion);
+      await this.commit("DELETED", kind, rec.object, "api");
+    });
+  }
+
+  /** Drops all but the newest `keep` journal entries; older resumes get ExpiredError. */
+  async compact(keep = 0): Promise<void> {
+    await this.locked(() => this.compactLocked(keep));
+  }
+
+  private async compactLocked(keep: number): Promise<void> {
+    const all = new JournalReader(this.journalPath);
+    const { entries } = await all.read();
+    const kept = keep > 0 ? entries.slice(-keep) : [];
+    const dropped = entries.length - kept.length;
+    const compacted = dropped > 0 ? (entries[dropped - 1]?.rev ?? all.compacted) : all.compacted;
+    const lines = [JSON.stringify({ compacted })];
+    for (const e of kept) lines.push(JSON.stringify(e));
+    await writeFileAtomic(this.journalPath, `${lines.join("\n")}\n`);
+    await this.writer.read();
+    this.wakeTailers();
+  }
+
+  // ---- watches ----
+
+  private wakeTailers(): void {
+    for (const w of [...this.tailers]) w();
+  }
+
+  private startNotifier(): void {
+    if (this.timer || this.closed) return;
+    const wake = () => {
+      this.wakeTailers();
+    };
+    try {
+      this.watchers.push(fsWatch(this.state, wake));
+      this.watchers.push(
+        fsWatch(this.dir, (_ev, f) => {
+          if (!f?.startsWith(".")) this.syncManifests().catch(() => {});
+        }),
+      );
+    } catch (err) {
+      log().debug({ err: errorMessage(err) }, "inotify unavailable; polling only");
+    }
+    this.timer = setInterval(() => {
+      this.syncManifests()
+        .catch((err: unknown) => log().error({ err: errorMessage(err) }, "manifest sync failed"))
+        .finally(wake);
+    }, this.pollMs);
+    this.timer.unref();
+  }
+
+  private stopNotifierIfIdle(): void {
+    if (this.tailers.size > 0) return;
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  watch(kind: KindName, opts: WatchOptions): Watch {
+    let wake = () => {};
+    const ch = new EventChannel(() => {
+      this.tailers.delete(wake);
+      wake();
+      this.stopNotifierIfIdle();
+    });
+    const run = async () => {
+      await this.init();
+      await this.syncManifests();
+      const reader = new JournalReader(this.journalPath);
+      let from: number | undefined;
+      if (opts.resourceVersion !== undefined) {
+        from = Number(opts.resourceVersion);
+        if (!Number.isSafeInteger(from) || from < 0)
+          throw new ExpiredError(kind, opts.resourceVersion, "not a version of this store");
+      }
+      let first = true;
+      // Bumped by every wake-up, so one that lands while reading is not lost.
+      let wakeups = 0;
+      let waiter: (() => void) | undefined;
+      wake = () => {
+        wakeups++;
+        waiter?.();
+      };
+      this.tailers.add(wake);
+      this.startNotifier();
+      let delivered = 0;
+      while (!ch.closed) {
+        const before = wakeups;
+        const { entries, rotated } = await reader.read();
+        if (first) {
+          first = false;
+          from ??= reader.lastRev;
+          if (from < reader.compacted)
+            throw new ExpiredError(kind, String(from), `the journal is compacted to ${reader.compacted}`);
+          if (from > reader.lastRev)
+            throw new ExpiredError(kind, String(from), `the store is only at ${reader.lastRev}`);
+          delivered = from;
+        } else if (rotated && reader.compacted > delivered) {
+          throw new ExpiredError(kind, String(delivered), `the journal was compacted to ${reader.compacted}`);
+        }
+        let sent = false;
+        for (const e of entries) {
+          if (e.rev <= delivered) continue;
+          delivered = e.rev;
+          if (e.kind !== kind || (opts.namespace && e.ns !== opts.namespace)) continue;
+          ch.push({ type: e.type, object: e.object, resourceVersion: String(e.rev) });
+          sent = true;
+        }
+        if (!sent && entries.some((e) => e.rev === delivered))
+          ch.push({ type: "BOOKMARK", resourceVersion: String(delivered) });
+        if (wakeups === before && !ch.closed) await new Promise<void>((r) => (waiter = r));
+        waiter = undefined;
+      }
+    };
+    run().then(
+      () => ch.end(),
+      (err: unknown) => ch.fail(err),
+    );
+    return ch;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.wakeTailers();
+    this.tailers.clear();
+    this.stopNotifierIfIdle();
+    return Promise.resolve();
+  }
+}
+
+function yamlDocs(text: string, file: string): unknown[] {
+  return parseAllDocuments(text).map((d, i) => {
+    if (d.errors.length > 0)
+      throw new UserError(`${file}: document ${i + 1}: ${d.errors[0]?.message ?? "bad YAML"}`);
+    return d.toJS() as unknown;
+  });
+}
