@@ -45,6 +45,8 @@ export const KINDS = {
   IPAMHandle: ours("IPAMHandle", "ipamhandles", false, true),
   BlockAffinity: ours("BlockAffinity", "blockaffinities", false, true),
   NodeStatus: ours("NodeStatus", "nodestatuses", false, true),
+  /** A pod's attachment as the CNI plugin made it (host interface, addresses), for felix. */
+  WorkloadEndpoint: ours("WorkloadEndpoint", "workloadendpoints", true, true),
 } as const satisfies Record<string, KindInfo>;
 
 export type KindName = keyof typeof KINDS;

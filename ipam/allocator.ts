@@ -44,6 +44,12 @@ export interface AllocatorOptions {
   /** A pending claim older than this is the debris of a dead allocator and may be repaired. */
   readonly claimTimeoutMs?: number;
   readonly now?: () => number;
+  /**
+   * How long pools and reservations read from the datastore are reused. 0 (the
+   * default, right for the one-shot CNI plugin) reads them on every request; a
+   * long-lived allocator serving many requests sets a few seconds.
+   */
+  readonly configCacheMs?: number;
 }
 
 export interface AssignRequest {
@@ -91,6 +97,8 @@ export class Allocator {
   private readonly affineCache = new Map<string, string[]>();
   /** Blocks known full since the cache was refreshed (skipped without a read). */
   private readonly fullCache = new Set<string>();
+  private readonly configCacheMs: number;
+  private config: { at: number; pools: IPPool[]; reservations: Cidr[] } | undefined;
 
   constructor(
     readonly ds: IpamDatastore,
@@ -100,6 +108,15 @@ export class Allocator {
     this.maxRetries = opts.maxRetries ?? 20;
     this.claimTimeoutMs = opts.claimTimeoutMs ?? 60_000;
     this.now = opts.now ?? Date.now;
+    this.configCacheMs = opts.configCacheMs ?? 0;
+  }
+
+  private async configuration(): Promise<{ pools: IPPool[]; reservations: Cidr[] }> {
+    const c = this.config;
+    if (c && this.configCacheMs > 0 && Date.now() - c.at < this.configCacheMs) return c;
+    const [pools, reservations] = await Promise.all([this.pools(), this.reservations()]);
+    this.config = { at: Date.now(), pools, reservations };
+    return this.config;
   }
 
   async pools(): Promise<IPPool[]> {
@@ -156,9 +173,8 @@ export class Allocator {
   // --- assign --------------------------------------------------------------
 
   async assign(req: AssignRequest): Promise<AssignedAddress[]> {
-    const [pools, reservations, labels] = await Promise.all([
-      this.pools(),
-      this.reservations(),
+    const [{ pools, reservations }, labels] = await Promise.all([
+      this.configuration(),
       this.nodeLabels(req.node),
     ]);
     const attrs: AllocationAttrs = {
@@ -246,10 +262,15 @@ export class Allocator {
         this.fullCache.add(cidr);
       }
     }
-    // 2. Claim a new block from an eligible pool.
-    const { items } = await this.ds.list("IPAMBlock");
-    const blocks = items as BlockObject[];
-    const taken = new Set(blocks.map((b) => specOf<BlockData>(b).cidr));
+    // 2. Claim a new block from an eligible pool. Affinities are small records and name
+    // (almost) every block; a block without one only costs a failed create below.
+    // A pending claim does not hold a CIDR: the block create decides between claimers.
+    const taken = new Set(
+      ((await this.ds.list("BlockAffinity")).items as AffinityObject[])
+        .map((a) => specOf<BlockAffinitySpec>(a))
+        .filter((a) => a.state !== "pending")
+        .map((a) => a.cidr),
+    );
     for (const pool of pools) {
       for (const cidr of unclaimedBlocks(pool, taken, node, 8)) {
         try {
@@ -266,6 +287,8 @@ export class Allocator {
     }
     // 3. Borrow a free address from any block of an eligible pool (another node's, or one without affinity).
     if (!this.strict) {
+      const blocks = (await this.ds.list("IPAMBlock")).items as BlockObject[];
+      for (const b of blocks) taken.add(specOf<BlockData>(b).cidr);
       for (const b of blocks) {
         const data = specOf<BlockData>(b);
         if (!inPools(data.cidr)) continue;
