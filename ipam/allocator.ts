@@ -479,7 +479,9 @@ export class Allocator {
       });
     } catch (e) {
       if (!isConflict(e) && !isNotFound(e)) throw e;
-      if (isConflict(e)) {
+      // Some backends answer a conditional delete of a missing object with Conflict: only a
+      // block that still exists was taken into use again.
+      if (isConflict(e) && (await this.getBlock(cidr))) {
         if (node !== undefined) await this.upsertAffinity(node, cidr, "confirmed");
         return false;
       }
