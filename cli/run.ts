@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { UserError, errorMessage } from "../core/errors.js";
 import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log.js";
+import { registerCniCommands } from "../cni/cli.js";
+import { registerIpamCommands } from "../ipam/cli.js";
 import { registerDoctor } from "./doctor.js";
 import { registerPolicyCommands } from "../policy/cli.js";
 
@@ -16,7 +18,12 @@ function packageVersion(): string {
 }
 
 /** Each subsystem adds its command group here; keep one line per group. */
-const groups: ReadonlyArray<(program: Command) => void> = [registerDoctor, registerPolicyCommands];
+const groups: ReadonlyArray<(program: Command) => void> = [
+  registerDoctor,
+  registerPolicyCommands,
+  registerIpamCommands,
+  registerCniCommands,
+];
 
 export function buildProgram(): Command {
   const program = new Command("tortie")

@@ -56,8 +56,13 @@ async function breakIfStale(path: string): Promise<void> {
   }
   try {
     const content = await readFile(path, "utf8").catch(() => undefined);
-    // An empty file is an owner between create and write: alive by definition.
-    if (content !== undefined && content !== "" && !ownerAlive(content)) await unlink(path).catch(() => {});
+    // An empty file is an owner between create and write (microseconds apart), or
+    // one SIGKILLed there: once it is older than a second, it is the latter.
+    const emptyAndOld =
+      content === "" &&
+      ((await stat(path).catch(() => undefined))?.mtimeMs ?? Date.now()) < Date.now() - 1_000;
+    if ((content !== undefined && content !== "" && !ownerAlive(content)) || emptyAndOld)
+      await unlink(path).catch(() => {});
   } finally {
     await rmdir(breaker).catch(() => {});
   }

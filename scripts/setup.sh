@@ -11,6 +11,7 @@ PACKAGES=(
   bird2 frr gobgpd exabgp                      # BGP peers and top-of-rack routers
   etcd-server etcd-client                      # etcd datastore
   iperf3 socat iputils-ping procps psmisc      # traffic and process tools
+  containernetworking-plugins                  # reference CNI plugins (bench/ipam: ADD latency side by side)
   python3 make g++                             # node-gyp for the native addon
 )
 

@@ -237,37 +237,41 @@ export const GlobalNetworkPolicySpec = object(
 
 // ---- IPAM records, after libcalico-go's model ----
 
+/** Who holds one address of a block (ipam/block.ts AllocationAttrs). */
+const Allocation = object(
+  {
+    handle: string({ minLength: 1 }),
+    node: string({ minLength: 1 }),
+    namespace: string(),
+    pod: string(),
+    time: integer({ minimum: 0, description: "ms since the epoch; GC's grace period counts from here" }),
+  },
+  { required: ["handle", "node"] },
+);
+
+/** An allocation block as ipam/block.ts keeps it: one slot per ordinal, the owner inline or null. */
 export const IPAMBlockSpec = object(
   {
     cidr: cidr("the block, e.g. 10.0.0.64/26"),
-    affinity: string({ description: 'the owner, "host:<node>"; absent when unclaimed' }),
-    strictAffinity: boolean(),
-    allocations: array(nullable(integer({ minimum: 0 })), {
-      description: "per ordinal, the index into attributes of its owner, or null when free",
-    }),
+    affinity: nullable(string({ description: 'the owner, "host:<node>"; null when unclaimed' })),
+    allocations: array(nullable(Allocation), { description: "per ordinal, its owner, or null when free" }),
     unallocated: array(integer({ minimum: 0 }), {
       description: "free ordinals in the order they are handed out",
     }),
-    attributes: array(
-      object(
-        { handle_id: string(), secondary: map(string()) },
-        { description: "handle and pod of an allocation" },
-      ),
-    ),
-    deleted: boolean({ description: "being released: allocate nothing from it" }),
-    sequenceNumber: integer({ minimum: 0 }),
-    sequenceNumberForAllocation: map(integer({ minimum: 0 })),
   },
-  { required: ["cidr", "allocations", "unallocated", "attributes"] },
+  { required: ["cidr", "affinity", "allocations", "unallocated"] },
 );
 
 export const IPAMHandleSpec = object(
   {
     handleID: string({ minLength: 1 }),
-    block: map(integer({ minimum: 0 }), { description: "block CIDR -> addresses this handle holds in it" }),
-    deleted: boolean(),
+    blocks: array(cidr(), { description: "blocks holding this handle's addresses: where release looks" }),
+    node: string({ minLength: 1 }),
+    namespace: string(),
+    pod: string(),
+    time: integer({ minimum: 0 }),
   },
-  { required: ["handleID", "block"] },
+  { required: ["handleID", "blocks", "node", "time"] },
 );
 
 export const BlockAffinitySpec = object(
@@ -275,9 +279,12 @@ export const BlockAffinitySpec = object(
     state: enumOf(["confirmed", "pending", "pendingDeletion"]),
     node: string({ minLength: 1 }),
     cidr: cidr(),
-    deleted: boolean(),
+    time: integer({
+      minimum: 0,
+      description: "when the state was last set (ms); an old pending claim is a dead allocator's debris",
+    }),
   },
-  { required: ["state", "node", "cidr"] },
+  { required: ["state", "node", "cidr", "time"] },
 );
 
 /** A pod's network endpoint as the CNI plugin wired it; felix programs from these. */
@@ -287,6 +294,10 @@ export const WorkloadEndpointSpec = object(
     pod: string({ minLength: 1 }),
     containerID: string(),
     endpoint: string(),
+    /** The CNI network name, the container-side interface name and the netns path, as the kubelet gave them. */
+    network: string(),
+    ifname: string(),
+    netns: string(),
     interfaceName: string({ maxLength: 15 }),
     mac: string(),
     ipNetworks: array(cidr()),

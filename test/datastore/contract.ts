@@ -40,12 +40,13 @@ export function handle(name: string, count: number): ObjectOf<"IPAMHandle"> {
     apiVersion: "tortie.io/v1",
     kind: "IPAMHandle",
     metadata: { name },
-    spec: { handleID: name, block: { "10.0.0.0/26": count } },
+    // `time` doubles as the counter the concurrent-writer cases increment.
+    spec: { handleID: name, blocks: ["10.0.0.0/26"], node: "node1", time: count },
   };
 }
 
 function countOf(h: StoredObject): number {
-  return (h.spec as { block: Record<string, number> }).block["10.0.0.0/26"] ?? -1;
+  return (h.spec as { time?: number }).time ?? -1;
 }
 
 /** Pulls `n` events (bookmarks skipped) or fails after the deadline. */
@@ -95,7 +96,10 @@ async function firstError(w: Watch): Promise<unknown> {
 async function increment(ds: Datastore, name: string): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const h = await ds.get("IPAMHandle", name);
-    const next = { ...h, spec: { handleID: name, block: { "10.0.0.0/26": countOf(h) + 1 } } };
+    const next = {
+      ...h,
+      spec: { handleID: name, blocks: ["10.0.0.0/26"], node: "node1", time: countOf(h) + 1 },
+    };
     try {
       await ds.update("IPAMHandle", next);
       return attempt;

@@ -89,22 +89,21 @@ const GOOD: { [K in KindName]: ObjectOf<K> } = {
     spec: {
       cidr: "10.0.0.0/26",
       affinity: "host:node1",
-      allocations: [0, null],
+      allocations: [{ handle: "abc", node: "node1", namespace: "default", pod: "web-0", time: 1 }, null],
       unallocated: [1],
-      attributes: [{ handle_id: "abc", secondary: { pod: "web-0" } }],
     },
   },
   IPAMHandle: {
     apiVersion: "tortie.io/v1",
     kind: "IPAMHandle",
     metadata: meta("IPAMHandle"),
-    spec: { handleID: "abc", block: { "10.0.0.0/26": 1 } },
+    spec: { handleID: "abc", blocks: ["10.0.0.0/26"], node: "node1", pod: "web-0", time: 1 },
   },
   BlockAffinity: {
     apiVersion: "tortie.io/v1",
     kind: "BlockAffinity",
     metadata: meta("BlockAffinity"),
-    spec: { state: "confirmed", node: "node1", cidr: "10.0.0.0/26" },
+    spec: { state: "confirmed", node: "node1", cidr: "10.0.0.0/26", time: 1 },
   },
   WorkloadEndpoint: {
     apiVersion: "tortie.io/v1",
@@ -164,8 +163,8 @@ t.test("problems name the kind, namespace/name and field path", async (t) => {
     { path: "spec.exportV4[1].action" },
   ]);
   t.match(
-    bad("IPAMBlock", { cidr: "10.0.0.0/26", allocations: [null, -1], unallocated: [], attributes: [] }),
-    [{ object: "IPAMBlock bad", path: "spec.allocations[1]" }],
+    bad("IPAMBlock", { cidr: "10.0.0.0/26", affinity: null, allocations: [null, -1], unallocated: [] }),
+    [{ object: "IPAMBlock bad", path: "spec.allocations[1]", message: "must be object" }],
   );
   t.match(bad("Service", { ports: [{ port: 80, targetPort: true }] }), [
     { object: "Service default/bad", path: "spec.ports[0].targetPort" },

@@ -1,0 +1,203 @@
+/**
+ * IPAM and CNI benchmark (not part of the test command; needs root for the CNI part).
+ *
+ *   npx tsc -p . && node dist/bench/ipam/bench.js [--pods 60]
+ *
+ * 1. allocations per second on one node (file store on tmpfs and on disk; the in-memory store for
+ *    the allocator's own cost), 2. under contention: 50 nodes in 5 processes allocating at once,
+ * 3. CNI ADD latency p50/p99 including process start, tortie beside the reference plugins
+ *    (containernetworking-plugins ptp + host-local: a veth and a host route, like ours).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { run } from "../../core/exec.js";
+import { Allocator } from "../../ipam/allocator.js";
+import { MemoryDatastore } from "../../ipam/memstore.js";
+import { openIpamDatastore } from "../../ipam/open.js";
+import { ipamObject, type IpamDatastore } from "../../ipam/store.js";
+import { Kit } from "../../test/kit/kit.js";
+
+const WORKER = fileURLToPath(new URL("../../test/ipam/alloc-worker.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+const args = process.argv.slice(2);
+const PODS = Number(args[args.indexOf("--pods") + 1] ?? "") || 60;
+
+async function seed(ds: IpamDatastore): Promise<void> {
+  await ds.create("IPPool", ipamObject("IPPool", "pool4", { cidr: "10.0.0.0/16" }));
+}
+
+async function oneNode(label: string, ds: IpamDatastore, n: number): Promise<void> {
+  await seed(ds);
+  const alloc = new Allocator(ds, { configCacheMs: 10_000 });
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < n) {
+        const i = next++;
+        await alloc.assign({
+          handle: `h${i}`,
+          node: "node1",
+          namespace: "default",
+          pod: `p${i}`,
+          num4: 1,
+          num6: 0,
+        });
+      }
+    }),
+  );
+  const s = (performance.now() - t0) / 1000;
+  console.log(`one node, ${label}: ${n} allocations in ${s.toFixed(2)} s = ${(n / s).toFixed(0)} /s`);
+}
+
+function exitOf(cmd: string, argv: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, argv, { stdio: "ignore" });
+    p.on("error", reject);
+    p.on("exit", (code) => resolve(code ?? 1));
+  });
+}
+
+async function contention(dir: string, perNode: number): Promise<void> {
+  const ds = await openIpamDatastore(`file:${dir}`);
+  await seed(ds);
+  const t0 = performance.now();
+  const codes = await Promise.all(
+    Array.from({ length: 5 }, (_, p) =>
+      exitOf(process.execPath, [
+        WORKER,
+        `file:${dir}`,
+        Array.from({ length: 10 }, (_, i) => `node${p * 10 + i}`).join(","),
+        String(perNode),
+        "2",
+      ]),
+    ),
+  );
+  const s = (performance.now() - t0) / 1000;
+  const n = 50 * perNode;
+  console.log(
+    `50 nodes (5 processes x 10) at once, file store on tmpfs: ${n} allocations in ${s.toFixed(2)} s = ${(n / s).toFixed(0)} /s${codes.some((c) => c !== 0) ? " (A WORKER FAILED)" : ""}`,
+  );
+  const check = await run(process.execPath, [
+    CLI,
+    "ipam",
+    "check",
+    "--datastore",
+    `file:${dir}`,
+    "--grace-period",
+    "0s",
+  ]);
+  console.log(`  ipam check: ${check.trim().split("\n").at(-1) ?? ""}`);
+  await ds.close();
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+async function timed(
+  cmd: string,
+  argv: string[],
+  env: Record<string, string>,
+  input: string,
+): Promise<number> {
+  const t0 = performance.now();
+  await run(cmd, argv, { env, input });
+  return performance.now() - t0;
+}
+
+async function cniLatency(kit: Kit): Promise<void> {
+  const node = await kit.netns("node");
+  const store = kit.dir("store");
+  const bin = kit.dir("bin");
+  const ds = await openIpamDatastore(`file:${store}`);
+  await seed(ds);
+  await ds.close();
+  await run(process.execPath, [CLI, "cni", "install", "--dir", bin]);
+  const confs: { label: string; plugin: string; conf: object; path: string }[] = [
+    {
+      label: "tortie (file store on disk)",
+      plugin: join(bin, "tortie"),
+      path: bin,
+      conf: {
+        cniVersion: "1.0.0",
+        name: "k8s-pod-network",
+        type: "tortie",
+        datastore: `file:${store}`,
+        nodeName: "node1",
+        mtu: 1500,
+        ipam: { type: "tortie-ipam" },
+      },
+    },
+  ];
+  if (existsSync("/usr/lib/cni/ptp"))
+    confs.push({
+      label: "reference ptp + host-local (Go)",
+      plugin: "/usr/lib/cni/ptp",
+      path: "/usr/lib/cni",
+      conf: {
+        cniVersion: "1.0.0",
+        name: "ref",
+        type: "ptp",
+        ipMasq: false,
+        ipam: { type: "host-local", subnet: "10.99.0.0/16", dataDir: kit.dir("host-local") },
+      },
+    });
+  else console.log("  (containernetworking-plugins not installed: no reference figures)");
+  const floor: number[] = [];
+  for (let i = 0; i < 20; i++) floor.push(await timed(process.execPath, ["-e", "0"], {}, ""));
+  console.log(
+    `node -e 0 (process start floor): p50 ${pct(floor, 50).toFixed(1)} ms, p99 ${pct(floor, 99).toFixed(1)} ms`,
+  );
+  for (const c of confs) {
+    const adds: number[] = [];
+    const dels: number[] = [];
+    for (let i = 0; i < PODS; i++) {
+      const pod = await kit.netns(`p${c.label.slice(0, 3)}${i}`);
+      const env = {
+        PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+        CNI_CONTAINERID: `bench${i}`,
+        CNI_NETNS: `/var/run/netns/${pod.name}`,
+        CNI_IFNAME: "eth0",
+        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-${i}`,
+        CNI_PATH: c.path,
+      };
+      const input = JSON.stringify(c.conf);
+      adds.push(
+        await timed("ip", ["netns", "exec", node.name, c.plugin], { ...env, CNI_COMMAND: "ADD" }, input),
+      );
+      dels.push(
+        await timed("ip", ["netns", "exec", node.name, c.plugin], { ...env, CNI_COMMAND: "DEL" }, input),
+      );
+      await run("ip", ["netns", "del", pod.name]);
+    }
+    console.log(
+      `CNI ${c.label}, ${PODS} pods: ADD p50 ${pct(adds, 50).toFixed(1)} ms, p99 ${pct(adds, 99).toFixed(1)} ms; DEL p50 ${pct(dels, 50).toFixed(1)} ms, p99 ${pct(dels, 99).toFixed(1)} ms`,
+    );
+  }
+}
+
+const kit = Kit.create();
+try {
+  console.log(`${new Date().toISOString()}  load average ${(await run("cat", ["/proc/loadavg"])).trim()}`);
+  await oneNode("in-memory store (allocator only)", new MemoryDatastore(), 2000);
+  const shm = mkdtempSync("/dev/shm/tortie-bench-");
+  try {
+    await oneNode("file store on tmpfs", await openIpamDatastore(`file:${shm}`), 300);
+    await oneNode("file store on disk", await openIpamDatastore(`file:${kit.dir("disk")}`), 100);
+  } finally {
+    rmSync(shm, { recursive: true, force: true });
+  }
+  const shm2 = mkdtempSync("/dev/shm/tortie-bench-");
+  try {
+    await contention(shm2, 20);
+  } finally {
+    rmSync(shm2, { recursive: true, force: true });
+  }
+  await cniLatency(kit);
+} finally {
+  await kit.cleanup();
+}

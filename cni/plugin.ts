@@ -1,0 +1,413 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { hostIfName } from "../core/ifname.js";
+import { Allocator, type AssignedAddress } from "../ipam/allocator.js";
+import { IpamError } from "../ipam/errors.js";
+import { openIpamDatastore } from "../ipam/open.js";
+import { eligiblePools, podRequest } from "../ipam/select.js";
+import { handleName, isNotFound, type IpamDatastore, type IPAMHandleSpec } from "../ipam/store.js";
+import {
+  SUPPORTED_VERSIONS,
+  parseNetConf,
+  podOf,
+  readEnv,
+  type CniEnv,
+  type CniResult,
+  type NetConf,
+} from "./config.js";
+import { GATEWAY4, GATEWAY6, HOST_MAC, attach, detach, verify } from "./dataplane.js";
+import { CNI_CODES, CniError } from "./errors.js";
+
+export type PluginKind = "main" | "ipam";
+
+/** The IPAM handle of one attachment: network name + container id, as Calico's `k8s-pod-network.<id>`. */
+export function handleOf(conf: NetConf, env: CniEnv): string {
+  return `${conf.name}.${env.containerId}`;
+}
+
+async function annotations(ds: IpamDatastore, ns: string, pod: string) {
+  const get = async (kind: "Pod" | "Namespace", name: string, namespace?: string) => {
+    try {
+      return (await ds.get(kind, name, namespace)).metadata.annotations ?? {};
+    } catch (e) {
+      if (isNotFound(e)) return {};
+      throw e;
+    }
+  };
+  const [p, n] = await Promise.all([get("Pod", pod, ns), get("Namespace", ns)]);
+  return { pod: p, namespace: n };
+}
+
+function flag(v: unknown): boolean | undefined {
+  if (v === undefined) return undefined;
+  return v === true || v === "true";
+}
+
+async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<AssignedAddress[]> {
+  const who = podOf(env);
+  const alloc = new Allocator(ds, { strictAffinity: flag(conf.ipam["strictAffinity"]) ?? false });
+  const ann = who ? await annotations(ds, who.namespace, who.pod) : { pod: {}, namespace: {} };
+  const ref = who ? `${who.namespace}/${who.pod}` : env.containerId;
+  let request;
+  try {
+    request = podRequest(ref, ann.pod, ann.namespace);
+  } catch (e) {
+    throw new CniError(CNI_CODES.InvalidNetworkConfig, (e as Error).message);
+  }
+  // Each family whose pools select this node gets an address, unless the config says otherwise.
+  const [pools, labels] = await Promise.all([alloc.pools(), alloc.nodeLabels(conf.nodeName)]);
+  const want = (family: 4 | 6, key: string): number => {
+    const f = flag(conf.ipam[key]);
+    if (f !== undefined) return f ? 1 : 0;
+    return eligiblePools(pools, family, labels).length > 0 || request.pools[family] ? 1 : 0;
+  };
+  const num4 = want(4, "assign_ipv4");
+  const num6 = want(6, "assign_ipv6");
+  if (num4 + num6 === 0 && request.fixed.length === 0)
+    throw new CniError(CNI_CODES.IpamFailure, `no enabled IPPool selects node ${conf.nodeName}`);
+  return alloc.assign({
+    handle: handleOf(conf, env),
+    node: conf.nodeName,
+    ...(who ? { namespace: who.namespace, pod: who.pod } : {}),
+    num4,
+    num6,
+    ...(request.pools[4] ? { pools4: request.pools[4] } : {}),
+    ...(request.pools[6] ? { pools6: request.pools[6] } : {}),
+    ...(request.fixed.length > 0 ? { fixed: request.fixed } : {}),
+  });
+}
+
+function ipamResult(conf: NetConf, ips: readonly AssignedAddress[]): CniResult {
+  return {
+    cniVersion: conf.cniVersion,
+    ips: ips.map((a) => ({
+      address: `${a.address}/${a.family === 4 ? 32 : 128}`,
+      gateway: a.family === 4 ? GATEWAY4 : GATEWAY6,
+    })),
+    routes: [
+      ...(ips.some((a) => a.family === 4) ? [{ dst: "0.0.0.0/0", gw: GATEWAY4 }] : []),
+      ...(ips.some((a) => a.family === 6) ? [{ dst: "::/0", gw: GATEWAY6 }] : []),
+    ],
+    dns: {},
+  };
+}
+
+/** Runs a delegated IPAM plugin that is not ours, as the spec says: same env, config on stdin. */
+function delegate(conf: NetConf, env: CniEnv, stdin: string): CniResult | undefined {
+  const bin = env.path.map((d) => join(d, conf.ipam.type)).find((p) => existsSync(p));
+  if (!bin)
+    throw new CniError(CNI_CODES.InvalidNetworkConfig, `IPAM plugin ${conf.ipam.type} not found in CNI_PATH`);
+  const r = spawnSync(bin, [], { input: stdin, encoding: "utf8", env: process.env });
+  if (r.status !== 0) {
+    let msg = r.stdout;
+    try {
+      msg = (JSON.parse(r.stdout) as { msg?: string }).msg ?? r.stdout;
+    } catch {
+      /* not JSON */
+    }
+    throw new CniError(
+      CNI_CODES.IpamFailure,
+      `IPAM plugin ${conf.ipam.type}: ${msg.trim() || r.stderr.trim()}`,
+    );
+  }
+  return env.command === "ADD" ? (JSON.parse(r.stdout) as CniResult) : undefined;
+}
+
+function ipamError(e: unknown): CniError {
+  if (e instanceof CniError) return e;
+  if (e instanceof IpamError) return new CniError(CNI_CODES.IpamFailure, e.message);
+  const code = (e as { code?: unknown }).code;
+  if (code === "Conflict") return new CniError(CNI_CODES.TryAgainLater, (e as Error).message);
+  return new CniError(CNI_CODES.IOFailure, `datastore: ${(e as Error).message}`);
+}
+
+function endpointName(conf: NetConf, pod: string, ifname: string): string {
+  return `${conf.nodeName}.${pod}.${ifname}`.toLowerCase();
+}
+
+async function writeEndpoint(
+  ds: IpamDatastore,
+  conf: NetConf,
+  env: CniEnv,
+  ns: string,
+  pod: string,
+  hostIf: string,
+  mac: string,
+  ips: readonly AssignedAddress[],
+): Promise<void> {
+  const name = endpointName(conf, pod, env.ifname);
+  const obj = {
+    apiVersion: "tortie.io/v1",
+    kind: "WorkloadEndpoint",
+    metadata: { name, namespace: ns },
+    spec: {
+      node: conf.nodeName,
+      pod,
+      containerID: env.containerId,
+      network: conf.name,
+      interfaceName: hostIf,
+      ifname: env.ifname,
+      mac,
+      netns: env.netns,
+      ipNetworks: ips.map((a) => `${a.address}/${a.family === 4 ? 32 : 128}`),
+    },
+  };
+  try {
+    await ds.create("WorkloadEndpoint", obj);
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "AlreadyExists") throw e;
+    await ds.update("WorkloadEndpoint", obj);
+  }
+}
+
+/** The pod of an attachment: from CNI_ARGS, else (a DEL without them) from its IPAM handle. */
+async function podFor(ds: IpamDatastore, conf: NetConf, env: CniEnv) {
+  const who = podOf(env);
+  if (who) return who;
+  try {
+    const h = (await ds.get("IPAMHandle", handleName(handleOf(conf, env)))).spec as IPAMHandleSpec;
+    return h.namespace && h.pod ? { namespace: h.namespace, pod: h.pod } : undefined;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+async function cmdMain(
+  conf: NetConf,
+  env: CniEnv,
+  stdin: string,
+  ds: IpamDatastore,
+): Promise<CniResult | undefined> {
+  const ours = conf.ipam.type === "tortie-ipam";
+  switch (env.command) {
+    case "ADD": {
+      const who = podOf(env);
+      if (!who)
+        throw new CniError(
+          CNI_CODES.InvalidEnvironment,
+          "CNI_ARGS must name K8S_POD_NAMESPACE and K8S_POD_NAME",
+        );
+      if (!existsSync(env.netns))
+        throw new CniError(CNI_CODES.UnknownContainer, `CNI_NETNS ${env.netns} does not exist`);
+      // Our IPAM runs in-process: a second Node start would double ADD's latency.
+      let ips: AssignedAddress[];
+      try {
+        ips = ours
+          ? await ipamAdd(conf, env, ds)
+          : (delegate(conf, env, stdin)?.ips ?? []).map((i) => {
+              const address = i.address.split("/")[0] ?? "";
+              return { address, family: address.includes(":") ? 6 : 4, pool: "" };
+            });
+      } catch (e) {
+        throw ipamError(e);
+      }
+      const hostIf = hostIfName(who.namespace, who.pod);
+      try {
+        const { podMac } = await attach({
+          hostIf,
+          ifname: env.ifname,
+          netns: env.netns,
+          mtu: conf.mtu,
+          addresses: ips.map((i) => i.address),
+          containerId: env.containerId,
+        });
+        await writeEndpoint(ds, conf, env, who.namespace, who.pod, hostIf, podMac, ips);
+        const r = ipamResult(conf, ips);
+        return {
+          ...r,
+          interfaces: [
+            { name: hostIf, mac: HOST_MAC },
+            { name: env.ifname, mac: podMac, sandbox: env.netns },
+          ],
+          ips: r.ips.map((i) => ({ ...i, interface: 1 })),
+        };
+      } catch (e) {
+        // Leave nothing half-made: the kubelet will retry ADD or call DEL.
+        if (ours) await new Allocator(ds).releaseHandle(handleOf(conf, env)).catch(() => undefined);
+        else delegateQuiet(conf, { ...env, command: "DEL" }, stdin);
+        throw e instanceof CniError ? e : new CniError(CNI_CODES.IOFailure, (e as Error).message);
+      }
+    }
+    case "DEL": {
+      const who = await podFor(ds, conf, env);
+      if (who) {
+        await detach(hostIfName(who.namespace, who.pod));
+        await ds
+          .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
+          .catch((e: unknown) => {
+            if (!isNotFound(e)) throw e;
+          });
+      }
+      try {
+        if (ours) await new Allocator(ds).releaseHandle(handleOf(conf, env));
+        else delegate(conf, env, stdin);
+      } catch (e) {
+        throw ipamError(e);
+      }
+      return undefined;
+    }
+    case "CHECK": {
+      const who = podOf(env);
+      if (!who)
+        throw new CniError(
+          CNI_CODES.InvalidEnvironment,
+          "CNI_ARGS must name K8S_POD_NAMESPACE and K8S_POD_NAME",
+        );
+      if (!conf.prevResult)
+        throw new CniError(
+          CNI_CODES.InvalidNetworkConfig,
+          "CHECK needs prevResult in the network configuration",
+        );
+      const addresses = conf.prevResult.ips.map((i) => i.address.split("/")[0] ?? "");
+      const what = `pod ${who.namespace}/${who.pod}`;
+      if (!existsSync(env.netns))
+        throw new CniError(
+          CNI_CODES.UnknownContainer,
+          `CHECK ${what}: CNI_NETNS ${env.netns} does not exist`,
+        );
+      if (ours) {
+        const held = await new Allocator(ds).addressesOf(handleOf(conf, env));
+        for (const a of addresses)
+          if (!held.includes(a))
+            throw new CniError(
+              CNI_CODES.CheckFailed,
+              `CHECK ${what}: address ${a} is not allocated to handle ${handleOf(conf, env)}`,
+            );
+      }
+      await verify(
+        {
+          hostIf: hostIfName(who.namespace, who.pod),
+          ifname: env.ifname,
+          netns: env.netns,
+          mtu: conf.mtu,
+          addresses,
+          containerId: env.containerId,
+        },
+        what,
+      );
+      return undefined;
+    }
+    case "GC":
+      await gc(conf, ds);
+      return undefined;
+    case "STATUS":
+    case "VERSION":
+      return undefined;
+  }
+}
+
+function delegateQuiet(conf: NetConf, env: CniEnv, stdin: string): void {
+  try {
+    delegate(conf, env, stdin);
+  } catch {
+    /* best effort while unwinding a failed ADD */
+  }
+}
+
+/** CNI 1.1 GC: release every attachment of this node and network that the runtime no longer lists. */
+async function gc(conf: NetConf, ds: IpamDatastore): Promise<void> {
+  const valid = new Set((conf.validAttachments ?? []).map((a) => `${conf.name}.${a.containerID}`));
+  const alloc = new Allocator(ds);
+  const { items } = await ds.list("IPAMHandle");
+  for (const o of items) {
+    const h = o.spec as IPAMHandleSpec;
+    if (h.node !== conf.nodeName || !h.handleID.startsWith(`${conf.name}.`) || valid.has(h.handleID))
+      continue;
+    await alloc.releaseHandle(h.handleID);
+  }
+}
+
+async function status(conf: NetConf, ds: IpamDatastore): Promise<void> {
+  let pools;
+  try {
+    const alloc = new Allocator(ds);
+    pools =
+      eligiblePools(await alloc.pools(), 4, await alloc.nodeLabels(conf.nodeName)).length +
+      eligiblePools(await alloc.pools(), 6, await alloc.nodeLabels(conf.nodeName)).length;
+  } catch (e) {
+    throw new CniError(
+      CNI_CODES.PluginNotAvailable,
+      `datastore ${conf.datastore} is not usable: ${(e as Error).message}`,
+    );
+  }
+  if (pools === 0)
+    throw new CniError(CNI_CODES.PluginNotAvailable, `no enabled IPPool selects node ${conf.nodeName}`);
+}
+
+async function cmdIpam(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<CniResult | undefined> {
+  const alloc = new Allocator(ds);
+  try {
+    switch (env.command) {
+      case "ADD":
+        return ipamResult(conf, await ipamAdd(conf, env, ds));
+      case "DEL":
+        await alloc.releaseHandle(handleOf(conf, env));
+        return undefined;
+      case "CHECK": {
+        const held = await alloc.addressesOf(handleOf(conf, env));
+        if (held.length === 0)
+          throw new CniError(CNI_CODES.CheckFailed, `CHECK: handle ${handleOf(conf, env)} holds no address`);
+        return undefined;
+      }
+      case "GC":
+        await gc(conf, ds);
+        return undefined;
+      case "STATUS":
+      case "VERSION":
+        return undefined;
+    }
+  } catch (e) {
+    throw ipamError(e);
+  }
+}
+
+/**
+ * One CNI invocation: reads env and stdin, writes the result or the error JSON
+ * to stdout, returns the exit code. Never throws.
+ */
+export async function runPlugin(
+  kind: PluginKind,
+  env: NodeJS.ProcessEnv,
+  stdin: string,
+): Promise<{ code: number; out: string }> {
+  let cniVersion = "1.0.0";
+  try {
+    const e = readEnv(env);
+    if (e.command === "VERSION")
+      return {
+        code: 0,
+        out: JSON.stringify({ cniVersion: "1.1.0", supportedVersions: SUPPORTED_VERSIONS }),
+      };
+    const conf = parseNetConf(stdin, e.command);
+    cniVersion = conf.cniVersion;
+    if (kind === "main" && conf.type !== "tortie")
+      throw new CniError(
+        CNI_CODES.InvalidNetworkConfig,
+        `network configuration: "type" is ${conf.type}, this is the tortie plugin`,
+      );
+    let ds: IpamDatastore;
+    try {
+      ds = await openIpamDatastore(conf.datastore);
+    } catch (err) {
+      throw new CniError(
+        e.command === "STATUS" ? CNI_CODES.PluginNotAvailable : CNI_CODES.InvalidNetworkConfig,
+        `datastore ${conf.datastore}: ${(err as Error).message}`,
+      );
+    }
+    try {
+      if (e.command === "STATUS") {
+        await status(conf, ds);
+        return { code: 0, out: "" };
+      }
+      const result = kind === "main" ? await cmdMain(conf, e, stdin, ds) : await cmdIpam(conf, e, ds);
+      return { code: 0, out: result ? JSON.stringify(result) : "" };
+    } finally {
+      await ds.close();
+    }
+  } catch (err) {
+    const ce = err instanceof CniError ? err : new CniError(CNI_CODES.IOFailure, (err as Error).message);
+    return { code: 1, out: JSON.stringify(ce.toJSON(cniVersion)) };
+  }
+}
