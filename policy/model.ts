@@ -1,0 +1,104 @@
+/**
+ * The normalised policy model the compiler consumes. Kubernetes `networking.k8s.io/v1`,
+ * `tortie.io/v1` and Calico `projectcalico.org/v3` objects are validated and defaulted by
+ * policy/validate.ts and all land in this one shape, so the compiler knows a single semantics.
+ */
+import type { Selector } from "./selector.js";
+import type { ProtoNumber } from "./ir.js";
+
+/** Identifies a policy object as the user wrote it (for errors, explain and rule ids). */
+export interface PolicyRef {
+  /** `networking.k8s.io/v1`, `tortie.io/v1` or `projectcalico.org/v3`. */
+  readonly apiVersion: string;
+  readonly kind: "NetworkPolicy" | "GlobalNetworkPolicy";
+  /** null for GlobalNetworkPolicy. */
+  readonly namespace: string | null;
+  readonly name: string;
+}
+
+/** `NetworkPolicy default/web`, `GlobalNetworkPolicy deny-all` — the object name in messages. */
+export function refText(ref: PolicyRef): string {
+  return ref.namespace === null ? `${ref.kind} ${ref.name}` : `${ref.kind} ${ref.namespace}/${ref.name}`;
+}
+
+export type PolicyAction = "allow" | "deny" | "pass" | "log";
+
+/** Which namespaces an endpoint match looks in. */
+export type NamespaceScope =
+  | { readonly kind: "same"; readonly namespace: string }
+  | { readonly kind: "selector"; readonly selector: Selector }
+  | { readonly kind: "all" };
+
+/** Pods in `namespaces` whose labels match `pods` (and, if set, whose service account matches). */
+export interface PodPeer {
+  readonly kind: "pods";
+  readonly namespaces: NamespaceScope;
+  readonly pods: Selector;
+  readonly serviceAccounts?: ServiceAccountMatch;
+}
+
+/** `ipBlock`: `cidr` (canonical, host bits cleared) less every `except` CIDR. */
+export interface IpBlockPeer {
+  readonly kind: "ipBlock";
+  readonly cidr: string;
+  readonly except: readonly string[];
+}
+
+export type Peer = PodPeer | IpBlockPeer;
+
+/** Calico serviceAccountSelector / serviceAccounts: by name and/or by the service account's labels. */
+export interface ServiceAccountMatch {
+  readonly names: readonly string[];
+  readonly selector: Selector | null;
+}
+
+/** A port, a range (`endPort` / Calico `"lo:hi"`) or a name resolved on the destination pod. */
+export type PortSpec =
+  | { readonly kind: "number"; readonly port: number; readonly endPort?: number }
+  | { readonly kind: "named"; readonly name: string };
+
+/**
+ * One side (source or destination) of a rule. All present fields must hold (AND).
+ * `peers` is a Kubernetes peer list (OR of its entries); absent means "any address".
+ */
+export interface EntityMatch {
+  readonly peers?: readonly Peer[];
+  /** Addresses that must NOT be those of pods matching this (Calico notSelector). */
+  readonly notPods?: PodPeer;
+  readonly nets?: readonly string[];
+  readonly notNets?: readonly string[];
+  readonly ports?: readonly PortSpec[];
+  readonly notPorts?: readonly PortSpec[];
+}
+
+export interface IcmpSpec {
+  readonly type: number;
+  readonly code?: number;
+}
+
+export interface PolicyRule {
+  /** Index of the rule in `spec.ingress` / `spec.egress` as written. */
+  readonly index: number;
+  readonly action: PolicyAction;
+  /** Restricts the rule to one family (Calico ipVersion, or implied by nets/ICMP). */
+  readonly ipVersion?: 4 | 6;
+  readonly protocol?: ProtoNumber;
+  readonly notProtocol?: ProtoNumber;
+  readonly icmp?: IcmpSpec;
+  readonly notIcmp?: IcmpSpec;
+  readonly source: EntityMatch;
+  readonly destination: EntityMatch;
+}
+
+export interface Policy {
+  readonly ref: PolicyRef;
+  /** Kubernetes policies form the second tier; tortie.io and Calico ones the first. */
+  readonly tier: "extended" | "kubernetes";
+  /** Evaluation order inside the extended tier; null sorts last. */
+  readonly order: number | null;
+  /** Endpoints the policy applies to. */
+  readonly applies: PodPeer;
+  /** Directions this policy applies to (policyTypes / types, defaulted). */
+  readonly ingress: readonly PolicyRule[] | null;
+  readonly egress: readonly PolicyRule[] | null;
+}
