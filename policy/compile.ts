@@ -1,0 +1,419 @@
+/**
+ * The policy compiler: (this node's endpoints, all pods and namespaces, all valid policies) → IR.
+ * Pure and deterministic. Set and chain names hash identities, not contents (see policy/ir.ts).
+ */
+import { createHash } from "node:crypto";
+import { hostIfName } from "../core/ifname.js";
+import { type Interval, addrInterval, intervalsToCidrs, parseAddr, parseCidr } from "./cidr.js";
+import {
+  type AddrProtoPort,
+  type AddrSetMatch,
+  type ClusterState,
+  type CompileFn,
+  type CompileInput,
+  type Direction,
+  type EndpointChain,
+  type Family,
+  type IRRule,
+  type IRSet,
+  type IcmpMatch,
+  type NamedPortMatch,
+  type NamespaceState,
+  PREAMBLE,
+  type PodState,
+  type PolicyChain,
+  type PolicyIR,
+  type PortEntry,
+  type PortMatch,
+  type RuleMatch,
+} from "./ir.js";
+import type { EntityMatch, Peer, PodPeer, Policy, PolicyRef, PolicyRule, PortSpec } from "./model.js";
+import { refText } from "./model.js";
+import { type Labels, type Selector, matches, printSelector } from "./selector.js";
+import { ipBlockIntervals } from "./validate.js";
+
+const hash16 = (s: string): string => createHash("sha1").update(s).digest("hex").slice(0, 16);
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export function policyKey(ref: PolicyRef): string {
+  return `${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
+}
+
+/** `tpi-…` / `tpe-…`: the chain of one policy and direction. */
+export function policyChainName(ref: PolicyRef, dir: Direction): string {
+  return `tp${dir === "ingress" ? "i" : "e"}-${hash16(policyKey(ref))}`;
+}
+
+/** `tei-…` / `tee-…`: an endpoint's chain, from its host interface name. */
+export function endpointChainName(ifName: string, dir: Direction): string {
+  return `te${dir === "ingress" ? "i" : "e"}-${ifName.slice(4)}`;
+}
+
+/** Sorting of the extended tier: by order (absent last), then by name, as Calico does. */
+export function comparePolicies(a: Policy, b: Policy): number {
+  const oa = a.order ?? Number.POSITIVE_INFINITY;
+  const ob = b.order ?? Number.POSITIVE_INFINITY;
+  if (oa !== ob) return oa < ob ? -1 : 1;
+  return cmp(refText(a.ref), refText(b.ref)) || cmp(a.ref.apiVersion, b.ref.apiVersion);
+}
+
+/**
+ * The labels a selector sees. Extended (Calico-style) selectors also see Calico's pseudo-labels, so
+ * `projectcalico.org/namespace == "x"` works as in Calico; Kubernetes selectors see only real labels.
+ */
+class Matcher {
+  private readonly namespaces: Map<string, NamespaceState>;
+  private readonly saLabels: Map<string, Labels>;
+  constructor(state: ClusterState) {
+    this.namespaces = new Map(state.namespaces.map((n) => [n.name, n]));
+    this.saLabels = new Map(state.serviceAccounts.map((s) => [`${s.namespace}/${s.name}`, s.labels]));
+  }
+  private nsLabels(ns: string, calico: boolean): Labels {
+    const base = this.namespaces.get(ns)?.labels ?? { "kubernetes.io/metadata.name": ns };
+    return calico ? { ...base, "projectcalico.org/name": ns } : base;
+  }
+  private podLabels(pod: PodState, calico: boolean): Labels {
+    if (!calico) return pod.labels;
+    return {
+      ...pod.labels,
+      "projectcalico.org/namespace": pod.namespace,
+      "projectcalico.org/orchestrator": "k8s",
+      "projectcalico.org/serviceaccount": pod.serviceAccountName,
+    };
+  }
+  pod(peer: PodPeer, pod: PodState, calico: boolean): boolean {
+    const ns = peer.namespaces;
+    if (ns.kind === "same" && pod.namespace !== ns.namespace) return false;
+    if (ns.kind === "selector" && !matches(ns.selector, this.nsLabels(pod.namespace, calico))) return false;
+    if (!matches(peer.pods, this.podLabels(pod, calico))) return false;
+    const sa = peer.serviceAccounts;
+    if (sa) {
+      if (sa.names.length > 0 && !sa.names.includes(pod.serviceAccountName)) return false;
+      if (
+        sa.selector &&
+        !matches(sa.selector, this.saLabels.get(`${pod.namespace}/${pod.serviceAccountName}`) ?? {})
+      )
+        return false;
+    }
+    return true;
+  }
+}
+
+function selText(s: Selector): string {
+  return printSelector(s);
+}
+
+function podPeerText(p: PodPeer): string {
+  const ns = p.namespaces;
+  const nsText =
+    ns.kind === "same" ? `ns=${ns.namespace}` : ns.kind === "all" ? "ns=*" : `nssel=${selText(ns.selector)}`;
+  const sa = p.serviceAccounts
+    ? `; sa=${[...p.serviceAccounts.names].sort().join(",")}${p.serviceAccounts.selector ? `|${selText(p.serviceAccounts.selector)}` : ""}`
+    : "";
+  return `pods(${nsText}; ${selText(p.pods)}${sa})`;
+}
+
+function peerText(p: Peer): string {
+  return p.kind === "pods"
+    ? podPeerText(p)
+    : `ipBlock(${p.cidr}${p.except.length ? ` except ${[...p.except].sort().join(",")}` : ""})`;
+}
+
+function familyOfCidr(c: string): Family {
+  return c.includes(":") ? 6 : 4;
+}
+
+function portEntries(specs: readonly PortSpec[]): PortEntry[] {
+  const ivs: Array<[number, number]> = [];
+  for (const s of specs) if (s.kind === "number") ivs.push([s.port, s.endPort ?? s.port]);
+  ivs.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const iv of ivs) {
+    const last = merged[merged.length - 1];
+    if (last && iv[0] <= last[1] + 1) last[1] = Math.max(last[1], iv[1]);
+    else merged.push([iv[0], iv[1]]);
+  }
+  return merged.map(([a, b]) => (a === b ? a : ([a, b] as const)));
+}
+
+class Compiler {
+  private readonly sets = new Map<string, IRSet>();
+  private readonly matcher: Matcher;
+  private readonly podsWithIps: readonly PodState[];
+
+  constructor(private readonly input: CompileInput) {
+    this.matcher = new Matcher(input.state);
+    this.podsWithIps = input.state.pods.filter((p) => p.ips.length > 0);
+  }
+
+  selects(policy: Policy, pod: PodState): boolean {
+    return this.matcher.pod(policy.applies, pod, policy.tier === "extended");
+  }
+
+  private podIntervals(peer: PodPeer, calico: boolean, family: Family): Interval[] {
+    const out: Interval[] = [];
+    for (const pod of this.podsWithIps) {
+      if (!this.matcher.pod(peer, pod, calico)) continue;
+      for (const ip of pod.ips) {
+        const iv = addrInterval(ip);
+        if (iv && iv.family === family) out.push(iv);
+      }
+    }
+    return out;
+  }
+
+  private addrSet(definition: string, family: Family, ivs: readonly Interval[]): string {
+    const name = `ts${family}-${hash16(`${family} ${definition}`)}`;
+    if (!this.sets.has(name))
+      this.sets.set(name, { kind: "addr", name, family, elements: intervalsToCidrs(ivs), definition });
+    return name;
+  }
+
+  private peersSet(peers: readonly Peer[], calico: boolean, family: Family): string {
+    const def = `${calico ? "calico " : ""}peers ${peers.map(peerText).sort().join(" | ")}`;
+    const ivs: Interval[] = [];
+    for (const p of peers) {
+      if (p.kind === "pods") ivs.push(...this.podIntervals(p, calico, family));
+      else ivs.push(...ipBlockIntervals(p).filter((iv) => iv.family === family));
+    }
+    return this.addrSet(def, family, ivs);
+  }
+
+  private netsSet(nets: readonly string[], family: Family): string | null {
+    const mine = nets.filter((c) => familyOfCidr(c) === family);
+    if (mine.length === 0) return null;
+    const ivs = mine.flatMap((c) => {
+      const iv = parseCidr(c);
+      return iv ? [iv] : [];
+    });
+    return this.addrSet(`nets ${[...new Set(mine)].sort().join(",")}`, family, ivs);
+  }
+
+  private namedPortSet(names: readonly string[], proto: number, family: Family): string {
+    const sorted = [...new Set(names)].sort();
+    const definition = `named ports ${sorted.join(",")} proto ${proto}`;
+    const name = `tn${family}-${hash16(`${family} ${definition}`)}`;
+    if (!this.sets.has(name)) {
+      const els: AddrProtoPort[] = [];
+      for (const pod of this.podsWithIps) {
+        const ports = pod.ports.filter(
+          (cp) => cp.name !== undefined && sorted.includes(cp.name) && protoNumber(cp.protocol) === proto,
+        );
+        if (ports.length === 0) continue;
+        for (const ip of pod.ips) {
+          const a = parseAddr(ip);
+          if (!a || a.family !== family) continue;
+          for (const cp of ports) els.push({ addr: a.text, proto, port: cp.containerPort });
+        }
+      }
+      els.sort((x, y) => {
+        const ax = parseAddr(x.addr)?.value ?? 0n;
+        const ay = parseAddr(y.addr)?.value ?? 0n;
+        return ax < ay ? -1 : ax > ay ? 1 : x.proto - y.proto || x.port - y.port;
+      });
+      const uniq = els.filter(
+        (e, i) =>
+          i === 0 ||
+          !(els[i - 1]?.addr === e.addr && els[i - 1]?.proto === e.proto && els[i - 1]?.port === e.port),
+      );
+      this.sets.set(name, { kind: "named-port", name, family, elements: uniq, definition });
+    }
+    return name;
+  }
+
+  /** The address conditions of one side for one family; null when the side cannot match it. */
+  private sideMatch(e: EntityMatch, calico: boolean, family: Family): AddrSetMatch[] | null {
+    const out: AddrSetMatch[] = [];
+    if (e.peers) {
+      const canMatch = e.peers.some((p) => p.kind === "pods" || familyOfCidr(p.cidr) === family);
+      if (!canMatch) return null;
+      out.push({ set: this.peersSet(e.peers, calico, family), negate: false });
+    }
+    if (e.nets && e.nets.length > 0) {
+      const s = this.netsSet(e.nets, family);
+      if (s === null) return null;
+      out.push({ set: s, negate: false });
+    }
+    if (e.notPods) out.push({ set: this.peersSet([e.notPods], calico, family), negate: true });
+    if (e.notNets && e.notNets.length > 0) {
+      const s = this.netsSet(e.notNets, family);
+      if (s !== null) out.push({ set: s, negate: true });
+    }
+    return out;
+  }
+
+  private static familySpecific(r: PolicyRule): boolean {
+    const side = (e: EntityMatch): boolean =>
+      e.peers !== undefined ||
+      (e.nets?.length ?? 0) > 0 ||
+      (e.notNets?.length ?? 0) > 0 ||
+      e.notPods !== undefined ||
+      (e.ports ?? []).some((p) => p.kind === "named") ||
+      (e.notPorts ?? []).some((p) => p.kind === "named");
+    return (
+      r.ipVersion !== undefined ||
+      r.icmp !== undefined ||
+      r.notIcmp !== undefined ||
+      side(r.source) ||
+      side(r.destination)
+    );
+  }
+
+  /** One source rule → its IR rules (per family; numeric and named destination ports split). */
+  compileRule(policy: Policy, dir: Direction, r: PolicyRule, chain: string, partStart: number): IRRule[] {
+    const calico = policy.tier === "extended";
+    if (r.protocol !== undefined && r.notProtocol !== undefined && r.protocol === r.notProtocol) return [];
+    const families: Array<Family | null> = Compiler.familySpecific(r)
+      ? ([4, 6] as const).filter((f) => r.ipVersion === undefined || r.ipVersion === f)
+      : [null];
+    const dstPorts = r.destination.ports ?? [];
+    const numeric = dstPorts.filter((p) => p.kind === "number");
+    const named = dstPorts.flatMap((p) => (p.kind === "named" ? [p.name] : []));
+    // Port variants OR together: numeric list in one rule, named ones in another.
+    const variants: Array<"none" | "numeric" | "named"> =
+      dstPorts.length === 0
+        ? ["none"]
+        : [...(numeric.length ? ["numeric" as const] : []), ...(named.length ? ["named" as const] : [])];
+    const out: IRRule[] = [];
+    let part = partStart;
+    for (const family of families) {
+      let src: AddrSetMatch[] | null = [];
+      let dst: AddrSetMatch[] | null = [];
+      if (family !== null) {
+        src = this.sideMatch(r.source, calico, family);
+        dst = this.sideMatch(r.destination, calico, family);
+        if (src === null || dst === null) continue;
+      }
+      for (const v of variants) {
+        const proto = r.protocol;
+        const m: {
+          -readonly [K in keyof RuleMatch]: RuleMatch[K];
+        } = {};
+        if (proto !== undefined) m.protocol = { proto, negate: false };
+        else if (r.notProtocol !== undefined) m.protocol = { proto: r.notProtocol, negate: true };
+        if (src.length) m.src = src;
+        if (dst.length) m.dst = dst;
+        const srcPm: PortMatch[] = [];
+        if (r.source.ports?.length) srcPm.push({ ports: portEntries(r.source.ports), negate: false });
+        if (r.source.notPorts?.length) srcPm.push({ ports: portEntries(r.source.notPorts), negate: true });
+        if (srcPm.length) m.srcPorts = srcPm;
+        const dstPm: PortMatch[] = [];
+        if (v === "numeric") dstPm.push({ ports: portEntries(numeric), negate: false });
+        const notNumeric = (r.destination.notPorts ?? []).filter((p) => p.kind === "number");
+        if (notNumeric.length) dstPm.push({ ports: portEntries(notNumeric), negate: true });
+        if (dstPm.length) m.dstPorts = dstPm;
+        const np: NamedPortMatch[] = [];
+        const notNamed = (r.destination.notPorts ?? []).flatMap((p) => (p.kind === "named" ? [p.name] : []));
+        if (family !== null && proto !== undefined) {
+          if (v === "named") np.push({ set: this.namedPortSet(named, proto, family), negate: false });
+          if (notNamed.length) np.push({ set: this.namedPortSet(notNamed, proto, family), negate: true });
+        }
+        if (np.length) m.dstNamedPorts = np;
+        const icmp: IcmpMatch[] = [];
+        if (r.icmp) icmp.push({ ...r.icmp, negate: false });
+        if (r.notIcmp) icmp.push({ ...r.notIcmp, negate: true });
+        if (icmp.length) m.icmp = icmp;
+        const id = `${chain}:${r.index}.${part}`;
+        out.push({
+          id,
+          family,
+          match: m,
+          action: r.action,
+          ...(r.action === "log" ? { logPrefix: `tortie ${chain.slice(4, 16)} ` } : {}),
+          origin: { policy: policy.ref, direction: dir, ruleIndex: r.index, part },
+        });
+        part++;
+      }
+    }
+    return out;
+  }
+
+  policyChain(policy: Policy, dir: Direction): PolicyChain {
+    const name = policyChainName(policy.ref, dir);
+    const rules: IRRule[] = [];
+    const source = (dir === "ingress" ? policy.ingress : policy.egress) ?? [];
+    const parts = new Map<number, number>();
+    for (const r of source) {
+      const ir = this.compileRule(policy, dir, r, name, parts.get(r.index) ?? 0);
+      parts.set(r.index, (parts.get(r.index) ?? 0) + ir.length);
+      rules.push(...ir);
+    }
+    return { name, policy: policy.ref, tier: policy.tier, direction: dir, rules };
+  }
+
+  run(): PolicyIR {
+    const { policies, node } = this.input;
+    const local = this.podsWithIps
+      .filter((p) => node === null || p.nodeName === node)
+      .map((p) => ({ pod: p, ifName: hostIfName(p.namespace, p.name) }))
+      .sort((a, b) => cmp(a.ifName, b.ifName));
+    const extended = policies.filter((p) => p.tier === "extended").sort(comparePolicies);
+    const kubernetes = policies
+      .filter((p) => p.tier === "kubernetes")
+      .sort((a, b) => cmp(refText(a.ref), refText(b.ref)));
+    const chains = new Map<string, PolicyChain>();
+    const endpointChains: EndpointChain[] = [];
+    const chainFor = (p: Policy, dir: Direction): string => {
+      const name = policyChainName(p.ref, dir);
+      if (!chains.has(name)) chains.set(name, this.policyChain(p, dir));
+      return name;
+    };
+    const endpoints = local.map(({ pod, ifName }) => {
+      const chainNames = { ingress: "", egress: "" };
+      for (const dir of ["ingress", "egress"] as const) {
+        const applies = (p: Policy): boolean =>
+          (dir === "ingress" ? p.ingress : p.egress) !== null && this.selects(p, pod);
+        const ext = extended.filter(applies).map((p) => chainFor(p, dir));
+        const k8s = kubernetes.filter(applies).map((p) => chainFor(p, dir));
+        const name = endpointChainName(ifName, dir);
+        chainNames[dir] = name;
+        endpointChains.push({
+          name,
+          endpoint: { namespace: pod.namespace, pod: pod.name },
+          direction: dir,
+          extended: ext,
+          kubernetes: k8s,
+          endAction: ext.length + k8s.length > 0 ? "deny" : "allow",
+          endActionAfterPass: k8s.length > 0 ? "deny" : "allow",
+        });
+      }
+      const fam = (f: Family): string[] =>
+        pod.ips
+          .flatMap((ip) => {
+            const a = parseAddr(ip);
+            return a && a.family === f ? [a] : [];
+          })
+          .sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0))
+          .map((a) => a.text);
+      return {
+        namespace: pod.namespace,
+        pod: pod.name,
+        ifName,
+        ipv4: fam(4),
+        ipv6: fam(6),
+        ingressChain: chainNames.ingress,
+        egressChain: chainNames.egress,
+      };
+    });
+    return {
+      node,
+      preamble: PREAMBLE,
+      sets: [...this.sets.values()].sort((a, b) => cmp(a.name, b.name)),
+      policyChains: [...chains.values()].sort((a, b) => cmp(a.name, b.name)),
+      endpointChains: endpointChains.sort((a, b) => cmp(a.name, b.name)),
+      endpoints,
+      dispatch: {
+        fromEndpoint: endpoints.map((e) => ({ ifName: e.ifName, chain: e.egressChain })),
+        toEndpoint: endpoints.map((e) => ({ ifName: e.ifName, chain: e.ingressChain })),
+      },
+    };
+  }
+}
+
+function protoNumber(p: "TCP" | "UDP" | "SCTP"): number {
+  return p === "TCP" ? 6 : p === "UDP" ? 17 : 132;
+}
+
+/** The compiler (see CompileFn in policy/ir.ts). */
+export const compile: CompileFn = (input) => new Compiler(input).run();

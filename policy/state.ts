@@ -1,0 +1,215 @@
+/**
+ * The state file `tortie policy render|explain --state FILE` read: multi-document YAML of v1
+ * Namespace, v1 Pod, v1 ServiceAccount (optional, for Calico serviceAccounts.selector), `kind: List`
+ * wrappers, and policy objects. Bad documents become problems; the good ones still load.
+ */
+import { readFileSync } from "node:fs";
+import { parseAllDocuments } from "yaml";
+import { type FieldProblem, UserError, errorMessage } from "../core/errors.js";
+import { parseAddr } from "./cidr.js";
+import type { ClusterState, ContainerPort, NamespaceState, PodState, ServiceAccountState } from "./ir.js";
+import type { Policy } from "./model.js";
+import { dnsLabelProblem, dnsSubdomainProblem, isPolicyKind, validatePolicy } from "./validate.js";
+
+export interface LoadedState {
+  readonly state: ClusterState;
+  /** Valid, normalised policies, in file order. */
+  readonly policies: readonly Policy[];
+  /** Every problem found; objects with problems are left out of `state` / `policies`. */
+  readonly problems: readonly FieldProblem[];
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+function labelsOf(md: Obj, add: (path: string, msg: string) => void): Record<string, string> {
+  const raw = md["labels"];
+  const out: Record<string, string> = {};
+  if (raw === undefined || raw === null) return out;
+  if (!isObj(raw)) {
+    add("metadata.labels", "must be a map of strings");
+    return out;
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== "string") add(`metadata.labels.${k}`, "must be a string");
+    else out[k] = v;
+  }
+  return out;
+}
+
+function loadPod(o: Obj, md: Obj, name: string, add: (p: string, m: string) => void): PodState {
+  const namespace = str(md["namespace"]) ?? "default";
+  const spec = isObj(o["spec"]) ? o["spec"] : {};
+  const status = isObj(o["status"]) ? o["status"] : {};
+  const ports: ContainerPort[] = [];
+  const containers = Array.isArray(spec["containers"]) ? (spec["containers"] as unknown[]) : [];
+  containers.forEach((c, i) => {
+    if (!isObj(c)) return add(`spec.containers[${i}]`, "must be an object");
+    const list = Array.isArray(c["ports"]) ? (c["ports"] as unknown[]) : [];
+    list.forEach((pt, j) => {
+      const path = `spec.containers[${i}].ports[${j}]`;
+      if (!isObj(pt)) return add(path, "must be an object");
+      const cp = pt["containerPort"];
+      if (typeof cp !== "number" || !Number.isInteger(cp) || cp < 1 || cp > 65535)
+        return add(`${path}.containerPort`, "must be an integer between 1 and 65535");
+      const proto = pt["protocol"] ?? "TCP";
+      if (proto !== "TCP" && proto !== "UDP" && proto !== "SCTP")
+        return add(`${path}.protocol`, 'must be one of "TCP", "UDP", "SCTP"');
+      const pname = str(pt["name"]);
+      ports.push({ containerPort: cp, protocol: proto, ...(pname !== undefined ? { name: pname } : {}) });
+    });
+  });
+  const ips: string[] = [];
+  const addIp = (v: unknown, path: string): void => {
+    const a = typeof v === "string" ? parseAddr(v) : null;
+    if (a === null) add(path, `invalid IP address ${JSON.stringify(v)}`);
+    else if (!ips.includes(a.text)) ips.push(a.text);
+  };
+  if (Array.isArray(status["podIPs"]))
+    (status["podIPs"] as unknown[]).forEach((e, i) =>
+      addIp(isObj(e) ? e["ip"] : undefined, `status.podIPs[${i}].ip`),
+    );
+  if (status["podIP"] !== undefined) addIp(status["podIP"], "status.podIP");
+  return {
+    namespace,
+    name,
+    labels: labelsOf(md, add),
+    nodeName: str(spec["nodeName"]) ?? null,
+    serviceAccountName: str(spec["serviceAccountName"]) ?? str(spec["serviceAccount"]) ?? "default",
+    ports,
+    ips,
+  };
+}
+
+/** Parses the text of a state file. `source` names it in problems about whole documents. */
+export function loadStateText(text: string, source = "state"): LoadedState {
+  const namespaces = new Map<string, NamespaceState>();
+  const pods = new Map<string, PodState>();
+  const sas = new Map<string, ServiceAccountState>();
+  const policies: Policy[] = [];
+  const problems: FieldProblem[] = [];
+
+  const one = (doc: unknown, where: string): void => {
+    if (doc === null || doc === undefined) return;
+    if (!isObj(doc)) {
+      problems.push({ object: where, path: "(document)", message: "must be an object" });
+      return;
+    }
+    const apiVersion = doc["apiVersion"];
+    const kind = doc["kind"];
+    if (apiVersion === "v1" && kind === "List") {
+      const items = Array.isArray(doc["items"]) ? (doc["items"] as unknown[]) : [];
+      items.forEach((it, i) => one(it, `${where} items[${i}]`));
+      return;
+    }
+    if (isPolicyKind(apiVersion, kind)) {
+      const r = validatePolicy(doc);
+      if (r.ok) policies.push(r.policy);
+      else problems.push(...r.problems);
+      return;
+    }
+    const md = isObj(doc["metadata"]) ? doc["metadata"] : {};
+    const name = str(md["name"]);
+    const ns = str(md["namespace"]) ?? "default";
+    const objName =
+      kind === "Namespace"
+        ? `Namespace ${name ?? "(unnamed)"}`
+        : `${String(kind)} ${ns}/${name ?? "(unnamed)"}`;
+    const local: FieldProblem[] = [];
+    const add = (path: string, message: string): void => {
+      local.push({ object: objName, path, message });
+    };
+    if (apiVersion !== "v1" || (kind !== "Namespace" && kind !== "Pod" && kind !== "ServiceAccount")) {
+      problems.push({
+        object: where,
+        path: "kind",
+        message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List or a NetworkPolicy)`,
+      });
+      return;
+    }
+    if (name === undefined) {
+      problems.push({ object: objName, path: "metadata.name", message: "required" });
+      return;
+    }
+    const np = kind === "Namespace" ? dnsLabelProblem(name) : dnsSubdomainProblem(name);
+    if (np) add("metadata.name", np);
+    if (kind !== "Namespace") {
+      const nsp = dnsLabelProblem(ns);
+      if (nsp) add("metadata.namespace", nsp);
+    }
+    if (kind === "Namespace") {
+      // The API server sets this label on every namespace; selectors rely on it.
+      const labels = { ...labelsOf(md, add), "kubernetes.io/metadata.name": name };
+      if (local.length === 0) {
+        if (namespaces.has(name)) add("metadata.name", "duplicate object");
+        else namespaces.set(name, { name, labels });
+      }
+    } else if (kind === "Pod") {
+      const pod = loadPod(doc, md, name, add);
+      const key = `${ns}/${name}`;
+      if (pods.has(key)) add("metadata.name", "duplicate object");
+      if (local.length === 0) pods.set(key, pod);
+    } else {
+      const labels = labelsOf(md, add);
+      const key = `${ns}/${name}`;
+      if (local.length === 0) sas.set(key, { namespace: ns, name, labels });
+    }
+    problems.push(...local);
+  };
+
+  let docs;
+  try {
+    docs = parseAllDocuments(text);
+  } catch (err) {
+    return {
+      state: { namespaces: [], pods: [], serviceAccounts: [] },
+      policies: [],
+      problems: [{ object: source, path: "(file)", message: errorMessage(err) }],
+    };
+  }
+  const list = Array.isArray(docs) ? docs : [docs];
+  list.forEach((d, i) => {
+    const where = `${source} document ${i + 1}`;
+    if (d.errors.length > 0) {
+      for (const e of d.errors) problems.push({ object: where, path: "(yaml)", message: e.message });
+      return;
+    }
+    one(d.toJS(), where);
+  });
+
+  // Pods in namespaces the file does not declare still count; their namespace has only the
+  // automatic name label (as it would in a cluster).
+  for (const pod of pods.values())
+    if (!namespaces.has(pod.namespace))
+      namespaces.set(pod.namespace, {
+        name: pod.namespace,
+        labels: { "kubernetes.io/metadata.name": pod.namespace },
+      });
+  const byName = <T extends { name: string }>(a: T, b: T): number =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return {
+    state: {
+      namespaces: [...namespaces.values()].sort(byName),
+      pods: [...pods.values()].sort((a, b) =>
+        byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
+      ),
+      serviceAccounts: [...sas.values()].sort((a, b) =>
+        byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
+      ),
+    },
+    policies,
+    problems,
+  };
+}
+
+/** Reads and parses a state file; an unreadable file is a UserError, bad documents are problems. */
+export function loadStateFile(path: string): LoadedState {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UserError(`cannot read state file ${path}: ${errorMessage(err)}`);
+  }
+  return loadStateText(text, path);
+}
