@@ -64,6 +64,17 @@ function probeTcp(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> 
   });
 }
 
+/**
+ * Every UDP probe leaves from a port this agent has not used yet: a reused 4-tuple would match a
+ * conntrack entry of an earlier, allowed probe and pass as "established" after a policy changed.
+ */
+let nextUdpPort = 20_000;
+function udpSourcePort(): number {
+  const p = nextUdpPort;
+  nextUdpPort = nextUdpPort >= 60_000 ? 20_000 : nextUdpPort + 1;
+  return p;
+}
+
 function probeUdp(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const s = createSocket("udp4");
@@ -75,7 +86,7 @@ function probeUdp(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> 
     const timer = setTimeout(() => done({ ok: false, error: "timeout" }), timeoutMs);
     s.on("message", (msg) => done(parseReply(msg.toString(), target)));
     s.on("error", (e: NodeJS.ErrnoException) => done({ ok: false, error: e.code ?? e.message }));
-    s.send("probe\n", target.port, target.ip);
+    s.bind(udpSourcePort(), () => s.send("probe\n", target.port, target.ip));
   });
 }
 
