@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { UserError, errorMessage } from "../core/errors.js";
 import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log.js";
 import { registerDoctor } from "./doctor.js";
+import { registerPolicyCommands } from "../policy/cli.js";
 
 export interface GlobalOptions {
   logLevel: string;
@@ -15,7 +16,7 @@ function packageVersion(): string {
 }
 
 /** Each subsystem adds its command group here; keep one line per group. */
-const groups: ReadonlyArray<(program: Command) => void> = [registerDoctor];
+const groups: ReadonlyArray<(program: Command) => void> = [registerDoctor, registerPolicyCommands];
 
 export function buildProgram(): Command {
   const program = new Command("tortie")

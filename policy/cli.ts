@@ -1,0 +1,90 @@
+/**
+ * The `tortie policy` command group: validate and explain (here), render (the dataplane's, attached
+ * through POLICY_SUBCOMMANDS below).
+ */
+import { Command } from "commander";
+import { type FieldProblem, ValidationError, formatProblem } from "../core/errors.js";
+import { log } from "../core/log.js";
+import { emit } from "../cli/output.js";
+import { explain, explainText, parsePodArg, parsePortArg } from "./explain.js";
+import { refText } from "./model.js";
+import { loadStateFile } from "./state.js";
+
+export interface ValidateReport {
+  readonly valid: boolean;
+  readonly files: readonly string[];
+  /** `Kind namespace/name` of every valid policy object. */
+  readonly policies: readonly string[];
+  readonly problems: readonly FieldProblem[];
+}
+
+export function validateFiles(files: readonly string[]): ValidateReport {
+  const policies: string[] = [];
+  const problems: FieldProblem[] = [];
+  for (const f of files) {
+    const r = loadStateFile(f);
+    policies.push(...r.policies.map((p) => refText(p.ref)));
+    problems.push(...r.problems);
+  }
+  return { valid: problems.length === 0, files, policies, problems };
+}
+
+function registerValidate(policy: Command): void {
+  policy
+    .command("validate")
+    .description("check policy files offline (Kubernetes, tortie.io/v1 and Calico v3 policies; state files)")
+    .argument("<file...>", "YAML files, multi-document")
+    .option("--json", "print the report as JSON")
+    .action((files: string[], opts: { json?: boolean }) => {
+      const r = validateFiles(files);
+      if (opts.json) {
+        emit(true, r, () => "");
+        if (!r.valid) process.exitCode = 2;
+        return;
+      }
+      if (!r.valid) throw new ValidationError(r.problems);
+      emit(false, r, (d) => `ok: ${d.policies.length} policy object(s) valid in ${d.files.length} file(s)`);
+    });
+}
+
+function registerExplain(policy: Command): void {
+  policy
+    .command("explain")
+    .description("say whether a connection is allowed, and which policy and rule decided")
+    .requiredOption("--state <file>", "state file: Namespaces, Pods and policies (multi-document YAML)")
+    .requiredOption("--from <ns/pod>", "source pod")
+    .requiredOption("--to <ns/pod>", "destination pod")
+    .requiredOption("--port <port/proto>", "destination port and protocol, e.g. 80/TCP")
+    .option("--json", "print the report as JSON")
+    .action((opts: { state: string; from: string; to: string; port: string; json?: boolean }) => {
+      const from = parsePodArg("--from", opts.from);
+      const to = parsePodArg("--to", opts.to);
+      const port = parsePortArg(opts.port);
+      const loaded = loadStateFile(opts.state);
+      // A bad object never hides the verdict for the others, but the user must know it was skipped.
+      for (const p of loaded.problems) log().warn(`skipped: ${formatProblem(p)}`);
+      emit(opts.json, explain(loaded, from, to, port), explainText);
+    });
+}
+
+/**
+ * Subcommands of `tortie policy`, one line each. The dataplane's `render` attaches here:
+ * `registerRenderCommand` from policy/render-cli.ts.
+ */
+const POLICY_SUBCOMMANDS: ReadonlyArray<(policy: Command) => void> = [
+  registerValidate,
+  registerExplain,
+  // render: add `registerRenderCommand` (policy/render-cli.ts) here.
+];
+
+export function buildPolicyCommand(): Command {
+  const policy = new Command("policy").description(
+    "NetworkPolicy: validate, explain, render (Kubernetes, tortie.io/v1, Calico v3)",
+  );
+  for (const add of POLICY_SUBCOMMANDS) add(policy);
+  return policy;
+}
+
+export function registerPolicyCommands(program: Command): void {
+  program.addCommand(buildPolicyCommand());
+}

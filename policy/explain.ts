@@ -1,0 +1,183 @@
+/**
+ * `tortie policy explain`: compile the state for every pod, then walk the IR for one connection.
+ */
+import { UserError } from "../core/errors.js";
+import { hostIfName } from "../core/ifname.js";
+import { parseAddr } from "./cidr.js";
+import { compile } from "./compile.js";
+import { type DirectionVerdict, IREvaluator, type Packet } from "./evaluate.js";
+import { type Direction, type Family, PROTO, type PolicyRef } from "./ir.js";
+import { refText } from "./model.js";
+import type { LoadedState } from "./state.js";
+
+export interface PortArg {
+  readonly port: number;
+  readonly protocol: "TCP" | "UDP" | "SCTP";
+}
+
+/** `80/TCP`, `53/udp`, `80` (TCP as in Kubernetes). */
+export function parsePortArg(text: string): PortArg {
+  const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(text.trim());
+  const port = m ? Number(m[1]) : NaN;
+  if (!m || port < 1 || port > 65535)
+    throw new UserError(
+      `--port ${JSON.stringify(text)}: want PORT/PROTOCOL, e.g. 80/TCP (1-65535, TCP, UDP or SCTP)`,
+    );
+  const protocol = (m[2]?.toUpperCase() ?? "TCP") as PortArg["protocol"];
+  return { port, protocol };
+}
+
+export function parsePodArg(flag: string, text: string): { namespace: string; pod: string } {
+  const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
+  if (!m) throw new UserError(`${flag} ${JSON.stringify(text)}: want NAMESPACE/POD`);
+  return { namespace: m[1] ?? "", pod: m[2] ?? "" };
+}
+
+export interface DirectionReport {
+  readonly direction: Direction;
+  /** `ns/pod` whose chain judged. */
+  readonly endpoint: string;
+  readonly chain: string | null;
+  readonly verdict: "allow" | "deny";
+  /** The deciding policy, or null when the default decided. */
+  readonly policy: PolicyRef | null;
+  /** e.g. `spec.ingress[0]` (null for a default). */
+  readonly rule: string | null;
+  readonly ruleId: string | null;
+  readonly action: string | null;
+  readonly reason: string;
+  /** Rule ids of Log rules hit on the way. */
+  readonly logged: readonly string[];
+}
+
+export interface ExplainReport {
+  readonly verdict: "allow" | "deny";
+  readonly allowed: boolean;
+  readonly from: string;
+  readonly to: string;
+  readonly port: number;
+  readonly protocol: "TCP" | "UDP" | "SCTP";
+  readonly family: Family;
+  readonly src: string;
+  readonly dst: string;
+  /** The direction that decided: the denying one, else the one a rule allowed in. */
+  readonly decidedBy: DirectionReport;
+  readonly egress: DirectionReport;
+  readonly ingress: DirectionReport;
+}
+
+const ruleField = (ref: PolicyRef | null, dir: Direction, index: number): string | null =>
+  ref === null ? null : `spec.${dir}[${index}]`;
+
+function report(v: DirectionVerdict, who: string): DirectionReport {
+  const d = v.decision;
+  const logged = v.logged.map((s) => s.rule.id);
+  if (d.by === "rule") {
+    const o = d.rule.origin;
+    return {
+      direction: v.direction,
+      endpoint: who,
+      chain: v.chain,
+      verdict: v.action,
+      policy: o.policy,
+      rule: ruleField(o.policy, o.direction, o.ruleIndex),
+      ruleId: d.rule.id,
+      action: d.rule.action,
+      reason: `${d.rule.action} by ${refText(o.policy)} spec.${o.direction}[${o.ruleIndex}]`,
+      logged,
+    };
+  }
+  const reasons: Record<string, string> = {
+    isolated: `${who} is selected by a policy for ${v.direction} and no rule allows this (default deny)`,
+    "not-isolated": `no policy selects ${who} for ${v.direction} (default allow)`,
+    "isolated-after-pass": `passed to the Kubernetes tier, where a policy selects ${who} for ${v.direction} and no rule allows this (default deny)`,
+    "not-isolated-after-pass": `passed to the Kubernetes tier, where no policy selects ${who} for ${v.direction} (default allow)`,
+    "no-endpoint": `${who} has no chain for ${v.direction}`,
+  };
+  const key = d.by === "default" ? d.reason : "no-endpoint";
+  return {
+    direction: v.direction,
+    endpoint: who,
+    chain: v.chain,
+    verdict: v.action,
+    policy: null,
+    rule: null,
+    ruleId: null,
+    action: null,
+    reason: reasons[key] ?? key,
+    logged,
+  };
+}
+
+export function explain(
+  loaded: LoadedState,
+  from: { namespace: string; pod: string },
+  to: { namespace: string; pod: string },
+  port: PortArg,
+): ExplainReport {
+  const find = (k: { namespace: string; pod: string }, flag: string) => {
+    const p = loaded.state.pods.find((x) => x.namespace === k.namespace && x.name === k.pod);
+    if (!p) throw new UserError(`${flag} ${k.namespace}/${k.pod}: no such pod in the state file`);
+    if (p.ips.length === 0)
+      throw new UserError(`${flag} ${k.namespace}/${k.pod}: the pod has no IP (status.podIPs)`);
+    return p;
+  };
+  const src = find(from, "--from");
+  const dst = find(to, "--to");
+  const pick = (ips: readonly string[], f: Family): string | undefined =>
+    ips.find((ip) => parseAddr(ip)?.family === f);
+  const family: Family | null =
+    pick(src.ips, 4) && pick(dst.ips, 4) ? 4 : pick(src.ips, 6) && pick(dst.ips, 6) ? 6 : null;
+  if (family === null) throw new UserError("--from and --to have no IP family in common");
+  const ir = compile({ state: loaded.state, policies: loaded.policies, node: null });
+  const packet: Packet = {
+    family,
+    src: pick(src.ips, family) ?? "",
+    dst: pick(dst.ips, family) ?? "",
+    proto: port.protocol === "TCP" ? PROTO.tcp : port.protocol === "UDP" ? PROTO.udp : PROTO.sctp,
+    srcPort: 40000,
+    dstPort: port.port,
+  };
+  const v = new IREvaluator(ir).evaluate(
+    hostIfName(src.namespace, src.name),
+    hostIfName(dst.namespace, dst.name),
+    packet,
+  );
+  const egress = report(v.egress, `${src.namespace}/${src.name}`);
+  const ingress = report(v.ingress, `${dst.namespace}/${dst.name}`);
+  const decidedBy =
+    egress.verdict === "deny"
+      ? egress
+      : ingress.verdict === "deny"
+        ? ingress
+        : ingress.policy !== null || egress.policy === null
+          ? ingress
+          : egress;
+  return {
+    verdict: v.action,
+    allowed: v.action === "allow",
+    from: `${src.namespace}/${src.name}`,
+    to: `${dst.namespace}/${dst.name}`,
+    port: port.port,
+    protocol: port.protocol,
+    family,
+    src: packet.src,
+    dst: packet.dst,
+    decidedBy,
+    egress,
+    ingress,
+  };
+}
+
+export function explainText(r: ExplainReport): string {
+  const line = (d: DirectionReport): string =>
+    `  ${d.direction.padEnd(7)}  ${d.verdict.padEnd(5)}  ${d.reason}${d.ruleId ? ` (rule ${d.ruleId})` : ""}${
+      d.logged.length ? `; logged by ${d.logged.join(", ")}` : ""
+    }`;
+  return [
+    `${r.allowed ? "allowed" : "denied"}: ${r.from} -> ${r.to} ${r.port}/${r.protocol} (${r.src} -> ${r.dst})`,
+    `  decided by ${r.decidedBy.direction} of ${r.decidedBy.endpoint}: ${r.decidedBy.reason}`,
+    line(r.egress),
+    line(r.ingress),
+  ].join("\n");
+}
