@@ -9,7 +9,7 @@ import { loadStateFile } from "./state.js";
  * transaction for the node on stdout. Objects with problems are reported on stderr and left out;
  * the rest still render, as the agent would keep enforcing them.
  */
-export function addRenderCommand(policy: Command): void {
+export function registerRenderCommand(policy: Command): void {
   policy
     .command("render")
     .description("print the complete nftables (or iptables) transaction for one node")
