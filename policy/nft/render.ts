@@ -175,8 +175,23 @@ function setOf(s: IRSet): NftSet {
 
 const passSet: NftKey = { "&": [mark, PASS_MARK] };
 
+/**
+ * IRs are immutable values, and an agent diffs each new IR against the previous one, so the model
+ * of the previous IR is usually built already.
+ */
+const models = new WeakMap<PolicyIR, NftTableModel>();
+
 /** Builds the table tortie wants for this IR, object by object. */
 export function buildModel(ir: PolicyIR): NftTableModel {
+  let m = models.get(ir);
+  if (!m) {
+    m = buildModelUncached(ir);
+    models.set(ir, m);
+  }
+  return m;
+}
+
+function buildModelUncached(ir: PolicyIR): NftTableModel {
   const sets = new Map(ir.sets.map((s) => [s.name, setOf(s)]));
   const chains = new Map<string, { chain: NftChain; rules: NftRule[] }>();
   const ct = { ct: { key: "state" } } as const;

@@ -75,7 +75,11 @@ export class PolicyLab {
     private readonly agents: ReadonlyMap<string, { daemon: Daemon; socket: string }>,
   ) {}
 
-  static async create(kit: Kit, specs: readonly LabPodSpec[] = defaultPods()): Promise<PolicyLab> {
+  static async create(
+    kit: Kit,
+    specs: readonly LabPodSpec[] = defaultPods(),
+    opts: { servePorts?: readonly number[] } = {},
+  ): Promise<PolicyLab> {
     const nodeNames = [...new Set(specs.map((p) => p.node))].sort();
     if (nodeNames.length > 2) throw new Error("the lab joins at most two nodes");
     const nodes = new Map<string, LabNode>();
@@ -118,7 +122,7 @@ export class PolicyLab {
         return { ...spec, key: `${spec.namespace}/${spec.name}`, hostIf, netns };
       }),
     );
-    const ports = [...new Set(LAB_PORTS.map((p) => p.split("/")[0] ?? ""))];
+    const ports = opts.servePorts?.map(String) ?? [...new Set(LAB_PORTS.map((p) => p.split("/")[0] ?? ""))];
     const dir = kit.dir("policy-lab");
     const agents = new Map<string, { daemon: Daemon; socket: string }>();
     for (const p of pods) {
