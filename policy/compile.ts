@@ -69,7 +69,7 @@ class Matcher {
     this.namespaces = new Map(state.namespaces.map((n) => [n.name, n]));
     this.saLabels = new Map(state.serviceAccounts.map((s) => [`${s.namespace}/${s.name}`, s.labels]));
   }
-  private nsLabels(ns: string, calico: boolean): Labels {
+  nsLabels(ns: string, calico: boolean): Labels {
     const base = this.namespaces.get(ns)?.labels ?? { "kubernetes.io/metadata.name": ns };
     return calico ? { ...base, "projectcalico.org/name": ns } : base;
   }
@@ -141,10 +141,27 @@ class Compiler {
   private readonly sets = new Map<string, IRSet>();
   private readonly matcher: Matcher;
   private readonly podsWithIps: readonly PodState[];
+  private readonly podAddrs: ReadonlyArray<{ readonly pod: PodState; readonly ivs: readonly Interval[] }>;
+  private readonly byNamespace = new Map<
+    string,
+    Array<{ readonly pod: PodState; readonly ivs: readonly Interval[] }>
+  >();
 
   constructor(private readonly input: CompileInput) {
     this.matcher = new Matcher(input.state);
     this.podsWithIps = input.state.pods.filter((p) => p.ips.length > 0);
+    this.podAddrs = this.podsWithIps.map((pod) => ({
+      pod,
+      ivs: pod.ips.flatMap((ip) => {
+        const iv = addrInterval(ip);
+        return iv ? [iv] : [];
+      }),
+    }));
+    for (const pa of this.podAddrs) {
+      const list = this.byNamespace.get(pa.pod.namespace);
+      if (list) list.push(pa);
+      else this.byNamespace.set(pa.pod.namespace, [pa]);
+    }
   }
 
   selects(policy: Policy, pod: PodState): boolean {
@@ -152,42 +169,53 @@ class Compiler {
   }
 
   private podIntervals(peer: PodPeer, calico: boolean, family: Family): Interval[] {
+    // The namespace index keeps a same-namespace peer from scanning every pod of the cluster.
+    const scope = peer.namespaces;
+    const candidates =
+      scope.kind === "same"
+        ? (this.byNamespace.get(scope.namespace) ?? [])
+        : scope.kind === "all"
+          ? this.podAddrs
+          : [...this.byNamespace]
+              .filter(([ns]) => matches(scope.selector, this.matcher.nsLabels(ns, calico)))
+              .flatMap(([, list]) => list);
     const out: Interval[] = [];
-    for (const pod of this.podsWithIps) {
+    for (const { pod, ivs } of candidates) {
       if (!this.matcher.pod(peer, pod, calico)) continue;
-      for (const ip of pod.ips) {
-        const iv = addrInterval(ip);
-        if (iv && iv.family === family) out.push(iv);
-      }
+      for (const iv of ivs) if (iv.family === family) out.push(iv);
     }
     return out;
   }
 
-  private addrSet(definition: string, family: Family, ivs: readonly Interval[]): string {
+  /** Names hash the definition; the elements are computed once per name (sets are shared). */
+  private addrSet(definition: string, family: Family, ivs: () => readonly Interval[]): string {
     const name = `ts${family}-${hash16(`${family} ${definition}`)}`;
     if (!this.sets.has(name))
-      this.sets.set(name, { kind: "addr", name, family, elements: intervalsToCidrs(ivs), definition });
+      this.sets.set(name, { kind: "addr", name, family, elements: intervalsToCidrs(ivs()), definition });
     return name;
   }
 
   private peersSet(peers: readonly Peer[], calico: boolean, family: Family): string {
     const def = `${calico ? "calico " : ""}peers ${peers.map(peerText).sort().join(" | ")}`;
-    const ivs: Interval[] = [];
-    for (const p of peers) {
-      if (p.kind === "pods") ivs.push(...this.podIntervals(p, calico, family));
-      else ivs.push(...ipBlockIntervals(p).filter((iv) => iv.family === family));
-    }
-    return this.addrSet(def, family, ivs);
+    return this.addrSet(def, family, () => {
+      const ivs: Interval[] = [];
+      for (const p of peers) {
+        if (p.kind === "pods") ivs.push(...this.podIntervals(p, calico, family));
+        else ivs.push(...ipBlockIntervals(p).filter((iv) => iv.family === family));
+      }
+      return ivs;
+    });
   }
 
   private netsSet(nets: readonly string[], family: Family): string | null {
     const mine = nets.filter((c) => familyOfCidr(c) === family);
     if (mine.length === 0) return null;
-    const ivs = mine.flatMap((c) => {
-      const iv = parseCidr(c);
-      return iv ? [iv] : [];
-    });
-    return this.addrSet(`nets ${[...new Set(mine)].sort().join(",")}`, family, ivs);
+    return this.addrSet(`nets ${[...new Set(mine)].sort().join(",")}`, family, () =>
+      mine.flatMap((c) => {
+        const iv = parseCidr(c);
+        return iv ? [iv] : [];
+      }),
+    );
   }
 
   private namedPortSet(names: readonly string[], proto: number, family: Family): string {
@@ -207,9 +235,10 @@ class Compiler {
           for (const cp of ports) els.push({ addr: a.text, proto, port: cp.containerPort });
         }
       }
+      const key = new Map(els.map((e) => [e.addr, parseAddr(e.addr)?.value ?? 0n]));
       els.sort((x, y) => {
-        const ax = parseAddr(x.addr)?.value ?? 0n;
-        const ay = parseAddr(y.addr)?.value ?? 0n;
+        const ax = key.get(x.addr) ?? 0n;
+        const ay = key.get(y.addr) ?? 0n;
         return ax < ay ? -1 : ax > ay ? 1 : x.proto - y.proto || x.port - y.port;
       });
       const uniq = els.filter(
@@ -352,6 +381,28 @@ class Compiler {
     const kubernetes = policies
       .filter((p) => p.tier === "kubernetes")
       .sort((a, b) => cmp(refText(a.ref), refText(b.ref)));
+    // Namespaced policies only ever select pods of their namespace: index them so a pod looks at its
+    // namespace's policies and the cluster-wide ones, not at every policy (order is kept).
+    const indexed = new Map<readonly Policy[], Map<string, Policy[]>>();
+    for (const list of [extended, kubernetes]) {
+      const byNs = new Map<string, Policy[]>();
+      for (const p of list) {
+        const key = p.applies.namespaces.kind === "same" ? p.applies.namespaces.namespace : "";
+        const bucket = byNs.get(key);
+        if (bucket) bucket.push(p);
+        else byNs.set(key, [p]);
+      }
+      indexed.set(list, byNs);
+    }
+    const candidates = (list: readonly Policy[], ns: string): Policy[] => {
+      const byNs = indexed.get(list);
+      const mine = byNs?.get(ns) ?? [];
+      const global = byNs?.get("") ?? [];
+      if (global.length === 0) return mine;
+      if (mine.length === 0) return global;
+      const set = new Set([...mine, ...global]);
+      return list.filter((p) => set.has(p));
+    };
     const chains = new Map<string, PolicyChain>();
     const endpointChains: EndpointChain[] = [];
     const chainFor = (p: Policy, dir: Direction): string => {
@@ -364,8 +415,12 @@ class Compiler {
       for (const dir of ["ingress", "egress"] as const) {
         const applies = (p: Policy): boolean =>
           (dir === "ingress" ? p.ingress : p.egress) !== null && this.selects(p, pod);
-        const ext = extended.filter(applies).map((p) => chainFor(p, dir));
-        const k8s = kubernetes.filter(applies).map((p) => chainFor(p, dir));
+        const ext = candidates(extended, pod.namespace)
+          .filter(applies)
+          .map((p) => chainFor(p, dir));
+        const k8s = candidates(kubernetes, pod.namespace)
+          .filter(applies)
+          .map((p) => chainFor(p, dir));
         const name = endpointChainName(ifName, dir);
         chainNames[dir] = name;
         endpointChains.push({

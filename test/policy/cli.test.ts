@@ -1,0 +1,240 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { run } from "../../cli/run.js";
+import type { ExplainReport } from "../../policy/explain.js";
+
+const bin = fileURLToPath(new URL("../../../bin/tortie.js", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "tortie-policy-cli-"));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+function tortie(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, TORTIE_LOG_LEVEL: "warn" },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** In-process run (spawning is slow on a loaded machine); output captured. */
+async function inproc(...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const ow = process.stdout.write.bind(process.stdout);
+  const ew = process.stderr.write.bind(process.stderr);
+  process.stdout.write = (c: string | Uint8Array) => (out.push(String(c)), true);
+  process.stderr.write = (c: string | Uint8Array) => (err.push(String(c)), true);
+  try {
+    const code = await run(["--log-level", "warn", ...args]);
+    return { code, stdout: out.join(""), stderr: err.join("") };
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+    process.exitCode = undefined;
+  }
+}
+
+async function explainJson(state: string, from: string, to: string, port: string) {
+  const r = await inproc(
+    "policy",
+    "explain",
+    "--state",
+    state,
+    "--from",
+    from,
+    "--to",
+    to,
+    "--port",
+    port,
+    "--json",
+  );
+  return JSON.parse(r.stdout) as ExplainReport;
+}
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const GOOD = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{port: 80}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: no-ssh}
+spec:
+  order: 10
+  selector: all()
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [22]}
+  - action: Pass
+`;
+
+const BAD = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: bad, namespace: default}
+spec:
+  ingress:
+  - ports: [{port: 80}, {port: 90, endPort: 85}]
+---
+apiVersion: tortie.io/v1
+kind: NetworkPolicy
+metadata: {name: worse, namespace: default}
+spec:
+  selector: "app =="
+`;
+
+t.test("validate: exit 0 when every object is valid", async (t) => {
+  const r = await inproc("policy", "validate", file("good.yaml", GOOD));
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout.trim(), "ok: 2 policy object(s) valid in 1 file(s)");
+});
+
+t.test(
+  "validate: exit 2 and every problem listed, named by kind, namespace/name and field path",
+  async (t) => {
+    const r = tortie("policy", "validate", file("good2.yaml", GOOD), file("bad.yaml", BAD));
+    t.equal(r.code, 2);
+    t.match(r.stderr, "NetworkPolicy default/bad: spec.ingress[0].ports[1].endPort: must be >= port");
+    t.match(
+      r.stderr,
+      'NetworkPolicy default/worse: spec.selector: invalid selector "app ==": expected a quoted string at offset 6',
+    );
+    t.equal(r.stderr.trim().split("\n").length, 2);
+  },
+);
+
+t.test("validate --json: the report on stdout, exit 2 on problems", async (t) => {
+  const r = await inproc("policy", "validate", "--json", file("bad2.yaml", BAD));
+  t.equal(r.code, 2);
+  const report = JSON.parse(r.stdout) as {
+    valid: boolean;
+    problems: Array<{ object: string; path: string; message: string }>;
+  };
+  t.equal(report.valid, false);
+  t.same(report.problems[0], {
+    object: "NetworkPolicy default/bad",
+    path: "spec.ingress[0].ports[1].endPort",
+    message: "must be >= port",
+  });
+  const good = JSON.parse(
+    (await inproc("policy", "validate", "--json", file("good3.yaml", GOOD))).stdout,
+  ) as {
+    valid: boolean;
+    policies: string[];
+  };
+  t.same(good, {
+    valid: true,
+    files: [join(dir, "good3.yaml")],
+    policies: ["NetworkPolicy prod/web", "GlobalNetworkPolicy no-ssh"],
+    problems: [],
+  });
+});
+
+t.test("validate: a missing file is a one-line user error", async (t) => {
+  const r = await inproc("policy", "validate", join(dir, "nope.yaml"));
+  t.equal(r.code, 2);
+  t.match(r.stderr, /^tortie: cannot read state file .*nope\.yaml/);
+});
+
+const STATE = `apiVersion: v1
+kind: Namespace
+metadata: {name: prod}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: prod, labels: {app: web}}
+spec: {nodeName: n1}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: prod, labels: {app: client}}
+spec: {nodeName: n2}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other, namespace: prod}
+spec: {nodeName: n2}
+status: {podIP: 10.0.0.4}
+---
+${GOOD}---
+${BAD}`;
+
+t.test("explain: allowed, with the deciding policy and rule", async (t) => {
+  const state = file("state.yaml", STATE);
+  const r = tortie(
+    "policy",
+    "explain",
+    "--state",
+    state,
+    "--from",
+    "prod/client",
+    "--to",
+    "prod/web-0",
+    "--port",
+    "80/TCP",
+  );
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  t.equal(lines[0], "allowed: prod/client -> prod/web-0 80/TCP (10.0.0.3 -> 10.0.0.2)");
+  t.equal(lines[1], "  decided by ingress of prod/web-0: allow by NetworkPolicy prod/web spec.ingress[0]");
+  t.match(r.stderr, "skipped: NetworkPolicy default/bad", "bad objects are reported, not fatal");
+});
+
+t.test("explain --json: denied by the default, and denied by an extended Deny rule", async (t) => {
+  const state = file("state2.yaml", STATE);
+  const d = await explainJson(state, "prod/other", "prod/web-0", "80/TCP");
+  t.equal(d.verdict, "deny");
+  t.equal(d.allowed, false);
+  t.equal(d.decidedBy.direction, "ingress");
+  t.equal(d.decidedBy.policy, null);
+  t.match(
+    d.decidedBy.reason,
+    /passed to the Kubernetes tier, where a policy selects prod\/web-0 for ingress and no rule allows this/,
+  );
+  t.equal(d.egress.verdict, "allow");
+  const ssh = await explainJson(state, "prod/client", "prod/other", "22/TCP");
+  t.equal(ssh.verdict, "deny");
+  t.same(ssh.decidedBy.policy, {
+    apiVersion: "projectcalico.org/v3",
+    kind: "GlobalNetworkPolicy",
+    namespace: null,
+    name: "no-ssh",
+  });
+  t.equal(ssh.decidedBy.rule, "spec.ingress[0]");
+  t.equal(ssh.decidedBy.action, "deny");
+  t.match(ssh.decidedBy.ruleId, /^tpi-[0-9a-f]{16}:0\.0$/);
+  const udp = await explainJson(state, "prod/client", "prod/other", "22/UDP");
+  t.equal(udp.verdict, "allow", "Pass then no Kubernetes policy selects prod/other: allowed");
+  t.match(udp.ingress.reason, /passed to the Kubernetes tier/);
+});
+
+t.test("explain: bad arguments are user errors", async (t) => {
+  const state = file("state3.yaml", STATE);
+  for (const [args, re] of [
+    [["--from", "prod", "--to", "prod/web-0", "--port", "80/TCP"], /--from "prod": want NAMESPACE\/POD/],
+    [["--from", "prod/client", "--to", "prod/nope", "--port", "80/TCP"], /--to prod\/nope: no such pod/],
+    [
+      ["--from", "prod/client", "--to", "prod/web-0", "--port", "80/ICMP"],
+      /--port "80\/ICMP": want PORT\/PROTOCOL/,
+    ],
+  ] as const) {
+    const r = await inproc("policy", "explain", "--state", state, ...args);
+    t.equal(r.code, 2, args.join(" "));
+    t.match(r.stderr, re);
+  }
+});
