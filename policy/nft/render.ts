@@ -181,19 +181,64 @@ const passSet: NftKey = { "&": [mark, PASS_MARK] };
  */
 const models = new WeakMap<PolicyIR, NftTableModel>();
 
-/** Builds the table tortie wants for this IR, object by object. */
-export function buildModel(ir: PolicyIR): NftTableModel {
+/** Structural equality of plain JSON data (the IR is nothing else). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k of ka) if (!(k in rb) || !deepEqual(ra[k], rb[k])) return false;
+  return true;
+}
+
+/** A previous IR and its model: pieces of the IR that did not change reuse their rendered objects. */
+interface Previous {
+  readonly ir: PolicyIR;
+  readonly model: NftTableModel;
+}
+
+/**
+ * Builds the table tortie wants for this IR, object by object. With `prev`, every set and chain
+ * equal in both IRs keeps the previous rendered object, so a diff skips it by identity and a small
+ * change costs a comparison of the IR, not a re-rendering of the whole table.
+ */
+export function buildModel(ir: PolicyIR, prev?: Previous): NftTableModel {
   let m = models.get(ir);
   if (!m) {
-    m = buildModelUncached(ir);
+    m = buildModelUncached(ir, prev);
     models.set(ir, m);
   }
   return m;
 }
 
-function buildModelUncached(ir: PolicyIR): NftTableModel {
-  const sets = new Map(ir.sets.map((s) => [s.name, setOf(s)]));
-  const chains = new Map<string, { chain: NftChain; rules: NftRule[] }>();
+function reuse<T extends { readonly name: string }, R>(
+  item: T,
+  prevItems: ReadonlyMap<string, T> | undefined,
+  prevRendered: ReadonlyMap<string, R> | undefined,
+  render: () => R,
+): R {
+  const p = prevItems?.get(item.name);
+  const r = prevRendered?.get(item.name);
+  return p !== undefined && r !== undefined && deepEqual(p, item) ? r : render();
+}
+
+const byName = <T extends { readonly name: string }>(xs: readonly T[]): Map<string, T> =>
+  new Map(xs.map((x) => [x.name, x]));
+
+function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
+  const prevSets = prev && byName(prev.ir.sets);
+  const prevPolicyChains = prev && byName(prev.ir.policyChains);
+  const prevEndpointChains = prev && byName(prev.ir.endpointChains);
+  const sets = new Map(ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => setOf(s))]));
+  const chains = new Map<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>();
   const ct = { ct: { key: "state" } } as const;
   chains.set(BASE_EGRESS, {
     chain: { ...chainDecl(BASE_EGRESS), type: "filter", hook: "forward", prio: 0, policy: "accept" },
@@ -239,13 +284,21 @@ function buildModelUncached(ir: PolicyIR): NftTableModel {
     ],
   });
   for (const pc of ir.policyChains)
-    chains.set(pc.name, {
-      chain: chainDecl(pc.name),
-      rules: pc.rules.map((r) =>
-        ruleOf(pc.name, [...matchStatements(r), { counter: null }, ...actionStatements(r)], r.id),
-      ),
-    });
+    chains.set(
+      pc.name,
+      reuse(pc, prevPolicyChains, prev?.model.chains, () => ({
+        chain: chainDecl(pc.name),
+        rules: pc.rules.map((r) =>
+          ruleOf(pc.name, [...matchStatements(r), { counter: null }, ...actionStatements(r)], r.id),
+        ),
+      })),
+    );
   for (const ec of ir.endpointChains) {
+    const kept = reuse(ec, prevEndpointChains, prev?.model.chains, () => undefined);
+    if (kept) {
+      chains.set(ec.name, kept);
+      continue;
+    }
     const rules: NftRule[] = [];
     if (ec.extended.length > 0)
       rules.push(
@@ -332,7 +385,7 @@ function setWithout(s: NftSet): NftSet {
  */
 export function renderDiff(from: PolicyIR, to: PolicyIR): NftDocument {
   const a = buildModel(from);
-  const b = buildModel(to);
+  const b = buildModel(to, { ir: from, model: a });
   const cmds: NftCommand[] = [];
   // 1. Objects that are new: sets (with their elements) and empty chains, so later rules may refer to them.
   for (const [name, s] of b.sets) if (!a.sets.has(name)) cmds.push({ add: { set: s } });
@@ -342,7 +395,7 @@ export function renderDiff(from: PolicyIR, to: PolicyIR): NftDocument {
   const elemAdds: NftCommand[] = [];
   for (const [name, sb] of b.sets) {
     const sa = a.sets.get(name);
-    if (!sa) continue;
+    if (!sa || sa === sb) continue;
     const before = new Map((sa.elem ?? []).map((e) => [key(e), e]));
     const after = new Map((sb.elem ?? []).map((e) => [key(e), e]));
     const del = [...before].filter(([k]) => !after.has(k)).map(([, e]) => e);
@@ -355,7 +408,7 @@ export function renderDiff(from: PolicyIR, to: PolicyIR): NftDocument {
   // 3. Chains whose rules changed (or that are new): flush and refill.
   for (const [name, cb] of b.chains) {
     const ca = a.chains.get(name);
-    if (ca && key(ca.rules) === key(cb.rules)) continue;
+    if (ca === cb || (ca && key(ca.rules) === key(cb.rules))) continue;
     if (ca) cmds.push({ flush: { chain: cb.chain } });
     for (const r of cb.rules) cmds.push({ add: { rule: r } });
   }

@@ -37,6 +37,13 @@ t.test("a diff touches only what changed", async (t) => {
     "delete chain tei-08041ab898a",
   ]);
   t.same(renderDiff(fixtureIR("a"), fixtureIR("a")).nftables, [], "no change, empty transaction");
+  // Pieces are reused by structure, not identity: a fresh copy of the target diffs the same way.
+  t.same(
+    renderDiff(fixtureIR("a"), structuredClone(fixtureIR("b"))),
+    renderDiff(fixtureIR("a"), fixtureIR("b")),
+  );
+  const a = fixtureIR("a");
+  t.same(renderDiff(a, structuredClone(a)).nftables, [], "an equal copy is no change");
 });
 
 t.test("the full transaction replaces the table and keeps rule ids as comments", async (t) => {
