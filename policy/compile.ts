@@ -451,10 +451,16 @@ class Compiler {
         egressChain: chainNames.egress,
       };
     });
+    const used = new Set<string>();
+    for (const c of chains.values())
+      for (const r of c.rules)
+        for (const m of [...(r.match.src ?? []), ...(r.match.dst ?? []), ...(r.match.dstNamedPorts ?? [])])
+          used.add(m.set);
     return {
       node,
       preamble: PREAMBLE,
-      sets: [...this.sets.values()].sort((a, b) => cmp(a.name, b.name)),
+      // A side may have made a set before the other side ruled its family out; keep referenced ones.
+      sets: [...this.sets.values()].filter((s) => used.has(s.name)).sort((a, b) => cmp(a.name, b.name)),
       policyChains: [...chains.values()].sort((a, b) => cmp(a.name, b.name)),
       endpointChains: endpointChains.sort((a, b) => cmp(a.name, b.name)),
       endpoints,

@@ -272,6 +272,10 @@ export interface IREndpoint extends EndpointKey {
  * veth comes FROM that pod (its egress chain); a packet whose output interface is one goes TO it (its
  * ingress chain). Rendered as verdict maps (`iifname vmap { "tort…" : jump tee-… }`), O(1) per
  * packet. Sorted by ifName.
+ *
+ * Only the forward hook dispatches: the API reference allows ingress "if the traffic source is the
+ * pod's local node" (kubelet probes), and that traffic leaves the host through the output hook, which
+ * tortie does not filter.
  */
 export interface DispatchEntry {
   readonly ifName: string;

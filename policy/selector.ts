@@ -8,6 +8,7 @@ export type Selector =
   | { readonly op: "has"; readonly key: string }
   | { readonly op: "eq"; readonly key: string; readonly value: string }
   | { readonly op: "ne"; readonly key: string; readonly value: string }
+  | { readonly op: "startswith" | "endswith" | "contains"; readonly key: string; readonly value: string }
   | { readonly op: "in"; readonly key: string; readonly values: readonly string[] }
   | { readonly op: "notin"; readonly key: string; readonly values: readonly string[] }
   | { readonly op: "not"; readonly expr: Selector }
@@ -29,6 +30,12 @@ export function matches(sel: Selector, labels: Labels): boolean {
       return Object.hasOwn(labels, sel.key) && labels[sel.key] === sel.value;
     case "ne":
       return !(Object.hasOwn(labels, sel.key) && labels[sel.key] === sel.value);
+    case "startswith":
+      return Object.hasOwn(labels, sel.key) && (labels[sel.key] ?? "").startsWith(sel.value);
+    case "endswith":
+      return Object.hasOwn(labels, sel.key) && (labels[sel.key] ?? "").endsWith(sel.value);
+    case "contains":
+      return Object.hasOwn(labels, sel.key) && (labels[sel.key] ?? "").includes(sel.value);
     case "in":
       return Object.hasOwn(labels, sel.key) && sel.values.includes(labels[sel.key] ?? "");
     case "notin":
@@ -102,7 +109,8 @@ function tokenize(src: string): Token[] {
 
 /**
  * Parses the Calico selector expression language: `k == "v"`, `k != "v"`, `k in {"a","b"}`,
- * `k not in {...}`, `has(k)`, `!e`, `e && e`, `e || e`, `(e)`, `all()`. Precedence: `!` binds
+ * `k not in {...}`, `k contains "s"`, `k starts with "s"`, `k ends with "s"`, `has(k)`, `!e`,
+ * `e && e`, `e || e`, `(e)`, `all()`. Precedence: `!` binds
  * tightest, then `&&`, then `||`. An empty or blank string is `all()`, as Calico treats it.
  */
 export function parseSelector(src: string): Selector {
@@ -179,13 +187,19 @@ export function parseSelector(src: string): Selector {
     if (isOp(op, "==")) return { op: "eq", key: tok.v, value: expectString() };
     if (isOp(op, "!=")) return { op: "ne", key: tok.v, value: expectString() };
     if (op.t === "ident" && op.v === "in") return { op: "in", key: tok.v, values: parseSet() };
+    if (op.t === "ident" && op.v === "contains") return { op: "contains", key: tok.v, value: expectString() };
+    if (op.t === "ident" && (op.v === "starts" || op.v === "ends")) {
+      const w = next();
+      if (!(w.t === "ident" && w.v === "with")) throw new SelectorSyntaxError("expected 'with'", w.at);
+      return { op: op.v === "starts" ? "startswith" : "endswith", key: tok.v, value: expectString() };
+    }
     if (op.t === "ident" && op.v === "not") {
       const inTok = next();
       if (!(inTok.t === "ident" && inTok.v === "in"))
         throw new SelectorSyntaxError("expected 'in'", inTok.at);
       return { op: "notin", key: tok.v, values: parseSet() };
     }
-    throw new SelectorSyntaxError("expected ==, !=, in or not in", op.at);
+    throw new SelectorSyntaxError("expected ==, !=, in, not in, contains, starts with or ends with", op.at);
   };
 
   if (peek().t === "end") return ALL;
@@ -209,6 +223,12 @@ export function printSelector(sel: Selector): string {
         return `${s.key} == ${quote(s.value)}`;
       case "ne":
         return `${s.key} != ${quote(s.value)}`;
+      case "startswith":
+        return `${s.key} starts with ${quote(s.value)}`;
+      case "endswith":
+        return `${s.key} ends with ${quote(s.value)}`;
+      case "contains":
+        return `${s.key} contains ${quote(s.value)}`;
       case "in":
         return `${s.key} in {${s.values.map(quote).join(", ")}}`;
       case "notin":
@@ -248,6 +268,9 @@ function s0(sel: Selector): Selector {
     case "has":
     case "eq":
     case "ne":
+    case "startswith":
+    case "endswith":
+    case "contains":
     case "in":
     case "notin":
       return sel;

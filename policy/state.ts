@@ -71,6 +71,10 @@ function loadPod(o: Obj, md: Obj, name: string, add: (p: string, m: string) => v
       addIp(isObj(e) ? e["ip"] : undefined, `status.podIPs[${i}].ip`),
     );
   if (status["podIP"] !== undefined) addIp(status["podIP"], "status.podIP");
+  // A host-network pod's IP is its node's: it has no pod interface and must not join selector sets
+  // (Calico does the same). A finished pod's IP may already belong to a new pod.
+  const inactive =
+    spec["hostNetwork"] === true || status["phase"] === "Succeeded" || status["phase"] === "Failed";
   return {
     namespace,
     name,
@@ -78,7 +82,7 @@ function loadPod(o: Obj, md: Obj, name: string, add: (p: string, m: string) => v
     nodeName: str(spec["nodeName"]) ?? null,
     serviceAccountName: str(spec["serviceAccountName"]) ?? str(spec["serviceAccount"]) ?? "default",
     ports,
-    ips,
+    ips: inactive ? [] : ips,
   };
 }
 
@@ -158,6 +162,22 @@ export function loadStateText(text: string, source = "state"): LoadedState {
     problems.push(...local);
   };
 
+  // JSON is YAML too; a JSON state file (`kubectl get -o json` gives a List) skips the much slower
+  // YAML parser, which matters at 10,000 pods.
+  if (/^\s*[{[]/.test(text)) {
+    let json: unknown;
+    let parsed = false;
+    try {
+      json = JSON.parse(text);
+      parsed = true;
+    } catch {
+      // not strict JSON: fall through to the YAML parser, which reports the error with a position
+    }
+    if (parsed) {
+      (Array.isArray(json) ? json : [json]).forEach((d, i) => one(d, `${source} document ${i + 1}`));
+      return finish();
+    }
+  }
   let docs;
   try {
     docs = parseAllDocuments(text);
@@ -178,29 +198,33 @@ export function loadStateText(text: string, source = "state"): LoadedState {
     one(d.toJS(), where);
   });
 
-  // Pods in namespaces the file does not declare still count; their namespace has only the
-  // automatic name label (as it would in a cluster).
-  for (const pod of pods.values())
-    if (!namespaces.has(pod.namespace))
-      namespaces.set(pod.namespace, {
-        name: pod.namespace,
-        labels: { "kubernetes.io/metadata.name": pod.namespace },
-      });
-  const byName = <T extends { name: string }>(a: T, b: T): number =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-  return {
-    state: {
-      namespaces: [...namespaces.values()].sort(byName),
-      pods: [...pods.values()].sort((a, b) =>
-        byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
-      ),
-      serviceAccounts: [...sas.values()].sort((a, b) =>
-        byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
-      ),
-    },
-    policies,
-    problems,
-  };
+  return finish();
+
+  function finish(): LoadedState {
+    // Pods in namespaces the file does not declare still count; their namespace has only the
+    // automatic name label (as it would in a cluster).
+    for (const pod of pods.values())
+      if (!namespaces.has(pod.namespace))
+        namespaces.set(pod.namespace, {
+          name: pod.namespace,
+          labels: { "kubernetes.io/metadata.name": pod.namespace },
+        });
+    const byName = <T extends { name: string }>(a: T, b: T): number =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    return {
+      state: {
+        namespaces: [...namespaces.values()].sort(byName),
+        pods: [...pods.values()].sort((a, b) =>
+          byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
+        ),
+        serviceAccounts: [...sas.values()].sort((a, b) =>
+          byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
+        ),
+      },
+      policies,
+      problems,
+    };
+  }
 }
 
 /** Reads and parses a state file; an unreadable file is a UserError, bad documents are problems. */

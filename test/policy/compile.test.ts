@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import t from "tap";
+import { parseAllDocuments } from "yaml";
 import { hostIfName } from "../../core/ifname.js";
 import { intervalsToCidrs, parseCidr, subtract, canonicalCidr } from "../../policy/cidr.js";
 import { compile, endpointChainName, policyChainName } from "../../policy/compile.js";
@@ -326,5 +327,48 @@ spec:
     verdict({ family: 6, src: "fd00::7", dst: "fd00::5", proto: 6, dstPort: 80 }).logged.length,
     1,
     "Log rule hit",
+  );
+});
+
+t.test("a JSON state file (a v1 List) loads exactly like the YAML one", async (t) => {
+  const items = parseAllDocuments(STATE).map((d) => d.toJS() as unknown);
+  const fromJson = loadStateText(JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+  const fromYaml = loadStateText(STATE);
+  t.same(fromJson.state, fromYaml.state);
+  t.same(fromJson.policies, fromYaml.policies);
+  t.same(fromJson.problems, []);
+  t.same(loadStateText(JSON.stringify(items)).policies, fromYaml.policies, "a JSON array of objects too");
+});
+
+t.test("the IR holds exactly the sets its rules reference", async (t) => {
+  // Source nets are IPv4 only and destination nets IPv6 only: no family can match, no rule, no set.
+  const ir = build(`${STATE}
+---
+apiVersion: tortie.io/v1
+kind: GlobalNetworkPolicy
+metadata: {name: impossible}
+spec:
+  selector: all()
+  ingress:
+  - action: Deny
+    source: {nets: [10.0.0.0/8]}
+    destination: {nets: ["fd00::/8"]}
+`);
+  const used = new Set(
+    ir.policyChains.flatMap((c) =>
+      c.rules.flatMap((r) =>
+        [...(r.match.src ?? []), ...(r.match.dst ?? []), ...(r.match.dstNamedPorts ?? [])].map((m) => m.set),
+      ),
+    ),
+  );
+  t.same(
+    ir.sets.map((s) => s.name).filter((n) => !used.has(n)),
+    [],
+    "no unreferenced set",
+  );
+  t.same(
+    ir.policyChains.find((c) => c.policy.name === "impossible")?.rules,
+    [],
+    "a rule no family can match compiles to nothing",
   );
 });

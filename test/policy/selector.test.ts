@@ -38,6 +38,13 @@ t.test("the Calico expression language matches as documented", async (t) => {
     ["k8s.io/name == 'w'", L, true],
     ["!!has(app)", L, true],
     ["app in {}", L, false],
+    ["app starts with 'we'", L, true],
+    ["app starts with 'eb'", L, false],
+    ["app ends with 'eb'", L, true],
+    ["app contains 'e'", L, true],
+    ["app contains 'z'", L, false],
+    ["missing contains ''", L, false],
+    ["!(tier starts with 'f')", L, false],
   ];
   for (const [src, labels, want] of cases)
     t.equal(matches(parseSelector(src), labels), want, `${src} on ${JSON.stringify(labels)}`);
@@ -76,6 +83,7 @@ t.test("syntax errors carry the offset", async (t) => {
     ["app == 'x' extra", 11],
     ["app == 'unterminated", 7],
     ["app not 'x'", 8],
+    ["app starts 'x'", 11],
     ["app == 'x' @", 11],
   ] as const) {
     try {
@@ -117,6 +125,9 @@ const selector: fc.Arbitrary<Selector> = fc.letrec<{ s: Selector }>((tie) => ({
     key.map((k): Selector => ({ op: "has", key: k })),
     fc.tuple(key, value).map(([k, v]): Selector => ({ op: "eq", key: k, value: v })),
     fc.tuple(key, value).map(([k, v]): Selector => ({ op: "ne", key: k, value: v })),
+    fc
+      .tuple(fc.constantFrom("startswith", "endswith", "contains"), key, value)
+      .map(([op, k, v]): Selector => ({ op, key: k, value: v })),
     fc
       .tuple(key, fc.array(value, { maxLength: 3 }))
       .map(([k, vs]): Selector => ({ op: "in", key: k, values: vs })),

@@ -271,6 +271,8 @@ t.test("the state loader keeps good objects when others are bad", async (t) => {
       k8s("  ingress:\n  - ports: [{port: 90, endPort: 85}]"),
       k8s("  podSelector: {}", "{name: good, namespace: prod}"),
       "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}",
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: host, namespace: prod}\nspec: {hostNetwork: true}\nstatus: {podIP: 192.168.0.1}",
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: done, namespace: prod}\nstatus: {phase: Succeeded, podIP: 10.0.0.9}",
       "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: c, namespace: other}\n  status: {podIP: 10.0.0.3}",
     ].join("\n---\n"),
     "s.yaml",
@@ -286,7 +288,12 @@ t.test("the state loader keeps good objects when others are bad", async (t) => {
   );
   t.same(
     r.state.pods.map((p) => `${p.namespace}/${p.name}`),
-    ["other/c", "prod/a"],
+    ["other/c", "prod/a", "prod/done", "prod/host"],
+  );
+  t.same(
+    r.state.pods.filter((p) => p.name === "host" || p.name === "done").map((p) => p.ips),
+    [[], []],
+    "host-network and finished pods have no policy addresses",
   );
   const a = r.state.pods.find((p) => p.name === "a");
   t.same(a?.ips, ["10.0.0.1", "fd00::1"]);
