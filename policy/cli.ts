@@ -8,6 +8,7 @@ import { log } from "../core/log.js";
 import { emit } from "../cli/output.js";
 import { explain, explainText, parsePodArg, parsePortArg } from "./explain.js";
 import { refText } from "./model.js";
+import { registerRenderCommand } from "./render-cli.js";
 import { loadStateFile } from "./state.js";
 
 export interface ValidateReport {
@@ -74,7 +75,7 @@ function registerExplain(policy: Command): void {
 const POLICY_SUBCOMMANDS: ReadonlyArray<(policy: Command) => void> = [
   registerValidate,
   registerExplain,
-  // render: add `registerRenderCommand` (policy/render-cli.ts) here.
+  registerRenderCommand,
 ];
 
 export function buildPolicyCommand(): Command {

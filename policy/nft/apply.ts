@@ -1,0 +1,38 @@
+/**
+ * The thin shell around `nft`: feeds a transaction to `nft -j -f -` (one batch, atomic in the
+ * kernel) and reads tortie's table back. The runner decides where nft runs (a namespace in tests,
+ * the host in the agent).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { NftDocument } from "./schema.js";
+import { TABLE } from "./render.js";
+
+export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string }) => Promise<string>;
+
+/**
+ * Node gives a child a socket, not a pipe, as stdin, and nft opens `-f -` as /dev/stdin, which a
+ * socket cannot be reopened through: the batch goes through a private temporary file instead.
+ */
+export async function applyNft(run: Runner, doc: NftDocument): Promise<void> {
+  if (doc.nftables.length === 0) return;
+  const dir = mkdtempSync(join(tmpdir(), "tortie-nft-"));
+  try {
+    const file = join(dir, "batch.json");
+    writeFileSync(file, JSON.stringify(doc), { mode: 0o600 });
+    await run("nft", ["-j", "-f", file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `nft -j list table inet tortie`, or null when the table does not exist. */
+export async function listTortie(run: Runner): Promise<unknown[] | null> {
+  try {
+    const out = await run("nft", ["-j", "list", "table", "inet", TABLE]);
+    return (JSON.parse(out) as { nftables: unknown[] }).nftables;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,433 @@
+/**
+ * PolicyIR → nftables JSON. Everything lives in one `inet tortie` table; nothing outside it is
+ * read or written.
+ *
+ * Shape of the table:
+ * - Two base chains on the forward hook. `forward-egress` (priority filter) accepts established and
+ *   related traffic, drops invalid, and dispatches by input interface through the verdict map
+ *   `from-endpoint` to the egress chain of the sending pod. `forward-ingress` (priority filter + 1)
+ *   dispatches by output interface through `to-endpoint` to the receiving pod's ingress chain. An
+ *   `accept` ends only the base chain it is in, so an allow in the egress direction still has to
+ *   pass the ingress base chain: allow renders as a plain `accept` and deny as `drop`, with no marks.
+ * - One chain per policy and direction (shared by every endpoint it selects) and two per local
+ *   endpoint, which jump to the policy chains in the IR's order and end with the default verdict.
+ * - Calico's Pass needs to leave a shared policy chain and skip the rest of the extended tier: it sets
+ *   PASS_MARK and returns; the endpoint chain clears the bit first and tests it between jumps.
+ */
+import { PROTO, type IRRule, type IRSet, type PolicyIR, type RuleMatch } from "../ir.js";
+import type {
+  NftChain,
+  NftCommand,
+  NftDocument,
+  NftKey,
+  NftMap,
+  NftRule,
+  NftSet,
+  NftSetElem,
+  NftStatement,
+  NftValue,
+  NftVerdict,
+} from "./schema.js";
+
+export const TABLE = "tortie";
+const FAMILY = "inet";
+/** A packet mark bit tortie owns while a packet is in its chains (Calico Pass). */
+export const PASS_MARK = 0x00200000;
+const ALL_BITS = 0xffffffff;
+
+export const BASE_EGRESS = "forward-egress";
+export const BASE_INGRESS = "forward-ingress";
+export const MAP_FROM = "from-endpoint";
+export const MAP_TO = "to-endpoint";
+
+/** The rendered table as named objects, so two renderings diff by name. */
+export interface NftTableModel {
+  readonly sets: ReadonlyMap<string, NftSet>;
+  readonly maps: ReadonlyMap<string, NftMap>;
+  /** Every chain with its rules, base chains included. */
+  readonly chains: ReadonlyMap<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>;
+}
+
+const PROTO_NAMES = new Map<number, string>(Object.entries(PROTO).map(([name, n]) => [n, name]));
+
+function protoValue(n: number): string | number {
+  return PROTO_NAMES.get(n) ?? n;
+}
+
+const l4proto: NftKey = { meta: { key: "l4proto" } };
+const mark: NftKey = { meta: { key: "mark" } };
+
+function addrKey(family: 4 | 6 | null, field: "saddr" | "daddr", id: string): NftKey {
+  if (family === null) throw new Error(`rule ${id}: an address match needs a family`);
+  return { payload: { protocol: family === 4 ? "ip" : "ip6", field } };
+}
+
+function cidrElem(cidr: string): NftSetElem {
+  const [addr = cidr, lenText] = cidr.split("/");
+  const len = lenText === undefined ? (addr.includes(":") ? 128 : 32) : Number(lenText);
+  const full = addr.includes(":") ? 128 : 32;
+  return len === full ? addr : { prefix: { addr, len } };
+}
+
+function portsValue(ports: readonly (number | readonly [number, number])[]): NftValue | { set: NftValue[] } {
+  const vals: NftValue[] = ports.map((p) => (typeof p === "number" ? p : { range: [p[0], p[1]] }));
+  return vals.length === 1 && vals[0] !== undefined ? vals[0] : { set: vals };
+}
+
+/** The match statements of one IR rule; the protocol comes first because `th` depends on it. */
+export function matchStatements(rule: Pick<IRRule, "id" | "family" | "match">): NftStatement[] {
+  const m: RuleMatch = rule.match;
+  const out: NftStatement[] = [];
+  if (m.protocol)
+    out.push({
+      match: { op: m.protocol.negate ? "!=" : "==", left: l4proto, right: protoValue(m.protocol.proto) },
+    });
+  for (const [side, field] of [
+    [m.src, "saddr"],
+    [m.dst, "daddr"],
+  ] as const)
+    for (const s of side ?? [])
+      out.push({
+        match: { op: s.negate ? "!=" : "==", left: addrKey(rule.family, field, rule.id), right: `@${s.set}` },
+      });
+  for (const [side, field] of [
+    [m.srcPorts, "sport"],
+    [m.dstPorts, "dport"],
+  ] as const)
+    for (const p of side ?? [])
+      out.push({
+        match: {
+          op: p.negate ? "!=" : "==",
+          left: { payload: { protocol: "th", field } },
+          right: portsValue(p.ports),
+        },
+      });
+  for (const n of m.dstNamedPorts ?? [])
+    out.push({
+      match: {
+        op: n.negate ? "!=" : "==",
+        left: {
+          concat: [
+            addrKey(rule.family, "daddr", rule.id),
+            l4proto,
+            { payload: { protocol: "th", field: "dport" } },
+          ],
+        },
+        right: `@${n.set}`,
+      },
+    });
+  for (const i of m.icmp ?? []) {
+    const protocol = rule.family === 6 ? "icmpv6" : "icmp";
+    const type: NftKey = { payload: { protocol, field: "type" } };
+    const code: NftKey = { payload: { protocol, field: "code" } };
+    if (i.code === undefined) out.push({ match: { op: i.negate ? "!=" : "==", left: type, right: i.type } });
+    else if (i.negate)
+      // not (type and code): both fields against a one-element set (nft wants a set for concatenations).
+      out.push({
+        match: { op: "!=", left: { concat: [type, code] }, right: { set: [{ concat: [i.type, i.code] }] } },
+      });
+    else {
+      out.push({ match: { op: "==", left: type, right: i.type } });
+      out.push({ match: { op: "==", left: code, right: i.code } });
+    }
+  }
+  return out;
+}
+
+function actionStatements(rule: IRRule): NftStatement[] {
+  switch (rule.action) {
+    case "allow":
+      return [{ accept: null }];
+    case "deny":
+      return [{ drop: null }];
+    case "pass":
+      return [
+        { mangle: { key: { meta: { key: "mark" } }, value: { "|": [mark, PASS_MARK] } } },
+        { return: null },
+      ];
+    case "log":
+      return [{ log: { prefix: rule.logPrefix ?? `tortie ${rule.id.slice(0, 20)} ` } }];
+  }
+}
+
+function verdict(action: "allow" | "deny"): NftVerdict {
+  return action === "allow" ? { accept: null } : { drop: null };
+}
+
+function chainDecl(name: string): NftChain {
+  return { family: FAMILY, table: TABLE, name };
+}
+
+function ruleOf(chain: string, expr: NftStatement[], comment: string): NftRule {
+  return { family: FAMILY, table: TABLE, chain, expr, comment };
+}
+
+function setOf(s: IRSet): NftSet {
+  const addrType = s.family === 4 ? "ipv4_addr" : "ipv6_addr";
+  const base = { family: FAMILY, table: TABLE, name: s.name } as const;
+  if (s.kind === "addr") {
+    const elem = s.elements.map(cidrElem);
+    return { ...base, type: addrType, flags: ["interval"], ...(elem.length ? { elem } : {}) };
+  }
+  const elem = s.elements.map((e) => ({ concat: [e.addr, protoValue(e.proto), e.port] }));
+  return { ...base, type: [addrType, "inet_proto", "inet_service"], ...(elem.length ? { elem } : {}) };
+}
+
+const passSet: NftKey = { "&": [mark, PASS_MARK] };
+
+/**
+ * IRs are immutable values, and an agent diffs each new IR against the previous one, so the model
+ * of the previous IR is usually built already.
+ */
+const models = new WeakMap<PolicyIR, NftTableModel>();
+
+/** Structural equality of plain JSON data (the IR is nothing else). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k of ka) if (!(k in rb) || !deepEqual(ra[k], rb[k])) return false;
+  return true;
+}
+
+/** A previous IR and its model: pieces of the IR that did not change reuse their rendered objects. */
+interface Previous {
+  readonly ir: PolicyIR;
+  readonly model: NftTableModel;
+}
+
+/**
+ * Builds the table tortie wants for this IR, object by object. With `prev`, every set and chain
+ * equal in both IRs keeps the previous rendered object, so a diff skips it by identity and a small
+ * change costs a comparison of the IR, not a re-rendering of the whole table.
+ */
+export function buildModel(ir: PolicyIR, prev?: Previous): NftTableModel {
+  let m = models.get(ir);
+  if (!m) {
+    m = buildModelUncached(ir, prev);
+    models.set(ir, m);
+  }
+  return m;
+}
+
+function reuse<T extends { readonly name: string }, R>(
+  item: T,
+  prevItems: ReadonlyMap<string, T> | undefined,
+  prevRendered: ReadonlyMap<string, R> | undefined,
+  render: () => R,
+): R {
+  const p = prevItems?.get(item.name);
+  const r = prevRendered?.get(item.name);
+  return p !== undefined && r !== undefined && deepEqual(p, item) ? r : render();
+}
+
+const byName = <T extends { readonly name: string }>(xs: readonly T[]): Map<string, T> =>
+  new Map(xs.map((x) => [x.name, x]));
+
+function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
+  const prevSets = prev && byName(prev.ir.sets);
+  const prevPolicyChains = prev && byName(prev.ir.policyChains);
+  const prevEndpointChains = prev && byName(prev.ir.endpointChains);
+  const sets = new Map(ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => setOf(s))]));
+  const chains = new Map<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>();
+  const ct = { ct: { key: "state" } } as const;
+  chains.set(BASE_EGRESS, {
+    chain: { ...chainDecl(BASE_EGRESS), type: "filter", hook: "forward", prio: 0, policy: "accept" },
+    rules: [
+      ruleOf(
+        BASE_EGRESS,
+        [
+          { match: { op: "in", left: ct, right: ["established", "related"] } },
+          { counter: null },
+          { accept: null },
+        ],
+        "tortie:established",
+      ),
+      ruleOf(
+        BASE_EGRESS,
+        [{ match: { op: "in", left: ct, right: ["invalid"] } }, { counter: null }, { drop: null }],
+        "tortie:invalid",
+      ),
+      ruleOf(
+        BASE_EGRESS,
+        [{ vmap: { key: { meta: { key: "iifname" } }, data: `@${MAP_FROM}` } }],
+        "tortie:dispatch",
+      ),
+    ],
+  });
+  chains.set(BASE_INGRESS, {
+    chain: { ...chainDecl(BASE_INGRESS), type: "filter", hook: "forward", prio: 1, policy: "accept" },
+    rules: [
+      ruleOf(
+        BASE_INGRESS,
+        [
+          { match: { op: "in", left: ct, right: ["established", "related"] } },
+          { counter: null },
+          { accept: null },
+        ],
+        "tortie:established",
+      ),
+      ruleOf(
+        BASE_INGRESS,
+        [{ vmap: { key: { meta: { key: "oifname" } }, data: `@${MAP_TO}` } }],
+        "tortie:dispatch",
+      ),
+    ],
+  });
+  for (const pc of ir.policyChains)
+    chains.set(
+      pc.name,
+      reuse(pc, prevPolicyChains, prev?.model.chains, () => ({
+        chain: chainDecl(pc.name),
+        rules: pc.rules.map((r) =>
+          ruleOf(pc.name, [...matchStatements(r), { counter: null }, ...actionStatements(r)], r.id),
+        ),
+      })),
+    );
+  for (const ec of ir.endpointChains) {
+    const kept = reuse(ec, prevEndpointChains, prev?.model.chains, () => undefined);
+    if (kept) {
+      chains.set(ec.name, kept);
+      continue;
+    }
+    const rules: NftRule[] = [];
+    if (ec.extended.length > 0)
+      rules.push(
+        ruleOf(
+          ec.name,
+          [{ mangle: { key: { meta: { key: "mark" } }, value: { "&": [mark, ALL_BITS ^ PASS_MARK] } } }],
+          `${ec.name}:clear-pass`,
+        ),
+      );
+    ec.extended.forEach((p, i) =>
+      rules.push(
+        ruleOf(
+          ec.name,
+          [
+            ...(i > 0 ? [{ match: { op: "==", left: passSet, right: 0 } } as const] : []),
+            { jump: { target: p } },
+          ],
+          `${ec.name}:${p}`,
+        ),
+      ),
+    );
+    for (const p of ec.kubernetes) rules.push(ruleOf(ec.name, [{ jump: { target: p } }], `${ec.name}:${p}`));
+    if (ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction)
+      rules.push(
+        ruleOf(
+          ec.name,
+          [
+            { match: { op: "==", left: passSet, right: PASS_MARK } },
+            { counter: null },
+            verdict(ec.endActionAfterPass),
+          ],
+          `${ec.name}:after-pass`,
+        ),
+      );
+    rules.push(ruleOf(ec.name, [{ counter: null }, verdict(ec.endAction)], `${ec.name}:default`));
+    chains.set(ec.name, { chain: chainDecl(ec.name), rules });
+  }
+  const map = (name: string, entries: PolicyIR["dispatch"]["fromEndpoint"]): NftMap => {
+    const elem = entries.map((e) => [e.ifName, { goto: { target: e.chain } }] as const);
+    return {
+      family: FAMILY,
+      table: TABLE,
+      name,
+      type: "ifname",
+      map: "verdict",
+      ...(elem.length ? { elem } : {}),
+    };
+  };
+  const maps = new Map([
+    [MAP_FROM, map(MAP_FROM, ir.dispatch.fromEndpoint)],
+    [MAP_TO, map(MAP_TO, ir.dispatch.toEndpoint)],
+  ]);
+  return { sets, maps, chains };
+}
+
+/**
+ * A complete transaction: replaces everything tortie owns whatever was there (nothing, our own
+ * previous output, or a half-edited table). `add` before `delete` makes the delete valid on an
+ * empty ruleset; the kernel applies the batch atomically, so packets never see an empty table.
+ */
+export function renderFull(ir: PolicyIR): NftDocument {
+  const m = buildModel(ir);
+  const table = { family: FAMILY, name: TABLE } as const;
+  const cmds: NftCommand[] = [{ add: { table } }, { delete: { table } }, { add: { table } }];
+  for (const s of m.sets.values()) cmds.push({ add: { set: s } });
+  for (const c of m.chains.values()) cmds.push({ add: { chain: c.chain } });
+  for (const mp of m.maps.values()) cmds.push({ add: { map: mp } });
+  for (const c of m.chains.values()) for (const r of c.rules) cmds.push({ add: { rule: r } });
+  return { nftables: cmds };
+}
+
+const key = (v: unknown): string => JSON.stringify(v);
+
+function setWithout(s: NftSet): NftSet {
+  const { elem: _elem, ...rest } = s;
+  return rest;
+}
+
+/**
+ * The minimal transaction that turns the table rendered from `from` into the one for `to`: set
+ * elements added and deleted by value, chains flushed and refilled only when their rules changed,
+ * dispatch entries changed one by one, and vanished objects deleted after nothing refers to them.
+ * Assumes the kernel holds exactly `from` (the caller resyncs with renderFull when unsure).
+ */
+export function renderDiff(from: PolicyIR, to: PolicyIR): NftDocument {
+  const a = buildModel(from);
+  const b = buildModel(to, { ir: from, model: a });
+  const cmds: NftCommand[] = [];
+  // 1. Objects that are new: sets (with their elements) and empty chains, so later rules may refer to them.
+  for (const [name, s] of b.sets) if (!a.sets.has(name)) cmds.push({ add: { set: s } });
+  for (const [name, c] of b.chains) if (!a.chains.has(name)) cmds.push({ add: { chain: c.chain } });
+  // 2. Elements of sets both sides have. Deletes first: a merged interval may replace its parts.
+  const elemDeletes: NftCommand[] = [];
+  const elemAdds: NftCommand[] = [];
+  for (const [name, sb] of b.sets) {
+    const sa = a.sets.get(name);
+    if (!sa || sa === sb) continue;
+    const before = new Map((sa.elem ?? []).map((e) => [key(e), e]));
+    const after = new Map((sb.elem ?? []).map((e) => [key(e), e]));
+    const del = [...before].filter(([k]) => !after.has(k)).map(([, e]) => e);
+    const add = [...after].filter(([k]) => !before.has(k)).map(([, e]) => e);
+    const ref = { family: FAMILY, table: TABLE, name } as const;
+    if (del.length) elemDeletes.push({ delete: { element: { ...ref, elem: del } } });
+    if (add.length) elemAdds.push({ add: { element: { ...ref, elem: add } } });
+  }
+  cmds.push(...elemDeletes, ...elemAdds);
+  // 3. Chains whose rules changed (or that are new): flush and refill.
+  for (const [name, cb] of b.chains) {
+    const ca = a.chains.get(name);
+    if (ca === cb || (ca && key(ca.rules) === key(cb.rules))) continue;
+    if (ca) cmds.push({ flush: { chain: cb.chain } });
+    for (const r of cb.rules) cmds.push({ add: { rule: r } });
+  }
+  // 4. Dispatch entries.
+  for (const [name, mb] of b.maps) {
+    const ma = a.maps.get(name);
+    const before = new Map((ma?.elem ?? []).map(([k, v]) => [k, key(v)]));
+    const after = new Map((mb.elem ?? []).map(([k, v]) => [k, v]));
+    const del = [...before].filter(([k, v]) => key(after.get(k)) !== v).map(([k]) => k);
+    const add = [...after].filter(([k, v]) => before.get(k) !== key(v)).map(([k, v]) => [k, v] as const);
+    const ref = { family: FAMILY, table: TABLE, name } as const;
+    if (del.length) cmds.push({ delete: { element: { ...ref, elem: del } } });
+    if (add.length) cmds.push({ add: { element: { ...ref, elem: add } } });
+  }
+  // 5. Vanished chains: empty them all first (they may jump to each other), then delete them.
+  const goneChains = [...a.chains].filter(([name]) => !b.chains.has(name));
+  for (const [, c] of goneChains) cmds.push({ flush: { chain: c.chain } });
+  for (const [, c] of goneChains) cmds.push({ delete: { chain: c.chain } });
+  // 6. Vanished sets, now that no rule refers to them.
+  for (const [name, s] of a.sets) if (!b.sets.has(name)) cmds.push({ delete: { set: setWithout(s) } });
+  return { nftables: cmds };
+}

@@ -1,0 +1,4 @@
+import t from "tap";
+import { enforcementSuite } from "./harness/suite.js";
+
+enforcementSuite(t, "nft");

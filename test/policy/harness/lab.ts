@@ -1,0 +1,292 @@
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { hostIfName } from "../../../core/ifname.js";
+import type { Netns } from "../../../core/netns.js";
+import type { Daemon, Kit } from "../../kit/kit.js";
+import type { ProbeProtocol, ProbeReply, ProbeRequest, ProbeResult, ProbeTarget } from "./protocol.js";
+
+/**
+ * Pods and nodes wired the way Calico's CNI plugin wires them, in namespaces:
+ * each pod's eth0 has a /32 and a default route via 169.254.1.1, which the
+ * host side of its veth (named by hostIfName) answers by proxy ARP; the node
+ * has a /32 route per local pod pointing at that veth and forwards. Nodes are
+ * joined by one veth and route each other's pod ranges, so cross-node traffic
+ * is plain routed traffic, never NATed.
+ */
+export interface LabPodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly node: string;
+  readonly ip: string;
+}
+
+export interface LabPod extends LabPodSpec {
+  readonly key: string;
+  readonly hostIf: string;
+  readonly netns: Netns;
+}
+
+export interface LabNode {
+  readonly name: string;
+  readonly netns: Netns;
+  /** The node's own address on the inter-node link. */
+  readonly ip: string;
+  readonly podCidr: string;
+}
+
+/** "80/TCP" style keys, as Kubernetes writes a port and protocol. */
+export type PortKey = `${number}/${ProbeProtocol}`;
+/** source "ns/pod" → destination "ns/pod" → allowed. */
+export type Matrix = Record<string, Record<string, boolean>>;
+
+export interface ProbeOutcome {
+  readonly matrices: Record<PortKey, Matrix>;
+  /** For every allowed probe, the source address the server saw. */
+  readonly seen: Array<{ from: string; to: string; port: PortKey; saw: string }>;
+}
+
+export const LAB_PORTS: readonly PortKey[] = ["80/TCP", "81/TCP", "80/UDP", "81/UDP"];
+
+/** 3 namespaces × 3 pods on node1, one pod of x and y on node2 for cross-node peers. */
+export function defaultPods(): LabPodSpec[] {
+  const pods: LabPodSpec[] = [];
+  ["x", "y", "z"].forEach((ns, i) =>
+    ["a", "b", "c"].forEach((name, j) =>
+      pods.push({ namespace: ns, name, node: "node1", ip: `10.244.1.${i * 3 + j + 2}` }),
+    ),
+  );
+  pods.push({ namespace: "x", name: "d", node: "node2", ip: "10.244.2.2" });
+  pods.push({ namespace: "y", name: "d", node: "node2", ip: "10.244.2.3" });
+  return pods;
+}
+
+const AGENT = fileURLToPath(new URL("./agent.js", import.meta.url));
+
+export class PolicyLab {
+  private nextId = 1;
+  private readonly controls = new Map<string, Socket>();
+  private readonly waiting = new Map<number, (r: ProbeReply) => void>();
+
+  private constructor(
+    readonly kit: Kit,
+    readonly nodes: ReadonlyMap<string, LabNode>,
+    readonly pods: readonly LabPod[],
+    private readonly agents: ReadonlyMap<string, { daemon: Daemon; socket: string }>,
+  ) {}
+
+  static async create(
+    kit: Kit,
+    specs: readonly LabPodSpec[] = defaultPods(),
+    opts: { servePorts?: readonly number[] } = {},
+  ): Promise<PolicyLab> {
+    const nodeNames = [...new Set(specs.map((p) => p.node))].sort();
+    if (nodeNames.length > 2) throw new Error("the lab joins at most two nodes");
+    const nodes = new Map<string, LabNode>();
+    await Promise.all(
+      nodeNames.map(async (name, i) => {
+        const netns = await kit.netns(name);
+        nodes.set(name, { name, netns, ip: `192.168.255.${i + 1}`, podCidr: `10.244.${i + 1}.0/24` });
+      }),
+    );
+    for (const n of nodes.values()) {
+      await n.netns.sysctl("net.ipv4.ip_forward", "1");
+      await n.netns.sysctl("net.ipv4.conf.all.rp_filter", "0");
+      await n.netns.sysctl("net.ipv4.conf.default.rp_filter", "0");
+      // Proxy ARP answers only for addresses the node routes out of another
+      // link; a route to lo gives 169.254.1.1 one without a default route
+      // (this kernel has no dummy links).
+      await n.netns.route(["169.254.1.1/32", "dev", "lo"]);
+    }
+    const [n1, n2] = [...nodes.values()];
+    if (n1 && n2) {
+      await kit.veth(n1.netns, "tortienode", n2.netns, "tortienode");
+      await n1.netns.addr("tortienode", `${n1.ip}/30`);
+      await n2.netns.addr("tortienode", `${n2.ip}/30`);
+      await n1.netns.route([n2.podCidr, "via", n2.ip]);
+      await n2.netns.route([n1.podCidr, "via", n1.ip]);
+    }
+    const pods = await Promise.all(
+      specs.map(async (spec): Promise<LabPod> => {
+        const node = nodes.get(spec.node);
+        if (!node) throw new Error(`no node ${spec.node}`);
+        const netns = await kit.netns(`p-${spec.namespace}-${spec.name}`);
+        const hostIf = hostIfName(spec.namespace, spec.name);
+        await kit.veth(node.netns, hostIf, netns, "eth0");
+        await netns.addr("eth0", `${spec.ip}/32`);
+        await netns.route(["169.254.1.1", "dev", "eth0", "scope", "link"]);
+        await netns.route(["default", "via", "169.254.1.1", "dev", "eth0"]);
+        await node.netns.sysctl(`net.ipv4.conf.${hostIf}.proxy_arp`, "1");
+        await node.netns.sysctl(`net.ipv4.neigh.${hostIf}.proxy_delay`, "0");
+        await node.netns.route([`${spec.ip}/32`, "dev", hostIf, "scope", "link"]);
+        return { ...spec, key: `${spec.namespace}/${spec.name}`, hostIf, netns };
+      }),
+    );
+    const ports = opts.servePorts?.map(String) ?? [...new Set(LAB_PORTS.map((p) => p.split("/")[0] ?? ""))];
+    const dir = kit.dir("policy-lab");
+    const agents = new Map<string, { daemon: Daemon; socket: string }>();
+    for (const p of pods) {
+      const socket = join(dir, `${p.namespace}.${p.name}.sock`);
+      const daemon = kit.spawn(p.netns, process.execPath, [AGENT, socket, ...ports], {
+        name: `agent-${p.namespace}-${p.name}`,
+      });
+      agents.set(p.key, { daemon, socket });
+    }
+    await Promise.all([...agents.values()].map((a) => a.daemon.waitForOutput(/READY/, 20_000)));
+    const lab = new PolicyLab(kit, nodes, pods, agents);
+    await Promise.all(pods.map((p) => lab.connectControl(p.key)));
+    return lab;
+  }
+
+  pod(key: string): LabPod {
+    const p = this.pods.find((x) => x.key === key);
+    if (!p) throw new Error(`no pod ${key} in the lab`);
+    return p;
+  }
+
+  node(name: string): LabNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node ${name} in the lab`);
+    return n;
+  }
+
+  private connectControl(key: string): Promise<void> {
+    const agent = this.agents.get(key);
+    if (!agent) throw new Error(`no agent for ${key}`);
+    return new Promise((resolve, reject) => {
+      const s = connect(agent.socket, () => resolve());
+      s.once("error", reject);
+      let buf = "";
+      s.on("data", (b: Buffer) => {
+        buf += b.toString();
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const reply = JSON.parse(buf.slice(0, nl)) as ProbeReply;
+          buf = buf.slice(nl + 1);
+          this.waiting.get(reply.id)?.(reply);
+          this.waiting.delete(reply.id);
+        }
+      });
+      this.controls.set(key, s);
+    });
+  }
+
+  private ask(
+    from: string,
+    targets: readonly ProbeTarget[],
+    timeoutMs: number,
+  ): Promise<readonly ProbeResult[]> {
+    const s = this.controls.get(from);
+    if (!s) throw new Error(`no control connection to ${from}`);
+    const req: ProbeRequest = { id: this.nextId++, timeoutMs, targets };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`agent ${from} did not answer`)),
+        timeoutMs * 4 + 5_000,
+      );
+      this.waiting.set(req.id, (r) => {
+        clearTimeout(timer);
+        resolve(r.results);
+      });
+      s.write(`${JSON.stringify(req)}\n`);
+    });
+  }
+
+  /**
+   * Probes every pod pair on every port concurrently. A denied probe costs one
+   * timeout; every failure is retried once with a longer timeout so that a slow
+   * moment on a busy machine is not mistaken for a drop.
+   */
+  async probe(ports: readonly PortKey[] = LAB_PORTS, timeoutMs = 400): Promise<ProbeOutcome> {
+    const jobs: Array<{ from: string; to: string; port: PortKey; target: ProbeTarget }> = [];
+    for (const src of this.pods)
+      for (const dst of this.pods)
+        for (const port of ports) {
+          const [num, proto] = port.split("/") as [string, ProbeProtocol];
+          jobs.push({
+            from: src.key,
+            to: dst.key,
+            port,
+            target: { ip: dst.ip, port: Number(num), protocol: proto },
+          });
+        }
+    const results = new Map<(typeof jobs)[number], ProbeResult>();
+    const runJobs = async (list: typeof jobs, timeout: number): Promise<void> => {
+      const bySource = new Map<string, typeof jobs>();
+      for (const j of list) bySource.set(j.from, [...(bySource.get(j.from) ?? []), j]);
+      await Promise.all(
+        [...bySource].map(async ([from, js]) => {
+          const rs = await this.ask(
+            from,
+            js.map((j) => j.target),
+            timeout,
+          );
+          js.forEach((j, i) => results.set(j, rs[i] ?? { ok: false, error: "no result" }));
+        }),
+      );
+    };
+    await runJobs(jobs, timeoutMs);
+    await runJobs(
+      jobs.filter((j) => !results.get(j)?.ok),
+      timeoutMs * 2,
+    );
+    const matrices = {} as Record<PortKey, Matrix>;
+    const seen: ProbeOutcome["seen"] = [];
+    for (const j of jobs) {
+      const r = results.get(j);
+      const m = (matrices[j.port] ??= {});
+      (m[j.from] ??= {})[j.to] = r?.ok === true;
+      if (r?.ok && r.saw !== undefined) seen.push({ from: j.from, to: j.to, port: j.port, saw: r.saw });
+    }
+    return { matrices, seen };
+  }
+
+  /**
+   * The expected matrices from a predicate written by hand from the Kubernetes API reference. A pod
+   * talking to itself never leaves its namespace (loopback), so no policy of any CNI sees it: those
+   * cells are always allowed.
+   */
+  expect(
+    allowed: (from: LabPod, to: LabPod, port: PortKey) => boolean,
+    ports = LAB_PORTS,
+  ): Record<PortKey, Matrix> {
+    const out = {} as Record<PortKey, Matrix>;
+    for (const port of ports) {
+      const m: Matrix = {};
+      for (const a of this.pods) {
+        const row: Record<string, boolean> = {};
+        for (const b of this.pods) row[b.key] = a.key === b.key || allowed(a, b, port);
+        m[a.key] = row;
+      }
+      out[port] = m;
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const s of this.controls.values()) s.destroy();
+  }
+}
+
+/** A readable grid (rows: from, columns: to, "." allowed, "X" denied) for failure messages. */
+export function formatMatrix(m: Matrix): string {
+  const keys = Object.keys(m);
+  const head = ["from\\to".padEnd(8), ...keys.map((k) => k.padStart(4))].join(" ");
+  const rows = keys.map((a) =>
+    [a.padEnd(8), ...keys.map((b) => (m[a]?.[b] ? "." : "X").padStart(4))].join(" "),
+  );
+  return [head, ...rows].join("\n");
+}
+
+/** Every cell where got differs from want, as "from -> to port: want allow/deny". */
+export function matrixDiff(want: Record<string, Matrix>, got: Record<string, Matrix>): string[] {
+  const out: string[] = [];
+  for (const [port, wm] of Object.entries(want))
+    for (const [a, row] of Object.entries(wm))
+      for (const [b, w] of Object.entries(row)) {
+        const g = got[port]?.[a]?.[b];
+        if (g !== w)
+          out.push(`${a} -> ${b} ${port}: want ${w ? "allow" : "deny"}, got ${g ? "allow" : "deny"}`);
+      }
+  return out;
+}
