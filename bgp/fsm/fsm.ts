@@ -270,12 +270,17 @@ function connectOrActive(x: Txn, e: BgpEvent): StepResult {
     return x.sendOpen().result(`${e.type}: TCP up, OPEN sent`);
   }
   if (e.type === "TcpConnectionFails") {
-    if (here === "Connect" && !x.running("DelayOpen")) {
-      return x.drop({ count: "keep" }).result("TcpConnectionFails: connection failed");
-    }
     if (here === "Connect") {
+      // §8.2.2 sends a refused connect in Connect to Idle, where the peer's own connection would
+      // be refused too. Like FRR and GoBGP we wait in Active instead: the peer may connect to us,
+      // and ConnectRetry tries again. A refused SYN is not a session flap, so no back-off.
+      const delaying = x.running("DelayOpen");
       x.start("ConnectRetry", x.cfg.connectRetryTime).stop("DelayOpen").act({ type: "DropTcp" });
-      return x.to("Active").result("TcpConnectionFails: connection lost while delaying OPEN");
+      return x
+        .to("Active")
+        .result(
+          `TcpConnectionFails: ${delaying ? "connection lost while delaying OPEN" : "connect failed"}, waiting`,
+        );
     }
     return x.drop({ count: "increment" }).result("TcpConnectionFails: connection failed");
   }

@@ -1,23 +1,26 @@
 import ipaddr from "ipaddr.js";
 
 /**
- * A prefix as a compact map key. IPv4 keys are numbers (address * 64 + length,
- * exact below 2^53), so a million-route table holds no per-route strings; IPv6
- * keys are the canonical "addr/len" text. Both families share one Map per table.
+ * A prefix as a compact map key. IPv4 keys are numbers (length * 2^32 + address,
+ * the same key bgp/wire's Prefixes.key gives), so a million-route table holds no
+ * per-route strings; IPv6 keys are the canonical "addr/len" text. Both families
+ * share one Map per table.
  */
 export type PrefixKey = number | string;
 export type Afi = "ipv4" | "ipv6";
+
+const TWO_32 = 2 ** 32;
 
 export function afiOf(k: PrefixKey): Afi {
   return typeof k === "number" ? "ipv4" : "ipv6";
 }
 
 export function ipv4Key(addr: number, len: number): number {
-  return (addr >>> 0) * 64 + len;
+  return len * TWO_32 + (addr >>> 0);
 }
 
 export function ipv4KeyParts(k: number): { addr: number; len: number } {
-  return { addr: Math.floor(k / 64), len: k % 64 };
+  return { addr: k % TWO_32, len: Math.floor(k / TWO_32) };
 }
 
 export function ipv6Key(bytes: Uint8Array, len: number): string {

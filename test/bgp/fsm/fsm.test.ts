@@ -95,6 +95,7 @@ const TABLE: Record<State, Partial<Record<EventType | "*", string>>> = {
     TcpConnection_Valid: "OpenSent: SendOpen",
     Tcp_CR_Acked: "OpenSent: SendOpen",
     TcpConnectionConfirmed: "OpenSent: SendOpen",
+    TcpConnectionFails: "Active: DropTcp",
     BGPOpen_with_DelayOpenTimer_running: "OpenConfirm: SendOpen,SendKeepalive",
     BGPHeaderErr: `Idle: Notify1/2,${DROP}`,
     BGPOpenMsgErr: `Idle: Notify1/2,${DROP}`,
