@@ -17,6 +17,12 @@ export interface WireContext {
   readonly addPathSend: ReadonlySet<number>;
   /** The session is eBGP: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST from it are discarded. */
   readonly ebgp: boolean;
+  /**
+   * RFC 4271 §6.3: when set, an AS_PATH whose leftmost AS is not this one is malformed
+   * (treat-as-withdraw). `negotiate` sets it to the peer AS on eBGP sessions; a route server
+   * peer must clear it.
+   */
+  readonly enforceFirstAs?: number;
 }
 
 export const defaultContext: WireContext = {
@@ -78,6 +84,7 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
       addPathReceive: new Set([...localRx].filter((f) => remoteTx.has(f) && families.has(f))),
       addPathSend: new Set([...localTx].filter((f) => remoteRx.has(f) && families.has(f))),
       ebgp: peerAs !== openAs(local),
+      ...(peerAs !== openAs(local) ? { enforceFirstAs: peerAs } : {}),
     },
     holdTime: Math.min(local.holdTime, remote.holdTime),
     peerAs,

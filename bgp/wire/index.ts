@@ -13,3 +13,8 @@ export * from "./keepalive.js";
 export * from "./route-refresh.js";
 export * from "./context.js";
 export { ipv4ToString, parseIpv4, ipv6ToString, parseIpv6 } from "./reader.js";
+export * from "./nlri.js";
+export * from "./attributes/index.js";
+export { asPathCount, mergeAs4 } from "./as4.js";
+export * from "./update.js";
+export * from "./message.js";
