@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { UserError, errorMessage } from "../core/errors.js";
 import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log.js";
+import { registerBgpCommands } from "../bgp/cli.js";
 import { registerDoctor } from "./doctor.js";
 
 export interface GlobalOptions {
@@ -15,7 +16,7 @@ function packageVersion(): string {
 }
 
 /** Each subsystem adds its command group here; keep one line per group. */
-const groups: ReadonlyArray<(program: Command) => void> = [registerDoctor];
+const groups: ReadonlyArray<(program: Command) => void> = [registerDoctor, registerBgpCommands];
 
 export function buildProgram(): Command {
   const program = new Command("tortie")

@@ -163,6 +163,9 @@ export class AdjRibOut<A> {
   get size(): number {
     return this.routes.size;
   }
+  has(k: PrefixKey): boolean {
+    return this.routes.has(k);
+  }
   /** Returns what to send: the attrs to announce, null to withdraw, undefined for nothing. */
   update(k: PrefixKey, want: A | undefined): A | null | undefined {
     const had = this.routes.get(k);
