@@ -1,3 +1,4 @@
+import { PrefixMap } from "./prefix-map.js";
 import type { PrefixKey } from "./prefix.js";
 
 /**
@@ -25,7 +26,7 @@ export type BestPath<A> = (a: Candidate<A>, b: Candidate<A>) => number;
 
 /** Adj-RIB-In: the routes one source sent us, after import (here: as received). */
 export class AdjRibIn<A> {
-  private readonly routes = new Map<PrefixKey, A>();
+  private readonly routes = new PrefixMap<A>();
 
   constructor(readonly source: SourceId) {}
 
@@ -64,7 +65,7 @@ export type BestChange<A> = (k: PrefixKey, best: Candidate<A> | undefined) => vo
  */
 export class LocRib<A> {
   private readonly sources = new Map<SourceId, AdjRibIn<A>>();
-  private readonly best = new Map<PrefixKey, SourceId>();
+  private readonly best = new PrefixMap<SourceId>();
   private readonly listeners: BestChange<A>[] = [];
 
   constructor(private readonly compare: BestPath<A>) {}
@@ -138,8 +139,12 @@ export class LocRib<A> {
     for (const t of this.sources.values()) {
       const attrs = t.get(k);
       if (attrs === undefined) continue;
+      if (!winner) {
+        winner = { source: t.source, attrs };
+        continue;
+      }
       const c = { source: t.source, attrs };
-      if (!winner || this.compare(c, winner) < 0) winner = c;
+      if (this.compare(c, winner) < 0) winner = c;
     }
     const before = this.best.get(k);
     if (winner === undefined) {
@@ -158,7 +163,7 @@ export class LocRib<A> {
  * route against it, so the sender only emits real changes.
  */
 export class AdjRibOut<A> {
-  private readonly routes = new Map<PrefixKey, A>();
+  private readonly routes = new PrefixMap<A>();
 
   get size(): number {
     return this.routes.size;

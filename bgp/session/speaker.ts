@@ -78,6 +78,9 @@ export class Speaker implements ControlTarget {
       exportable: () => this.exportable(),
     };
     this.rib.onChange((k, best) => {
+      // Only what we originate is exported: a learned route's change concerns no peer (a million
+      // of them arrive in a full feed, so this test runs before any per-peer work).
+      if (best?.source !== LOCAL_SOURCE && !this.originated.has(k)) return;
       const want = best?.source === LOCAL_SOURCE ? best.attrs : undefined;
       for (const p of this.peers.values()) p.queueExport(k, want);
     });

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import t from "tap";
 import { formatPrefix, ipv4Key, parsePrefix, prefixBytes, type PrefixKey } from "../../../bgp/rib/prefix.js";
+import { PrefixMap } from "../../../bgp/rib/prefix-map.js";
 import { AdjRibOut, Interner, LOCAL_SOURCE, LocRib, type Candidate } from "../../../bgp/rib/rib.js";
 
 t.test("prefix keys: parse, format and NLRI bytes", async (t) => {
@@ -140,4 +141,33 @@ t.test("Interner shares equal attribute sets and forgets unused ones", async (t)
   t.equal(i.size, 1);
   i.release("k");
   t.equal(i.size, 0);
+});
+
+t.test("PrefixMap behaves as a Map over IPv4 and IPv6 keys", async (t) => {
+  const key = fc.oneof(
+    fc
+      .tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }))
+      .map(([a, l]) => ipv4Key(a, l) as PrefixKey),
+    fc.constantFrom<PrefixKey>("2001:db8::/32", "::/0", "fd00::/8"),
+  );
+  const op = fc.record({ k: key, v: fc.option(fc.integer(), { nil: undefined }) });
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      const m = new PrefixMap<number>();
+      const o = new Map<PrefixKey, number>();
+      for (const { k, v } of ops) {
+        if (v === undefined) {
+          if (m.delete(k) !== o.delete(k)) return false;
+        } else {
+          m.set(k, v);
+          o.set(k, v);
+        }
+        if (m.get(k) !== o.get(k) || m.size !== o.size) return false;
+      }
+      const got = [...m.entries()].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      const want = [...o.entries()].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      return JSON.stringify(got) === JSON.stringify(want);
+    }),
+  );
+  t.pass();
 });
