@@ -42,4 +42,14 @@ if [ ! -f node_modules/.tortie-lock ] || [ "$(cat node_modules/.tortie-lock)" !=
   echo "$lock_sum" > node_modules/.tortie-lock
 fi
 
+# The native addon (core/native: TCP-MD5 and GTSM for BGP, netlink sockets), built against this
+# Node's headers when missing or older than its sources.
+for dir in core/native; do
+  addon=$(ls "$dir"/build/Release/*.node 2>/dev/null | head -n 1 || true)
+  if [ -z "$addon" ] || [ -n "$(find "$dir" -maxdepth 1 \( -name '*.c' -o -name '*.h' -o -name binding.gyp \) -newer "$addon")" ]; then
+    echo "setup: building $dir"
+    npx --no-install node-gyp rebuild --directory "$dir" --loglevel=error >/dev/null
+  fi
+done
+
 npm run --silent build

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Netns } from "../../core/netns.js";
 import { createNetns, veth } from "../../core/netns.js";
 import { NETNS_PREFIX, Registry, processStart, releaseSync, sweepLeftovers } from "./registry.js";
-import { waitFor } from "./wait.js";
+import { WaitAborted, waitFor } from "./wait.js";
 
 /** What tap's Test offers that the kit needs; kept structural so the kit works outside tap too. */
 export interface TeardownHost {
@@ -59,11 +59,13 @@ export class Daemon {
     return waitFor(
       `${this.name} to print ${String(re)}`,
       () => {
+        const m = re.exec(this.output());
+        if (m) return m;
         if (!this.running)
-          throw new Error(
+          throw new WaitAborted(
             `${this.name} exited (${JSON.stringify(this.exited)}): ${this.output().slice(-2000)}`,
           );
-        return re.exec(this.output()) ?? undefined;
+        return undefined;
       },
       { timeoutMs },
     );

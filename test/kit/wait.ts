@@ -1,3 +1,11 @@
+/** Thrown by a probe when waiting longer cannot help (the process it watches has exited). */
+export class WaitAborted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WaitAborted";
+  }
+}
+
 /**
  * Polls `probe` until it returns a value other than undefined/false, or the
  * deadline passes. Integration tests wait for conditions, never for fixed time.
@@ -15,6 +23,7 @@ export async function waitFor<T>(
       const v = await probe();
       if (v !== undefined && v !== false) return v;
     } catch (err) {
+      if (err instanceof WaitAborted) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) {

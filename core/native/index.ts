@@ -1,0 +1,48 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/** The functions of core/native (C, built by scripts/setup.sh with node-gyp). */
+export interface NativeAddon {
+  setMd5(fd: number, peer: string, key: string): void;
+  setTtl(fd: number, ttl: number, minTtl: number): void;
+  connect(opts: object): Promise<number>;
+  netlinkOpen(protocol: number, netnsPath: string, rcvbuf: number): number;
+  netlinkClose(fd: number): void;
+  netlinkExchange(
+    fd: number,
+    req: Buffer,
+    chunkEnds: Uint32Array,
+    chunkSeqs: Uint32Array,
+    dump: boolean,
+  ): Promise<Buffer>;
+}
+
+export class NativeAddonUnavailable extends Error {
+  constructor(why: string) {
+    super(`tortie's native addon (core/native) is not available: ${why}`);
+    this.name = "NativeAddonUnavailable";
+  }
+}
+
+const addonPath = fileURLToPath(
+  new URL("../../../core/native/build/Release/tortie_native.node", import.meta.url),
+);
+let addon: NativeAddon | undefined;
+let loadError: string | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  if (loadError === undefined) {
+    if (!existsSync(addonPath)) loadError = `${addonPath} is missing: run scripts/setup.sh`;
+    else {
+      try {
+        addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+        return addon;
+      } catch (err) {
+        loadError = err instanceof Error ? err.message : String(err);
+      }
+    }
+  }
+  throw new NativeAddonUnavailable(loadError ?? "unknown");
+}
