@@ -425,6 +425,11 @@ function established(x: Txn, e: BgpEvent): StepResult {
       return x.start("Hold", x.holdTime).act({ type: "ProcessUpdate" }).result("UpdateMsg: processed");
     case "UpdateMsgErr":
       return x.notify(e.error).drop({ count: "increment" }).result("UpdateMsgErr: session reset");
+    // §8.2.2 lists these under "any other event" (FSM Error), but §6.1 asks for the header
+    // error's own code, which tells the peer what was wrong; we send that.
+    case "BGPHeaderErr":
+    case "BGPOpenMsgErr":
+      return x.notify(e.error).drop({ count: "increment" }).result(`${e.type}: malformed message`);
     default:
       return x
         .notify(NOTIFY.fsmError)

@@ -24,6 +24,7 @@ import {
   buildOpen,
   decodeNotification,
   decodeOpen,
+  decodeRouteRefresh,
   encodeKeepalive,
   encodeNotification,
   encodeOpen,
@@ -398,6 +399,13 @@ export class Peer {
         return;
       }
       case MessageType.ROUTE_REFRESH:
+        try {
+          decodeRouteRefresh(f.body);
+        } catch (err) {
+          // RFC 7313 §5: a malformed ROUTE-REFRESH resets the session with 7/1.
+          if (err instanceof BgpError) return this.dispatch({ type: "UpdateMsgErr", error: err });
+          throw err;
+        }
         if (this.fsm.state === "Established") {
           // RFC 2918: send the whole Adj-RIB-Out again.
           this.adjOut.clear();

@@ -180,6 +180,8 @@ const TABLE: Record<State, Partial<Record<EventType | "*", string>>> = {
     KeepAliveMsg: "Established: ",
     UpdateMsg: "Established: ProcessUpdate",
     UpdateMsgErr: `Idle: Notify1/2,${DROP}`,
+    BGPHeaderErr: `Idle: Notify1/2,${DROP}`,
+    BGPOpenMsgErr: `Idle: Notify1/2,${DROP}`,
   },
 };
 
