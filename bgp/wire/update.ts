@@ -228,7 +228,7 @@ class AttributeDecoder {
         );
       }
       if ((flags & AttrFlag.TRANSITIVE) !== 0) {
-        (this.into.unknown ??= []).push({ flags: flags & 0xf0, code, value: Buffer.from(value) });
+        (this.into.unknown ??= []).push({ flags: flags & 0xe0, code, value: Buffer.from(value) });
       }
       return;
     }
@@ -334,9 +334,9 @@ function finishAttributes(dec: AttributeDecoder, ctx: WireContext): PathAttribut
   const { as4Path, as4Aggregator, mpReach: _r, mpUnreach: _u, ...rest } = dec.into;
   if (Object.keys(rest).length === 0) return EMPTY_ATTRIBUTES;
   const a: AttributeBuilder = rest;
-  if (!ctx.asn4 && a.asPath) {
-    const m = mergeAs4(a.asPath, as4Path, a.aggregator, as4Aggregator);
-    a.asPath = m.asPath;
+  if (!ctx.asn4) {
+    const m = mergeAs4(a.asPath ?? [], as4Path, a.aggregator, as4Aggregator);
+    if (a.asPath) a.asPath = m.asPath;
     if (m.aggregator) a.aggregator = m.aggregator;
   }
   if (ctx.enforceFirstAs !== undefined && a.asPath) {

@@ -123,3 +123,19 @@ t.test("header errors carry RFC 4271 §6.1 codes and data", async (t) => {
   f.setExtendedMessage(true);
   t.equal(f.push(big).length, 1, "5019-byte UPDATE accepted after Extended Message");
 });
+
+t.test("a 65535-byte extended UPDATE fed a byte at a time is framed once, whole", async (t) => {
+  const big = frameMessage(2, Buffer.alloc(65535 - 19, 0x5a));
+  const f = new Framer();
+  f.setExtendedMessage(true);
+  let frames: Frame[] = [];
+  for (let i = 0; i < big.length; i++) {
+    const got = f.push(big.subarray(i, i + 1));
+    if (got.length > 0) frames = frames.concat(got);
+    if (i < big.length - 1 && got.length > 0) break;
+  }
+  t.equal(frames.length, 1);
+  t.equal(frames[0]?.body.length, 65535 - 19);
+  t.ok(frames[0]?.body.every((b) => b === 0x5a));
+  t.equal(f.buffered, 0);
+});

@@ -212,3 +212,59 @@ t.test("IPv4 prefix keys are numbers, distinct per length", async (t) => {
   t.not(p.key(0), p.key(1));
   t.equal(p.prefix(2), "10.1.2.0/24", "host bits cleared");
 });
+
+t.test("each attribute alone round-trips on both AS sizes", async (t) => {
+  const one: PathAttributes[] = [
+    { origin: 1 },
+    { origin: 2 },
+    { asPath: [{ type: 2, asns: [1, 65535, 70000] }] },
+    { asPath: [] },
+    { asPath: [{ type: 1, asns: [64512, 4200000000] }] },
+    {
+      asPath: [
+        { type: 3, asns: [64512] },
+        { type: 4, asns: [64513, 64514] },
+        { type: 2, asns: [65001] },
+      ],
+    },
+    { nextHop: "198.51.100.7" },
+    { med: 0 },
+    { med: 0xffffffff },
+    { localPref: 100 },
+    { atomicAggregate: true },
+    { aggregator: { asn: 65001, address: "10.0.0.1" } },
+    { aggregator: { asn: 4200000001, address: "10.0.0.1" } },
+    { communities: [0xffff029a] },
+    { originatorId: "10.9.9.9" },
+    { clusterList: ["10.0.0.1"] },
+    { extendedCommunities: [0xffffffffffffffffn] },
+    { largeCommunities: [{ globalAdmin: 0, localData1: 0xffffffff, localData2: 7 }] },
+    { unknown: [{ flags: 0xe0, code: 200, value: Buffer.alloc(300, 7) }] },
+  ];
+  for (const ctx of [ctx4, ctx2]) {
+    for (const a of one) {
+      const u = decodeUpdate(body(encodeUpdate({ attributes: a }, ctx)), ctx);
+      t.same(u.errors, [], JSON.stringify(Object.keys(a)));
+      t.same(u.attributes, a, `${Object.keys(a).join()} asn4=${ctx.asn4}`);
+    }
+  }
+  const withUnknown = encodeUpdate(
+    { attributes: { unknown: [{ flags: 0xc0, code: 99, value: Buffer.from([1]) }] } },
+    ctx4,
+  );
+  t.equal(
+    (withUnknown[23] ?? 0) & 0x20,
+    0x20,
+    "an unknown transitive attribute is passed on with Partial set",
+  );
+  const u = decodeUpdate(
+    body(
+      encodeUpdate(
+        { attributes: { localPref: 5, originatorId: "1.1.1.1", clusterList: ["2.2.2.2"] } },
+        makeContext({ ebgp: true }),
+      ),
+    ),
+    ctx4,
+  );
+  t.same(u.attributes, {}, "LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST are not sent to eBGP");
+});
