@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { UserError, errorMessage } from "../core/errors.js";
 import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log.js";
+import { registerBgpCommands } from "../bgp/cli.js";
 import { registerCniCommands } from "../cni/cli.js";
 import { registerIpamCommands } from "../ipam/cli.js";
 import { registerDoctor } from "./doctor.js";
@@ -21,6 +22,7 @@ function packageVersion(): string {
 const groups: ReadonlyArray<(program: Command) => void> = [
   registerDoctor,
   registerPolicyCommands,
+  registerBgpCommands,
   registerIpamCommands,
   registerCniCommands,
 ];

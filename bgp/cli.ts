@@ -1,0 +1,103 @@
+import type { Command } from "commander";
+import { emit, table } from "../cli/output.js";
+import { errorMessage } from "../core/errors.js";
+import { log } from "../core/log.js";
+import { loadConfig } from "./config.js";
+import {
+  DEFAULT_CONTROL_SOCKET,
+  queryControl,
+  serveControl,
+  type RoutesView,
+  type StatusView,
+} from "./session/control.js";
+import { Speaker } from "./session/speaker.js";
+
+interface ControlOpts {
+  control: string;
+  json?: boolean;
+}
+
+/** Runs until SIGINT/SIGTERM; SIGHUP re-reads the config (a bad new config is logged and ignored). */
+async function runSpeaker(file: string, control: string): Promise<void> {
+  const parsed = loadConfig(file);
+  const logger = log().child({ component: "bgp" });
+  const speaker = new Speaker(parsed, logger);
+  await speaker.start();
+  const app = await serveControl(speaker, control);
+  logger.info({ control }, "control socket ready");
+  process.on("SIGHUP", () => {
+    try {
+      speaker.apply(loadConfig(file));
+      logger.info({ file }, "config reloaded");
+    } catch (err) {
+      logger.error({ file, err: errorMessage(err) }, "config reload refused; keeping the running config");
+    }
+  });
+  await new Promise<void>((resolve) => {
+    const done = (): void => resolve();
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+  logger.info("stopping: Cease to every peer");
+  await speaker.stop();
+  await app.close();
+}
+
+function statusText(s: StatusView): string {
+  if (s.peers.length === 0) return "no peers configured";
+  return table([
+    ["PEER", "ASN", "STATE", "RECEIVED", "ADVERTISED", "UPTIME"],
+    ...s.peers.map((p) => [
+      p.address,
+      String(p.asn),
+      p.state,
+      String(p.prefixesReceived),
+      String(p.prefixesAdvertised),
+      `${p.uptime}s`,
+    ]),
+  ]);
+}
+
+function routesText(r: RoutesView): string {
+  const rows = (title: string, list: RoutesView["best"]): string =>
+    `${title}:\n${
+      list.length === 0
+        ? "  (none)"
+        : table([
+            ["PREFIX", "FROM", "ATTRIBUTES"],
+            ...list.map((x) => [x.prefix, x.from, JSON.stringify(x.attributes)]),
+          ])
+    }`;
+  return `${rows("best", r.best)}\n${rows("received", r.received)}`;
+}
+
+export function registerBgpCommands(program: Command): void {
+  const bgp = program.command("bgp").description("the BGP-4 speaker");
+  bgp
+    .command("run")
+    .description("run a standalone BGP speaker")
+    .requiredOption("--config <file>", "YAML config: routerId, asn, listen, peers, originate")
+    .option("--control <socket>", "unix socket for status and routes", DEFAULT_CONTROL_SOCKET)
+    .action(async (o: { config: string; control: string }) => {
+      await runSpeaker(o.config, o.control);
+    });
+  view(bgp, "status", "peers and their RFC 4271 states", statusText);
+  view(bgp, "routes", "received and best routes with their attributes", routesText);
+}
+
+/** A read-only command that asks the running speaker over its control socket. */
+function view<T extends "status" | "routes">(
+  bgp: Command,
+  name: T,
+  description: string,
+  text: (v: T extends "status" ? StatusView : RoutesView) => string,
+): void {
+  bgp
+    .command(name)
+    .description(description)
+    .option("--control <socket>", "the speaker's control socket", DEFAULT_CONTROL_SOCKET)
+    .option("--json", "print JSON")
+    .action(async (o: ControlOpts) => {
+      emit(o.json, await queryControl<T extends "status" ? StatusView : RoutesView>(o.control, name), text);
+    });
+}

@@ -1,0 +1,529 @@
+import { connect, type Socket } from "node:net";
+import type { Logger } from "../../core/log.js";
+import {
+  initialState,
+  nextTimer,
+  dueEvent,
+  step,
+  type Action,
+  type BgpEvent,
+  type Clock,
+  type FsmConfig,
+  type FsmState,
+} from "../fsm/index.js";
+import { AdjRibOut, type LocRib, type SourceId } from "../rib/rib.js";
+import type { PrefixKey } from "../rib/prefix.js";
+import {
+  AttributeCache,
+  BgpError,
+  actionName,
+  ErrorCode,
+  MessageType,
+  OpenSubcode,
+  buildCease,
+  buildOpen,
+  decodeNotification,
+  decodeOpen,
+  decodeRouteRefresh,
+  encodeKeepalive,
+  encodeNotification,
+  encodeOpen,
+  errorName,
+  negotiate,
+  parseIpv4,
+  shutdownCommunication,
+  validateOpen,
+  type Frame,
+  type Negotiated,
+  type OpenMessage,
+} from "../wire/index.js";
+import { Connection } from "./connection.js";
+import {
+  decodeRoutes,
+  encodeEndOfRib,
+  encodeRoutes,
+  localCapabilities,
+  type DecodedRoutes,
+  type ExportSession,
+  type RouteAttrs,
+  type RouteAttrsTable,
+} from "./routes.js";
+
+/** A peer as the speaker runs it: the config it needs, resolved with defaults. */
+export interface PeerSettings {
+  readonly address: string;
+  readonly asn: number;
+  readonly port: number;
+  readonly localAddress?: string;
+  readonly fsm: FsmConfig;
+}
+
+/** What a peer needs from the speaker it belongs to. */
+export interface PeerHost {
+  readonly localAs: number;
+  readonly routerId: string;
+  readonly clock: Clock;
+  readonly rib: LocRib<RouteAttrs>;
+  readonly log: Logger;
+  /** Interned route attributes, shared by every peer. */
+  readonly attrs: RouteAttrsTable;
+  /** Routes this peer should carry in its Adj-RIB-Out right now. */
+  exportable(): Iterable<[PrefixKey, RouteAttrs]>;
+}
+
+const CEASE_COLLISION = 7;
+
+/**
+ * The shell around one peer's FSM: it turns socket events and received
+ * messages into RFC 4271 events, steps the pure FSM, and performs the actions
+ * it returns. Exactly one timeout is armed at a time, for the earliest FSM
+ * timer.
+ */
+export class Peer {
+  fsm: FsmState;
+  private conn: Connection | undefined;
+  /** An outgoing connection still being set up. */
+  private dialing: Socket | undefined;
+  /** A second connection from the peer during OpenSent/OpenConfirm (§6.8), waiting for its OPEN. */
+  private second: Connection | undefined;
+  private timer: unknown;
+  private localOpen: OpenMessage | undefined;
+  private negotiated: Negotiated | undefined;
+  private establishedWallClock: number | undefined;
+  readonly adjOut = new AdjRibOut<RouteAttrs>();
+  /** Changes waiting for the socket to take them: attrs to announce, null to withdraw. */
+  private readonly exportQueue = new Map<PrefixKey, RouteAttrs | null>();
+  private endOfRibPending = false;
+  /** Attribute sets this session decoded, by their bytes (bgp/wire shares equal sets). */
+  private attrCache = new AttributeCache();
+  readonly log: Logger;
+
+  constructor(
+    readonly id: SourceId,
+    readonly settings: PeerSettings,
+    private readonly host: PeerHost,
+  ) {
+    this.fsm = initialState(settings.fsm);
+    this.log = host.log.child({ peer: settings.address });
+    host.rib.addSource(id);
+  }
+
+  get state(): string {
+    return this.fsm.state;
+  }
+  get uptimeSeconds(): number {
+    return this.establishedWallClock === undefined
+      ? 0
+      : Math.floor((Date.now() - this.establishedWallClock) / 1000);
+  }
+  get prefixesReceived(): number {
+    return this.host.rib.adjIn(this.id)?.size ?? 0;
+  }
+  get prefixesAdvertised(): number {
+    return this.adjOut.size;
+  }
+  get isEbgp(): boolean {
+    return this.settings.asn !== this.host.localAs;
+  }
+
+  start(): void {
+    this.dispatch({
+      type: this.settings.fsm.passive ? "ManualStart_with_PassiveTcpEstablishment" : "ManualStart",
+    });
+  }
+
+  stop(): void {
+    this.dispatch({ type: "ManualStop" });
+    this.second?.close();
+    this.second = undefined;
+    this.disarm();
+  }
+
+  dispatch(ev: BgpEvent): void {
+    const from = this.fsm.state;
+    const r = step(this.fsm, ev, this.host.clock.now());
+    this.fsm = r.state;
+    if (r.state.state !== from) {
+      this.log.info({ from, to: r.state.state, event: ev.type }, `${from} -> ${r.state.state}: ${r.reason}`);
+    } else {
+      this.log.trace({ state: from, event: ev.type }, r.reason);
+    }
+    for (const a of r.actions) this.perform(a);
+    this.arm();
+  }
+
+  private arm(): void {
+    this.disarm();
+    const next = nextTimer(this.fsm);
+    if (!next) return;
+    const delay = Math.max(0, next.at - this.host.clock.now());
+    this.timer = this.host.clock.setTimeout(() => {
+      this.timer = undefined;
+      const ev = dueEvent(this.fsm, this.host.clock.now());
+      if (ev) this.dispatch(ev);
+      else this.arm();
+    }, delay);
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) this.host.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private perform(a: Action): void {
+    switch (a.type) {
+      case "ConnectTcp":
+        this.dial();
+        return;
+      case "DropTcp":
+        this.dialing?.destroy();
+        this.dialing = undefined;
+        this.conn?.close();
+        this.conn = undefined;
+        return;
+      case "SendOpen":
+        this.localOpen = buildOpen({
+          asn: this.host.localAs,
+          holdTime: this.settings.fsm.holdTime,
+          bgpId: this.host.routerId,
+          capabilities: localCapabilities(),
+        });
+        this.conn?.send(encodeOpen(this.localOpen));
+        return;
+      case "SendKeepalive":
+        this.conn?.send(encodeKeepalive());
+        return;
+      case "SendNotification": {
+        const data = Buffer.from(a.error.data ?? new Uint8Array(0));
+        this.log.warn(
+          { code: a.error.code, subcode: a.error.subcode },
+          `sending NOTIFICATION ${errorName(a.error.code, a.error.subcode)}`,
+        );
+        this.conn?.send(
+          encodeNotification({ kind: "notification", code: a.error.code, subcode: a.error.subcode, data }),
+        );
+        return;
+      }
+      case "ReleaseResources": {
+        const n = this.host.rib.flush(this.id);
+        if (n > 0) this.log.info({ routes: n }, "routes from the peer removed");
+        this.adjOut.clear();
+        this.exportQueue.clear();
+        this.endOfRibPending = false;
+        this.negotiated = undefined;
+        this.attrCache = new AttributeCache();
+        this.establishedWallClock = undefined;
+        this.second?.close();
+        this.second = undefined;
+        return;
+      }
+      case "ProcessUpdate":
+        // Applied by onUpdate right after the step that allowed it.
+        return;
+      case "SessionEstablished":
+        this.establishedWallClock = Date.now();
+        if (this.second) this.reject(this.second, "session already established");
+        this.second = undefined;
+        for (const [k, attrs] of this.host.exportable()) this.exportQueue.set(k, attrs);
+        this.endOfRibPending = true;
+        this.pumpExport();
+        return;
+    }
+  }
+
+  private dial(): void {
+    const s = this.settings;
+    const sock = connect({
+      host: s.address,
+      port: s.port,
+      ...(s.localAddress !== undefined ? { localAddress: s.localAddress } : {}),
+    });
+    this.dialing = sock;
+    const c = new Connection(sock, "outgoing");
+    sock.once("connect", () => {
+      if (this.dialing !== sock) return;
+      this.dialing = undefined;
+      this.adopt(c);
+      this.dispatch({ type: "Tcp_CR_Acked" });
+    });
+    sock.once("error", (err) => {
+      if (this.dialing !== sock) return;
+      this.dialing = undefined;
+      this.log.debug({ err: err.message }, "connect failed");
+      this.dispatch({ type: "TcpConnectionFails" });
+    });
+  }
+
+  /** A connection the peer opened to us (the listener found this peer by address). */
+  incoming(c: Connection): void {
+    switch (this.fsm.state) {
+      case "Idle":
+        // §8.2.2: Idle refuses connections; the back-off or an operator decides when we talk again.
+        this.log.debug("refusing a connection while Idle");
+        c.socket.destroy();
+        return;
+      case "Connect":
+      case "Active":
+        this.dialing?.destroy();
+        this.dialing = undefined;
+        this.adopt(c);
+        this.dispatch({ type: "TcpConnectionConfirmed" });
+        return;
+      case "OpenSent":
+      case "OpenConfirm":
+        if (this.second) {
+          c.socket.destroy();
+          return;
+        }
+        this.second = c;
+        this.log.info("connection collision: a second connection from the peer, waiting for its OPEN");
+        c.attach({
+          onFrame: (f) => this.onSecondFrame(c, f),
+          onFramingError: () => this.dropSecond(c),
+          onClose: () => this.dropSecond(c),
+          onDrain: () => undefined,
+        });
+        return;
+      case "Established":
+        this.reject(c, "session already established");
+        return;
+    }
+  }
+
+  private reject(c: Connection, why: string): void {
+    this.log.info(`closing a colliding connection: ${why}`);
+    c.attach({
+      onFrame: () => undefined,
+      onFramingError: () => undefined,
+      onClose: () => undefined,
+      onDrain: () => undefined,
+    });
+    c.send(encodeNotification(buildCease(CEASE_COLLISION)));
+    c.close();
+  }
+
+  private dropSecond(c: Connection): void {
+    if (this.second === c) this.second = undefined;
+    c.close();
+  }
+
+  /**
+   * §6.8: the connection opened by the speaker with the higher BGP Identifier
+   * survives. Until the second connection's OPEN arrives we cannot compare.
+   */
+  private onSecondFrame(c: Connection, f: Frame): void {
+    if (this.second !== c || f.type !== MessageType.OPEN) return;
+    let open: OpenMessage;
+    try {
+      open = decodeOpen(f.body);
+    } catch {
+      this.dropSecond(c);
+      return;
+    }
+    const local = parseIpv4(this.host.routerId) ?? 0;
+    const remote = parseIpv4(open.bgpId) ?? 0;
+    const survivor = local > remote ? "outgoing" : "incoming";
+    const primary = this.conn;
+    if (!primary || primary.direction === survivor) {
+      this.second = undefined;
+      this.reject(c, `our ${survivor} connection wins (identifiers ${this.host.routerId} vs ${open.bgpId})`);
+      return;
+    }
+    this.log.info(
+      { local: this.host.routerId, remote: open.bgpId },
+      "connection collision: the peer's connection wins, dumping ours",
+    );
+    this.second = undefined;
+    primary.send(encodeNotification(buildCease(CEASE_COLLISION)));
+    primary.close();
+    this.conn = undefined;
+    // Start over on the surviving connection, without the back-off a failure would bring.
+    this.disarm();
+    this.fsm = { ...initialState(this.settings.fsm), idleHoldTime: this.fsm.idleHoldTime };
+    this.dispatch({ type: "ManualStart_with_PassiveTcpEstablishment" });
+    this.adopt(c);
+    this.dispatch({ type: "TcpConnectionConfirmed" });
+    this.onOpen(open);
+  }
+
+  private adopt(c: Connection): void {
+    this.conn = c;
+    c.attach({
+      onFrame: (f) => {
+        if (this.conn === c) this.onFrame(f);
+      },
+      onFramingError: (err) => {
+        if (this.conn === c) this.dispatch({ type: "BGPHeaderErr", error: err });
+      },
+      onClose: (hadError, err) => {
+        if (this.conn !== c) return;
+        this.log.info({ hadError, err: err?.message }, "connection closed");
+        this.conn = undefined;
+        this.dispatch({ type: "TcpConnectionFails" });
+      },
+      onDrain: () => {
+        if (this.conn === c) this.pumpExport();
+      },
+    });
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case MessageType.OPEN: {
+        let open: OpenMessage;
+        try {
+          open = decodeOpen(f.body);
+        } catch (err) {
+          if (err instanceof BgpError) return this.dispatch({ type: "BGPOpenMsgErr", error: err });
+          throw err;
+        }
+        this.onOpen(open);
+        return;
+      }
+      case MessageType.KEEPALIVE:
+        this.dispatch({ type: "KeepAliveMsg" });
+        return;
+      case MessageType.UPDATE:
+        this.onUpdate(f.body);
+        return;
+      case MessageType.NOTIFICATION: {
+        const n = decodeNotification(f.body);
+        const comm = shutdownCommunication(n);
+        this.log.warn(
+          { code: n.code, subcode: n.subcode, data: n.data.toString("hex"), communication: comm },
+          `received NOTIFICATION ${errorName(n.code, n.subcode)}`,
+        );
+        const verErr =
+          n.code === ErrorCode.OPEN_MESSAGE && n.subcode === OpenSubcode.UNSUPPORTED_VERSION_NUMBER;
+        this.dispatch({ type: verErr ? "NotifMsgVerErr" : "NotifMsg" });
+        return;
+      }
+      case MessageType.ROUTE_REFRESH:
+        try {
+          decodeRouteRefresh(f.body);
+        } catch (err) {
+          // RFC 7313 §5: a malformed ROUTE-REFRESH resets the session with 7/1.
+          if (err instanceof BgpError) return this.dispatch({ type: "UpdateMsgErr", error: err });
+          throw err;
+        }
+        if (this.fsm.state === "Established") {
+          // RFC 2918: send the whole Adj-RIB-Out again.
+          this.adjOut.clear();
+          for (const [k, attrs] of this.host.exportable()) this.exportQueue.set(k, attrs);
+          this.pumpExport();
+        }
+        return;
+    }
+  }
+
+  private onOpen(open: OpenMessage): void {
+    try {
+      validateOpen(open, {
+        peerAs: this.settings.asn,
+        localBgpId: this.host.routerId,
+        localAs: this.host.localAs,
+      });
+    } catch (err) {
+      if (err instanceof BgpError) return this.dispatch({ type: "BGPOpenMsgErr", error: err });
+      throw err;
+    }
+    // With DelayOpen our OPEN is built in the same step that accepts theirs.
+    const local =
+      this.localOpen ??
+      buildOpen({
+        asn: this.host.localAs,
+        holdTime: this.settings.fsm.holdTime,
+        bgpId: this.host.routerId,
+        capabilities: localCapabilities(),
+      });
+    this.negotiated = negotiate(local, open);
+    this.conn?.framer.setExtendedMessage(this.negotiated.context.extendedMessage);
+    this.log.info(
+      { peerAs: this.negotiated.peerAs, bgpId: open.bgpId, holdTime: this.negotiated.holdTime },
+      "OPEN received",
+    );
+    this.dispatch({ type: "BGPOpen", holdTime: open.holdTime });
+  }
+
+  private onUpdate(body: Buffer): void {
+    const neg = this.negotiated;
+    if (this.fsm.state !== "Established" || !neg) {
+      // Not yet Established: the FSM answers with an FSM error.
+      this.dispatch({ type: "UpdateMsg" });
+      return;
+    }
+    let decoded: DecodedRoutes;
+    try {
+      decoded = decodeRoutes(body, neg.context, this.attrCache, this.host.attrs);
+    } catch (err) {
+      if (err instanceof BgpError) {
+        this.log.warn({ error: err.toJSON() }, "malformed UPDATE: session reset (RFC 7606)");
+        return this.dispatch({ type: "UpdateMsgErr", error: err });
+      }
+      throw err;
+    }
+    this.dispatch({ type: "UpdateMsg" });
+    if (this.fsm.state !== "Established") return;
+    for (const e of decoded.errors) {
+      this.log.warn({ error: e.toJSON() }, `UPDATE error handled by ${actionName(e.action)} (RFC 7606)`);
+    }
+    const rib = this.host.rib;
+    for (const k of decoded.withdrawn) rib.withdraw(this.id, k);
+    for (const g of decoded.announced) for (const k of g.keys) rib.announce(this.id, k, g.attrs);
+    if (decoded.endOfRib)
+      this.log.info({ family: decoded.endOfRib, routes: this.prefixesReceived }, "End-of-RIB received");
+  }
+
+  private exportSession(c: Connection, neg: Negotiated): ExportSession {
+    return {
+      context: neg.context,
+      families: neg.families,
+      localAs: this.host.localAs,
+      ebgp: this.isEbgp,
+      localAddress: c.localAddress,
+    };
+  }
+
+  /** Queues one change for this peer (the speaker calls it when the exportable set changes). */
+  queueExport(k: PrefixKey, attrs: RouteAttrs | undefined): void {
+    if (this.fsm.state !== "Established") return;
+    // Most changes are routes we do not export: nothing to withdraw if we never sent it.
+    if (attrs === undefined && !this.adjOut.has(k) && !this.exportQueue.has(k)) return;
+    this.exportQueue.set(k, attrs ?? null);
+    this.pumpExport();
+  }
+
+  /**
+   * Turns queued changes into UPDATEs while the socket takes them; stops when
+   * `send` says the buffer is full and resumes on drain.
+   */
+  private pumpExport(): void {
+    const c = this.conn;
+    const neg = this.negotiated;
+    if (!c || !neg || this.fsm.state !== "Established") return;
+    while (this.exportQueue.size > 0 && c.writable) {
+      const batch: [PrefixKey, RouteAttrs | null][] = [];
+      for (const e of this.exportQueue) {
+        batch.push(e);
+        if (batch.length >= 512) break;
+      }
+      const announce: [PrefixKey, RouteAttrs][] = [];
+      const withdraw: PrefixKey[] = [];
+      for (const [k, attrs] of batch) {
+        this.exportQueue.delete(k);
+        const change = this.adjOut.update(k, attrs ?? undefined);
+        if (change === null) withdraw.push(k);
+        else if (change !== undefined) announce.push([k, change]);
+      }
+      const { messages, unsent } = encodeRoutes(this.exportSession(c, neg), announce, withdraw);
+      // What the session cannot carry (a family without a next hop) is not in its Adj-RIB-Out.
+      for (const k of unsent) this.adjOut.update(k, undefined);
+      for (const m of messages) c.send(m);
+    }
+    if (this.exportQueue.size === 0 && this.endOfRibPending && c.writable) {
+      this.endOfRibPending = false;
+      for (const m of encodeEndOfRib(this.exportSession(c, neg))) c.send(m);
+      this.log.info({ advertised: this.adjOut.size }, "initial table sent, End-of-RIB");
+    }
+  }
+}
