@@ -173,6 +173,18 @@ export class Allocator {
   // --- assign --------------------------------------------------------------
 
   async assign(req: AssignRequest): Promise<AssignedAddress[]> {
+    const have = await this.addressesOf(req.handle);
+    try {
+      return await this.assignFor(req, have);
+    } catch (e) {
+      // A request that fails part way (the pool ran out, a retry limit) must not leave a handle or
+      // addresses behind; one that already held addresses (a repeated ADD) keeps what it had.
+      if (have.length === 0) await this.releaseHandle(req.handle).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async assignFor(req: AssignRequest, have: readonly string[]): Promise<AssignedAddress[]> {
     const [{ pools, reservations }, labels] = await Promise.all([
       this.configuration(),
       this.nodeLabels(req.node),
@@ -184,7 +196,6 @@ export class Allocator {
       ...(req.pod !== undefined ? { pod: req.pod } : {}),
       time: this.now(),
     };
-    const have = await this.addressesOf(req.handle);
     const out: AssignedAddress[] = [];
     const describe = (a: string): AssignedAddress => {
       const { family } = parseAddr(a);
