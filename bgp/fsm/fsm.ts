@@ -302,6 +302,35 @@ function connectOrActive(x: Txn, e: BgpEvent): StepResult {
   return x.drop({ count: "increment" }).result(`${e.type}: unexpected in ${here}`);
 }
 
+/**
+ * The rows §8.2.2 gives alike in OpenSent, OpenConfirm and Established: stops, a lost
+ * collision, malformed messages and "any other event". §8.2.2 puts header and OPEN errors
+ * under "any other event" (FSM Error), but §6.1 asks for the error's own code, which tells
+ * the peer what was wrong; we send that.
+ */
+function sharedRows(x: Txn, e: BgpEvent, here: string): StepResult {
+  // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check
+  switch (e.type) {
+    case "ManualStop":
+      return x.notify(NOTIFY.ceaseAdminShutdown).drop({ count: "reset" }).result("ManualStop: Cease sent");
+    case "AutomaticStop":
+      return x.notify(NOTIFY.ceaseOther).drop({ count: "increment" }).result("AutomaticStop: Cease sent");
+    case "BGPHeaderErr":
+    case "BGPOpenMsgErr":
+      return x.notify(e.error).drop({ count: "increment" }).result(`${e.type}: malformed message`);
+    case "OpenCollisionDump":
+      return x
+        .notify(NOTIFY.ceaseCollision)
+        .drop({ count: "increment" })
+        .result("OpenCollisionDump: lost the connection collision");
+    default:
+      return x
+        .notify(NOTIFY.fsmError)
+        .drop({ count: "increment" })
+        .result(`${e.type}: unexpected in ${here}`);
+  }
+}
+
 function openSent(x: Txn, e: BgpEvent): StepResult {
   if (isStart(e) || e.type === "Tcp_CR_Invalid") return ignored(x.s, e);
   // A second connection during OpenSent is the shell's business (§6.8 collision).
@@ -309,10 +338,6 @@ function openSent(x: Txn, e: BgpEvent): StepResult {
   // The RFC lists the events each state handles and sends "any other event" to one row: the default.
   // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check
   switch (e.type) {
-    case "ManualStop":
-      return x.notify(NOTIFY.ceaseAdminShutdown).drop({ count: "reset" }).result("ManualStop: Cease sent");
-    case "AutomaticStop":
-      return x.notify(NOTIFY.ceaseOther).drop({ count: "increment" }).result("AutomaticStop: Cease sent");
     case "HoldTimer_Expires":
       return x
         .notify(NOTIFY.holdTimerExpired)
@@ -326,21 +351,10 @@ function openSent(x: Txn, e: BgpEvent): StepResult {
       return x
         .acceptOpen(e.holdTime)
         .result(`BGPOpen: accepted, hold time ${negotiate(x.cfg, e.holdTime).holdTime}`);
-    case "BGPHeaderErr":
-    case "BGPOpenMsgErr":
-      return x.notify(e.error).drop({ count: "increment" }).result(`${e.type}: malformed message`);
-    case "OpenCollisionDump":
-      return x
-        .notify(NOTIFY.ceaseCollision)
-        .drop({ count: "increment" })
-        .result("OpenCollisionDump: lost the connection collision");
     case "NotifMsgVerErr":
       return x.drop({ count: "keep" }).result("NotifMsgVerErr: peer rejected our version");
     default:
-      return x
-        .notify(NOTIFY.fsmError)
-        .drop({ count: "increment" })
-        .result(`${e.type}: unexpected in OpenSent`);
+      return sharedRows(x, e, "OpenSent");
   }
 }
 
@@ -349,10 +363,6 @@ function openConfirm(x: Txn, e: BgpEvent): StepResult {
   // The RFC lists the events each state handles and sends "any other event" to one row: the default.
   // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check
   switch (e.type) {
-    case "ManualStop":
-      return x.notify(NOTIFY.ceaseAdminShutdown).drop({ count: "reset" }).result("ManualStop: Cease sent");
-    case "AutomaticStop":
-      return x.notify(NOTIFY.ceaseOther).drop({ count: "increment" }).result("AutomaticStop: Cease sent");
     case "HoldTimer_Expires":
       return x
         .notify(NOTIFY.holdTimerExpired)
@@ -368,14 +378,6 @@ function openConfirm(x: Txn, e: BgpEvent): StepResult {
       return x.drop({ count: "increment" }).result(`${e.type}: session closed by the peer`);
     case "NotifMsgVerErr":
       return x.drop({ count: "keep" }).result("NotifMsgVerErr: peer rejected our version");
-    case "BGPHeaderErr":
-    case "BGPOpenMsgErr":
-      return x.notify(e.error).drop({ count: "increment" }).result(`${e.type}: malformed message`);
-    case "OpenCollisionDump":
-      return x
-        .notify(NOTIFY.ceaseCollision)
-        .drop({ count: "increment" })
-        .result("OpenCollisionDump: lost the connection collision");
     case "KeepAliveMsg":
       x.establishedAt = x.now;
       x.start("Hold", x.holdTime);
@@ -384,10 +386,7 @@ function openConfirm(x: Txn, e: BgpEvent): StepResult {
         .to("Established")
         .result("KeepAliveMsg: session established");
     default:
-      return x
-        .notify(NOTIFY.fsmError)
-        .drop({ count: "increment" })
-        .result(`${e.type}: unexpected in OpenConfirm`);
+      return sharedRows(x, e, "OpenConfirm");
   }
 }
 
@@ -396,10 +395,6 @@ function established(x: Txn, e: BgpEvent): StepResult {
   // The RFC lists the events each state handles and sends "any other event" to one row: the default.
   // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check
   switch (e.type) {
-    case "ManualStop":
-      return x.notify(NOTIFY.ceaseAdminShutdown).drop({ count: "reset" }).result("ManualStop: Cease sent");
-    case "AutomaticStop":
-      return x.notify(NOTIFY.ceaseOther).drop({ count: "increment" }).result("AutomaticStop: Cease sent");
     case "HoldTimer_Expires":
       return x
         .notify(NOTIFY.holdTimerExpired)
@@ -410,11 +405,6 @@ function established(x: Txn, e: BgpEvent): StepResult {
         .act({ type: "SendKeepalive" })
         .start("Keepalive", x.keepaliveTime)
         .result("KeepaliveTimer_Expires: KEEPALIVE sent");
-    case "OpenCollisionDump":
-      return x
-        .notify(NOTIFY.ceaseCollision)
-        .drop({ count: "increment" })
-        .result("OpenCollisionDump: lost the connection collision");
     case "TcpConnectionFails":
     case "NotifMsg":
     case "NotifMsgVerErr":
@@ -425,16 +415,8 @@ function established(x: Txn, e: BgpEvent): StepResult {
       return x.start("Hold", x.holdTime).act({ type: "ProcessUpdate" }).result("UpdateMsg: processed");
     case "UpdateMsgErr":
       return x.notify(e.error).drop({ count: "increment" }).result("UpdateMsgErr: session reset");
-    // §8.2.2 lists these under "any other event" (FSM Error), but §6.1 asks for the header
-    // error's own code, which tells the peer what was wrong; we send that.
-    case "BGPHeaderErr":
-    case "BGPOpenMsgErr":
-      return x.notify(e.error).drop({ count: "increment" }).result(`${e.type}: malformed message`);
     default:
-      return x
-        .notify(NOTIFY.fsmError)
-        .drop({ count: "increment" })
-        .result(`${e.type}: unexpected in Established`);
+      return sharedRows(x, e, "Established");
   }
 }
 
