@@ -2,10 +2,32 @@ import type { Command } from "commander";
 import { hostname } from "node:os";
 import { UserError } from "../core/errors.js";
 import { emit } from "../cli/output.js";
+import { DEFAULT_AGENT_SOCKET } from "./agent-protocol.js";
 import { installCni } from "./install.js";
 
 export function registerCniCommands(program: Command): void {
-  const cni = program.command("cni").description("the CNI plugin: install it for the container runtime");
+  const cni = program
+    .command("cni")
+    .description("the CNI plugin: install it for the container runtime, serve it from a resident process");
+  cni
+    .command("serve")
+    .description(
+      "serve CNI invocations over a unix socket, so the tortie executables need not load the datastore each time (run in the node's network namespace)",
+    )
+    .option("--socket <path>", "unix socket (the network configuration's agentSocket)", DEFAULT_AGENT_SOCKET)
+    .action(async (o: { socket: string }) => {
+      const { serveCni } = await import("./agent.js");
+      const server = await serveCni(o.socket, (r) =>
+        process.stderr.write(
+          `${r.command} ${r.kind} ${r.refused !== undefined ? `refused: ${r.refused}` : `code ${r.code ?? "?"}`} ${r.ms.toFixed(1)} ms\n`,
+        ),
+      );
+      process.stderr.write(`tortie cni serve: listening on ${server.socket}\n`);
+      await new Promise<void>((resolve) => {
+        for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
+      });
+      await server.close();
+    });
   cni
     .command("install")
     .description("write the tortie and tortie-ipam executables into DIR, and a conflist into --conf-dir")

@@ -27,6 +27,8 @@ export interface CniEnv {
   readonly ifname: string;
   readonly args: Readonly<Record<string, string>>;
   readonly path: readonly string[];
+  /** The CNI_* variables as given, for a delegated plugin. */
+  readonly vars: Readonly<Record<string, string>>;
 }
 
 export interface CniInterface {
@@ -138,6 +140,9 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
     ifname: perContainer ? need("CNI_IFNAME") : "",
     args: parseCniArgs(env["CNI_ARGS"] ?? ""),
     path: (env["CNI_PATH"] ?? "").split(":").filter((p) => p !== ""),
+    vars: Object.fromEntries(
+      Object.entries(env).filter((e): e is [string, string] => e[0].startsWith("CNI_") && e[1] !== undefined),
+    ),
   };
 }
 

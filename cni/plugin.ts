@@ -98,7 +98,11 @@ function delegate(conf: NetConf, env: CniEnv, stdin: string): CniResult | undefi
   const bin = env.path.map((d) => join(d, conf.ipam.type)).find((p) => existsSync(p));
   if (!bin)
     throw new CniError(CNI_CODES.InvalidNetworkConfig, `IPAM plugin ${conf.ipam.type} not found in CNI_PATH`);
-  const r = spawnSync(bin, [], { input: stdin, encoding: "utf8", env: process.env });
+  const r = spawnSync(bin, [], {
+    input: stdin,
+    encoding: "utf8",
+    env: { ...process.env, ...env.vars, CNI_COMMAND: env.command },
+  });
   if (r.status !== 0) {
     let msg = r.stdout;
     try {
@@ -363,6 +367,13 @@ async function cmdIpam(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<C
   }
 }
 
+export interface RunOptions {
+  /** How to open the configuration's datastore (the resident server hands out open ones). */
+  readonly open?: (url: string) => Promise<IpamDatastore>;
+  /** Leave the datastore open afterwards (it belongs to whoever opened it). */
+  readonly keepOpen?: boolean;
+}
+
 /**
  * One CNI invocation: reads env and stdin, writes the result or the error JSON
  * to stdout, returns the exit code. Never throws.
@@ -371,7 +382,9 @@ export async function runPlugin(
   kind: PluginKind,
   env: NodeJS.ProcessEnv,
   stdin: string,
+  opts: RunOptions = {},
 ): Promise<{ code: number; out: string }> {
+  const open = opts.open ?? openIpamDatastore;
   let cniVersion = "1.0.0";
   try {
     const e = readEnv(env);
@@ -389,7 +402,7 @@ export async function runPlugin(
       );
     let ds: IpamDatastore;
     try {
-      ds = await openIpamDatastore(conf.datastore);
+      ds = await open(conf.datastore);
     } catch (err) {
       throw new CniError(
         e.command === "STATUS" ? CNI_CODES.PluginNotAvailable : CNI_CODES.InvalidNetworkConfig,
@@ -404,7 +417,7 @@ export async function runPlugin(
       const result = kind === "main" ? await cmdMain(conf, e, stdin, ds) : await cmdIpam(conf, e, ds);
       return { code: 0, out: result ? JSON.stringify(result) : "" };
     } finally {
-      await ds.close();
+      if (!opts.keepOpen) await ds.close();
     }
   } catch (err) {
     const ce = err instanceof CniError ? err : new CniError(CNI_CODES.IOFailure, (err as Error).message);

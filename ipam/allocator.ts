@@ -99,6 +99,16 @@ export class Allocator {
   private readonly fullCache = new Set<string>();
   private readonly configCacheMs: number;
   private config: { at: number; pools: IPPool[]; reservations: Cidr[] } | undefined;
+  /** The handle assign() just found missing: ensureHandle creates it without reading it first. */
+  private handleAbsent: string | undefined;
+  private readonly labelCache = new Map<string, { at: number; labels: Record<string, string> }>();
+  /**
+   * The last version of each block this allocator read or wrote. A CAS from it
+   * saves a read when it is still current (a node's own block, written last by
+   * this allocator); when it is not, the datastore refuses the write and the
+   * block is read afresh, so a stale entry costs a round trip, never correctness.
+   */
+  private readonly blockCache = new Map<string, BlockObject>();
 
   constructor(
     readonly ds: IpamDatastore,
@@ -130,20 +140,28 @@ export class Allocator {
   }
 
   async nodeLabels(node: string): Promise<Record<string, string>> {
+    const c = this.labelCache.get(node);
+    if (c && this.configCacheMs > 0 && Date.now() - c.at < this.configCacheMs) return c.labels;
+    let labels: Record<string, string>;
     try {
-      return (await this.ds.get("Node", node)).metadata.labels ?? {};
+      labels = (await this.ds.get("Node", node)).metadata.labels ?? {};
     } catch (e) {
-      if (isNotFound(e)) return {};
-      throw e;
+      if (!isNotFound(e)) throw e;
+      labels = {};
     }
+    this.labelCache.set(node, { at: Date.now(), labels });
+    return labels;
   }
 
   // --- reads ---------------------------------------------------------------
 
   private async getBlock(cidr: string): Promise<BlockObject | undefined> {
     try {
-      return (await this.ds.get("IPAMBlock", blockName(cidr))) as BlockObject;
+      const b = (await this.ds.get("IPAMBlock", blockName(cidr))) as BlockObject;
+      this.blockCache.set(cidr, b);
+      return b;
     } catch (e) {
+      this.blockCache.delete(cidr);
       if (isNotFound(e)) return undefined;
       throw e;
     }
@@ -159,8 +177,8 @@ export class Allocator {
   }
 
   /** Addresses the handle holds now, from the blocks its record lists. */
-  async addressesOf(handle: string): Promise<string[]> {
-    const h = await this.getHandle(handle);
+  async addressesOf(handle: string, record?: HandleObject): Promise<string[]> {
+    const h = record ?? (await this.getHandle(handle));
     if (!h) return [];
     const out: string[] = [];
     for (const cidr of specOf<IPAMHandleSpec>(h).blocks) {
@@ -173,7 +191,10 @@ export class Allocator {
   // --- assign --------------------------------------------------------------
 
   async assign(req: AssignRequest): Promise<AssignedAddress[]> {
-    const have = await this.addressesOf(req.handle);
+    const handle = await this.getHandle(req.handle);
+    const have = handle ? await this.addressesOf(req.handle, handle) : [];
+    // A new handle is created without being read again first (one round trip less per ADD).
+    this.handleAbsent = handle === undefined ? req.handle : undefined;
     try {
       return await this.assignFor(req, have);
     } catch (e) {
@@ -348,25 +369,32 @@ export class Allocator {
   ): Promise<string | undefined> {
     const reserved = reservedOrdinals(parseCidr(cidr), reservations);
     let handleWritten = false;
+    let fromCache = this.blockCache.has(cidr);
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      const b = await this.getBlock(cidr);
+      const b = (fromCache ? this.blockCache.get(cidr) : undefined) ?? (await this.getBlock(cidr));
       if (!b) return undefined;
       const data = specOf<BlockData>(b);
-      if (requireNode !== undefined && affineNode(data) !== requireNode) return undefined;
+      const stale = fromCache;
+      fromCache = false;
       const { block, addresses } = allocate(data, 1, attrs, reserved);
       const address = addresses[0];
-      if (address === undefined) return undefined;
+      if ((requireNode !== undefined && affineNode(data) !== requireNode) || address === undefined) {
+        // Only a fresh read may say the block is not ours or full.
+        if (stale) continue;
+        return undefined;
+      }
       if (!handleWritten) {
         await this.ensureHandle(attrs, cidr);
         handleWritten = true;
       }
       try {
-        await this.ds.update("IPAMBlock", { ...b, spec: block });
+        this.blockCache.set(cidr, (await this.ds.update("IPAMBlock", { ...b, spec: block })) as BlockObject);
         return address;
       } catch (e) {
+        this.blockCache.delete(cidr);
         if (!isConflict(e) && !isNotFound(e)) throw e;
       }
-      await backoff(attempt);
+      if (!stale) await backoff(attempt);
     }
     throw new ClaimConflictError(`block ${cidr}: still contended after ${this.maxRetries} attempts`);
   }
@@ -374,8 +402,11 @@ export class Allocator {
   /** Makes sure the handle record exists and lists the block, before the block names the handle. */
   private async ensureHandle(attrs: AllocationAttrs, cidr: string): Promise<void> {
     const name = handleName(attrs.handle);
+    let knownAbsent = this.handleAbsent === attrs.handle;
+    this.handleAbsent = undefined;
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      const h = await this.getHandle(attrs.handle);
+      const h = knownAbsent ? undefined : await this.getHandle(attrs.handle);
+      knownAbsent = false;
       try {
         if (!h) {
           const spec: IPAMHandleSpec = {
@@ -578,10 +609,11 @@ export class Allocator {
       const { block, released } = change(specOf<BlockData>(b));
       if (released.length === 0) return [];
       try {
-        await this.ds.update("IPAMBlock", { ...b, spec: block });
+        this.blockCache.set(cidr, (await this.ds.update("IPAMBlock", { ...b, spec: block })) as BlockObject);
         this.fullCache.delete(cidr);
         return released;
       } catch (e) {
+        this.blockCache.delete(cidr);
         if (!isConflict(e) && !isNotFound(e)) throw e;
       }
       await backoff(attempt);

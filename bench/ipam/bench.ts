@@ -17,12 +17,15 @@ import { Allocator } from "../../ipam/allocator.js";
 import { MemoryDatastore } from "../../ipam/memstore.js";
 import { openIpamDatastore } from "../../ipam/open.js";
 import { ipamObject, type IpamDatastore } from "../../ipam/store.js";
+import { startEtcd } from "../../test/kit/daemons.js";
 import { Kit } from "../../test/kit/kit.js";
 
 const WORKER = fileURLToPath(new URL("../../test/ipam/alloc-worker.js", import.meta.url));
 const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 const args = process.argv.slice(2);
 const PODS = Number(args[args.indexOf("--pods") + 1] ?? "") || 60;
+/** `--only cni`: the ADD/DEL latency part alone. */
+const ONLY_CNI = args.includes("--only") && args[args.indexOf("--only") + 1] === "cni";
 
 async function seed(ds: IpamDatastore): Promise<void> {
   await ds.create("IPPool", ipamObject("IPPool", "pool4", { cidr: "10.0.0.0/16" }));
@@ -111,28 +114,39 @@ async function timed(
 
 async function cniLatency(kit: Kit): Promise<void> {
   const node = await kit.netns("node");
-  const store = kit.dir("store");
   const bin = kit.dir("bin");
-  const ds = await openIpamDatastore(`file:${store}`);
-  await seed(ds);
-  await ds.close();
+  const etcd = await startEtcd(kit, null);
+  const stores = { "file store on disk": `file:${kit.dir("store")}`, etcd: `etcd:${etcd.url}` };
+  for (const url of Object.values(stores)) {
+    const ds = await openIpamDatastore(url);
+    await seed(ds);
+    await ds.close();
+  }
   await run(process.execPath, [CLI, "cni", "install", "--dir", bin]);
-  const confs: { label: string; plugin: string; conf: object; path: string }[] = [
-    {
-      label: "tortie (file store on disk)",
-      plugin: join(bin, "tortie"),
-      path: bin,
-      conf: {
-        cniVersion: "1.0.0",
-        name: "k8s-pod-network",
-        type: "tortie",
-        datastore: `file:${store}`,
-        nodeName: "node1",
-        mtu: 1500,
-        ipam: { type: "tortie-ipam" },
-      },
-    },
-  ];
+  const socket = join(kit.dir("run"), "cni.sock");
+  const server = kit.spawn(node, process.execPath, [CLI, "cni", "serve", "--socket", socket], {
+    name: "cni-serve",
+  });
+  await server.waitForOutput(/listening on/);
+  const confs: { label: string; plugin: string; conf: object; path: string }[] = [];
+  for (const [store, url] of Object.entries(stores))
+    for (const agent of [false, true])
+      confs.push({
+        label: `tortie ${agent ? "through `tortie cni serve`" : "in its own process"} (${store})`,
+        plugin: join(bin, "tortie"),
+        path: bin,
+        conf: {
+          cniVersion: "1.0.0",
+          name: "k8s-pod-network",
+          type: "tortie",
+          datastore: url,
+          nodeName: "node1",
+          mtu: 1500,
+          ipam: { type: "tortie-ipam" },
+          // A socket nobody listens on: the executable falls back to doing the work itself.
+          agentSocket: agent ? socket : join(kit.dir("run"), "nobody.sock"),
+        },
+      });
   if (existsSync("/usr/lib/cni/ptp"))
     confs.push({
       label: "reference ptp + host-local (Go)",
@@ -156,10 +170,10 @@ async function cniLatency(kit: Kit): Promise<void> {
     const adds: number[] = [];
     const dels: number[] = [];
     for (let i = 0; i < PODS; i++) {
-      const pod = await kit.netns(`p${c.label.slice(0, 3)}${i}`);
+      const pod = await kit.netns(`p${confs.indexOf(c)}-${i}`);
       const env = {
         PATH: process.env["PATH"] ?? "/usr/bin:/bin",
-        CNI_CONTAINERID: `bench${i}`,
+        CNI_CONTAINERID: `bench${confs.indexOf(c)}-${i}`,
         CNI_NETNS: `/var/run/netns/${pod.name}`,
         CNI_IFNAME: "eth0",
         CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-${i}`,
@@ -183,19 +197,21 @@ async function cniLatency(kit: Kit): Promise<void> {
 const kit = Kit.create();
 try {
   console.log(`${new Date().toISOString()}  load average ${(await run("cat", ["/proc/loadavg"])).trim()}`);
-  await oneNode("in-memory store (allocator only)", new MemoryDatastore(), 2000);
-  const shm = mkdtempSync("/dev/shm/tortie-bench-");
-  try {
-    await oneNode("file store on tmpfs", await openIpamDatastore(`file:${shm}`), 300);
-    await oneNode("file store on disk", await openIpamDatastore(`file:${kit.dir("disk")}`), 100);
-  } finally {
-    rmSync(shm, { recursive: true, force: true });
-  }
-  const shm2 = mkdtempSync("/dev/shm/tortie-bench-");
-  try {
-    await contention(shm2, 20);
-  } finally {
-    rmSync(shm2, { recursive: true, force: true });
+  if (!ONLY_CNI) {
+    await oneNode("in-memory store (allocator only)", new MemoryDatastore(), 2000);
+    const shm = mkdtempSync("/dev/shm/tortie-bench-");
+    try {
+      await oneNode("file store on tmpfs", await openIpamDatastore(`file:${shm}`), 300);
+      await oneNode("file store on disk", await openIpamDatastore(`file:${kit.dir("disk")}`), 100);
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
+    const shm2 = mkdtempSync("/dev/shm/tortie-bench-");
+    try {
+      await contention(shm2, 20);
+    } finally {
+      rmSync(shm2, { recursive: true, force: true });
+    }
   }
   await cniLatency(kit);
 } finally {

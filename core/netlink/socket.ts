@@ -29,7 +29,8 @@ const CHUNK_BYTES = 256 * 1024;
 
 /**
  * A netlink socket bound inside a network namespace (by name under
- * /run/netns, or the caller's own when none is given). Requests are
+ * /run/netns, by path when the value holds a `/` — a CNI_NETNS such as
+ * /proc/PID/ns/net — or the caller's own when none is given). Requests are
  * serialised: one exchange at a time, in order.
  */
 export class NetlinkSocket {
@@ -42,7 +43,8 @@ export class NetlinkSocket {
     readonly netns?: string,
     rcvbuf = 32 * 1024 * 1024,
   ) {
-    this.fd = load().netlinkOpen(protocol, netns ? `/run/netns/${netns}` : "", rcvbuf);
+    const path = !netns ? "" : netns.includes("/") ? netns : `/run/netns/${netns}`;
+    this.fd = load().netlinkOpen(protocol, path, rcvbuf);
   }
 
   close(): void {
@@ -118,14 +120,14 @@ export class NetlinkSocket {
     });
   }
 
-  /** A dump request (NLM_F_DUMP): every message the kernel answers with, up to NLMSG_DONE. */
-  dump(type: number, payload: Buffer): Promise<NlMessage[]> {
+  /** Sends one message and collects what comes back until its ack (or NLMSG_DONE for a dump); refusals throw. */
+  private single(type: number, flags: number, payload: Buffer, dump: boolean): Promise<NlMessage[]> {
     return this.serial(async () => {
       const seq = this.nextSeq();
       const buf = Buffer.alloc(NLMSG_HDRLEN + align4(payload.length));
       buf.writeUInt32LE(NLMSG_HDRLEN + payload.length, 0);
       buf.writeUInt16LE(type, 4);
-      buf.writeUInt16LE(NlFlags.REQUEST | NlFlags.DUMP, 6);
+      buf.writeUInt16LE(flags | NlFlags.REQUEST, 6);
       buf.writeUInt32LE(seq, 8);
       payload.copy(buf, NLMSG_HDRLEN);
       const resp = await load().netlinkExchange(
@@ -133,7 +135,7 @@ export class NetlinkSocket {
         buf,
         Uint32Array.of(buf.length),
         Uint32Array.of(seq),
-        true,
+        dump,
       );
       const out: NlMessage[] = [];
       for (const m of messages(resp)) {
@@ -147,6 +149,19 @@ export class NetlinkSocket {
       }
       return out;
     });
+  }
+
+  /**
+   * One request that asks for an answer (a GET by name, or a change that must
+   * succeed before the next): the messages the kernel sends back; a refusal throws its NetlinkError.
+   */
+  request(r: Request): Promise<NlMessage[]> {
+    return this.single(r.type, r.flags | NlFlags.ACK, r.payload, false);
+  }
+
+  /** A dump request (NLM_F_DUMP): every message the kernel answers with, up to NLMSG_DONE. */
+  dump(type: number, payload: Buffer): Promise<NlMessage[]> {
+    return this.single(type, NlFlags.DUMP, payload, true);
   }
 }
 

@@ -2,78 +2,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { CommandError, run } from "../../core/exec.js";
+import { run } from "../../core/exec.js";
 import { hostIfName } from "../../core/ifname.js";
-import type { Netns } from "../../core/netns.js";
 import { allocations, readSnapshot } from "../../ipam/check.js";
-import { openIpamDatastore } from "../../ipam/open.js";
 import { ipamObject } from "../../ipam/store.js";
 import { Kit } from "../kit/kit.js";
 import { waitFor } from "../kit/wait.js";
+import { cni, cniWorld, type Invocation } from "./harness.js";
 
 const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 
-interface Invocation {
-  code: number;
-  out: string;
-  json: Record<string, unknown>;
-}
-
-/** Runs an installed plugin the way the kubelet's runtime does: by path, CNI env, config on stdin, in the node's namespace. */
-async function cni(
-  node: Netns,
-  bin: string,
-  command: string,
-  conf: object,
-  pod: { ns?: Netns; name: string; id: string } | undefined,
-  binDir: string,
-): Promise<Invocation> {
-  const env: Record<string, string> = {
-    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
-    CNI_COMMAND: command,
-    CNI_PATH: binDir,
-  };
-  if (pod) {
-    env["CNI_CONTAINERID"] = pod.id;
-    env["CNI_IFNAME"] = "eth0";
-    env["CNI_NETNS"] = pod.ns ? `/var/run/netns/${pod.ns.name}` : "";
-    env["CNI_ARGS"] =
-      `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.id}`;
-  }
-  let code = 0;
-  let out: string;
-  try {
-    out = await run("ip", ["netns", "exec", node.name, bin], { input: JSON.stringify(conf), env });
-  } catch (e) {
-    if (!(e instanceof CommandError)) throw e;
-    code = typeof e.code === "number" ? e.code : 1;
-    out = e.stdout;
-  }
-  return { code, out, json: out.trim() ? (JSON.parse(out) as Record<string, unknown>) : {} };
-}
-
 t.test("the installed plugin wires two pods to a node; they ping each other; CHECK and DEL", async (t) => {
   const kit = Kit.create(t);
-  const node = await kit.netns("node");
-  const podA = await kit.netns("pod-a");
-  const podB = await kit.netns("pod-b");
-  // A node has an uplink with a default route (proxy ARP answers for destinations it can route);
-  // forwarding is the node agent's to set.
-  const router = await kit.netns("router");
-  await kit.veth(node, "up0", router, "down0");
-  await node.addr("up0", "192.0.2.1/24");
-  await router.addr("down0", "192.0.2.254/24");
-  await node.route(["default", "via", "192.0.2.254", "dev", "up0"]);
-  await node.sysctl("net.ipv4.ip_forward", "1");
-  await node.sysctl("net.ipv6.conf.all.forwarding", "1");
-
-  const store = kit.dir("store");
-  const binDir = kit.dir("bin");
+  const { node, podA, podB, binDir, datastore, ds } = await cniWorld(t, kit);
   const confDir = kit.dir("net.d");
-  const datastore = `file:${store}`;
-  const ds = await openIpamDatastore(datastore);
-  t.teardown(() => ds.close());
-  await ds.create("IPPool", ipamObject("IPPool", "pods4", { cidr: "10.244.0.0/16" }));
   await ds.create("IPPool", ipamObject("IPPool", "pods6", { cidr: "fd00:244::/64" }));
 
   await run(process.execPath, [
