@@ -72,4 +72,46 @@ t.test("with `tortie cni serve` listening, the executables hand their work to it
   t.equal(solo.code, 0, `ADD without a server: ${solo.out}`);
   t.equal((await cni(node, main, "DEL", conf, a, binDir)).code, 0);
   t.same(allocations(await readSnapshot(ds)), []);
+
+  // DEL tolerates half-made state: a host link with no IPAM record, and addresses with no link.
+  const half = hostIfName("default", "half");
+  await node.ip(["link", "add", half, "type", "veth", "peer", "name", "halfpeer"]);
+  const delHalf = await cni(node, main, "DEL", conf, { ns: podA, name: "half", id: "beef03" }, binDir);
+  t.equal(delHalf.code, 0, `DEL of a link without addresses: ${delHalf.out}`);
+  await t.rejects(node.ip(["link", "show", half]), /does not exist/, "the stray link is gone");
+  t.equal((await cni(node, main, "ADD", conf, b, binDir)).code, 0);
+  await node.ip(["link", "del", hostIfName("default", "web-b")]);
+  const delNoLink = await cni(node, main, "DEL", conf, b, binDir);
+  t.equal(delNoLink.code, 0, `DEL of addresses without a link: ${delNoLink.out}`);
+  t.same(allocations(await readSnapshot(ds)), [], "and their addresses are released");
+
+  // CNI 1.1: STATUS says whether ADD can work; GC releases what the runtime no longer lists.
+  t.equal((await cni(node, main, "STATUS", conf, undefined, binDir)).code, 0, "STATUS: ready");
+  const noPool = await cni(
+    node,
+    main,
+    "STATUS",
+    { ...conf, nodeName: "x", datastore: "file:/nonexistent/x" },
+    undefined,
+    binDir,
+  );
+  t.equal(noPool.code, 1);
+  t.equal(noPool.json["code"], 50, "STATUS without a usable pool: plugin not available (50)");
+  for (const p of [a, b]) t.equal((await cni(node, main, "ADD", conf, p, binDir)).code, 0);
+  const gc = await cni(
+    node,
+    main,
+    "GC",
+    { ...conf, cniVersion: "1.1.0", "cni.dev/valid-attachments": [{ containerID: a.id, ifname: "eth0" }] },
+    undefined,
+    binDir,
+  );
+  t.equal(gc.code, 0, `GC: ${gc.out}`);
+  t.same(
+    allocations(await readSnapshot(ds)).map((r) => r.handle),
+    [`k8s-pod-network.${a.id}`],
+    "GC released the attachment the runtime no longer lists, and kept the valid one",
+  );
+  t.equal((await cni(node, main, "DEL", conf, a, binDir)).code, 0);
+  await node.ip(["link", "del", hostIfName("default", "web-b")]).catch(() => undefined);
 });
