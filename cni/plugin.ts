@@ -44,9 +44,30 @@ function flag(v: unknown): boolean | undefined {
   return v === true || v === "true";
 }
 
+/** Datastores a resident server keeps open: their allocators (and caches) live from call to call. */
+const resident = new WeakMap<IpamDatastore, Map<boolean, Allocator>>();
+
+/**
+ * The allocator for a call. Across calls of a resident server it keeps the
+ * blocks it last wrote (a CAS from a stale one is refused, so never wrong)
+ * and pools and node labels for a second (a pool edited meanwhile is seen on
+ * the next ADD after that).
+ */
+function allocatorFor(ds: IpamDatastore, conf: NetConf): Allocator {
+  const strictAffinity = flag(conf.ipam["strictAffinity"]) ?? false;
+  const shared = resident.get(ds);
+  if (!shared) return new Allocator(ds, { strictAffinity });
+  let a = shared.get(strictAffinity);
+  if (!a) {
+    a = new Allocator(ds, { strictAffinity, configCacheMs: 1_000 });
+    shared.set(strictAffinity, a);
+  }
+  return a;
+}
+
 async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<AssignedAddress[]> {
   const who = podOf(env);
-  const alloc = new Allocator(ds, { strictAffinity: flag(conf.ipam["strictAffinity"]) ?? false });
+  const alloc = allocatorFor(ds, conf);
   const ann = who ? await annotations(ds, who.namespace, who.pod) : { pod: {}, namespace: {} };
   const ref = who ? `${who.namespace}/${who.pod}` : env.containerId;
   let request;
@@ -56,7 +77,7 @@ async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<A
     throw new CniError(CNI_CODES.InvalidNetworkConfig, (e as Error).message);
   }
   // Each family whose pools select this node gets an address, unless the config says otherwise.
-  const [pools, labels] = await Promise.all([alloc.pools(), alloc.nodeLabels(conf.nodeName)]);
+  const [pools, labels] = await Promise.all([alloc.poolConfig(), alloc.nodeLabels(conf.nodeName)]);
   const want = (family: 4 | 6, key: string): number => {
     const f = flag(conf.ipam[key]);
     if (f !== undefined) return f ? 1 : 0;
@@ -229,7 +250,10 @@ async function cmdMain(
         };
       } catch (e) {
         // Leave nothing half-made: the kubelet will retry ADD or call DEL.
-        if (ours) await new Allocator(ds).releaseHandle(handleOf(conf, env)).catch(() => undefined);
+        if (ours)
+          await allocatorFor(ds, conf)
+            .releaseHandle(handleOf(conf, env))
+            .catch(() => undefined);
         else delegateQuiet(conf, { ...env, command: "DEL" }, stdin);
         throw e instanceof CniError ? e : new CniError(CNI_CODES.IOFailure, (e as Error).message);
       }
@@ -245,7 +269,7 @@ async function cmdMain(
           });
       }
       try {
-        if (ours) await new Allocator(ds).releaseHandle(handleOf(conf, env));
+        if (ours) await allocatorFor(ds, conf).releaseHandle(handleOf(conf, env));
         else delegate(conf, env, stdin);
       } catch (e) {
         throw ipamError(e);
@@ -341,7 +365,7 @@ async function status(conf: NetConf, ds: IpamDatastore): Promise<void> {
 }
 
 async function cmdIpam(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<CniResult | undefined> {
-  const alloc = new Allocator(ds);
+  const alloc = allocatorFor(ds, conf);
   try {
     switch (env.command) {
       case "ADD":
@@ -403,6 +427,7 @@ export async function runPlugin(
     let ds: IpamDatastore;
     try {
       ds = await open(conf.datastore);
+      if (opts.keepOpen && !resident.has(ds)) resident.set(ds, new Map());
     } catch (err) {
       throw new CniError(
         e.command === "STATUS" ? CNI_CODES.PluginNotAvailable : CNI_CODES.InvalidNetworkConfig,

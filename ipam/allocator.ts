@@ -129,6 +129,11 @@ export class Allocator {
     return this.config;
   }
 
+  /** The pools, through the configuration cache (`configCacheMs`). */
+  async poolConfig(): Promise<IPPool[]> {
+    return (await this.configuration()).pools;
+  }
+
   async pools(): Promise<IPPool[]> {
     const { items } = await this.ds.list("IPPool");
     return items.map((o) => parsePool(o.metadata.name, o.spec));
