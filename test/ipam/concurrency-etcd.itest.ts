@@ -10,5 +10,5 @@ t.test("50 nodes x 110 pods allocate at once through etcd, some allocators SIGKI
   const dataDir = mkdtempSync("/dev/shm/tortie-etcd-");
   kit.registry.record({ kind: "dir", path: dataDir });
   const etcd = await startEtcd(kit, null, { dataDir });
-  await concurrencyCase(t, kit, `etcd:${etcd.url}`, 4);
+  await concurrencyCase(t, kit, `etcd:${etcd.url}`, 2);
 });
