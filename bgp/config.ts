@@ -27,6 +27,10 @@ export interface BgpConfig {
   readonly holdTime?: number;
   readonly peers: readonly BgpPeerConfig[];
   readonly originate: readonly string[];
+  /** ECMP: forward over every path tied with the best up to the IGP cost step. */
+  readonly multipath?: boolean;
+  /** Compare MED between paths from different neighbour ASes too. */
+  readonly alwaysCompareMed?: boolean;
 }
 
 const asn = { type: "integer", minimum: 1, maximum: 4294967295 } as const;
@@ -74,6 +78,8 @@ const schema = {
       },
     },
     originate: { type: "array", items: { type: "string" } },
+    multipath: { type: "boolean" },
+    alwaysCompareMed: { type: "boolean" },
   },
 } as const;
 

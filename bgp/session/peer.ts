@@ -11,6 +11,7 @@ import {
   type FsmConfig,
   type FsmState,
 } from "../fsm/index.js";
+import { ipv4ToNumber } from "../rib/decision.js";
 import { AdjRibOut, type LocRib, type SourceId } from "../rib/rib.js";
 import type { PrefixKey } from "../rib/prefix.js";
 import {
@@ -90,6 +91,8 @@ export class Peer {
   private localOpen: OpenMessage | undefined;
   private negotiated: Negotiated | undefined;
   private establishedWallClock: number | undefined;
+  /** The peer's BGP Identifier from its OPEN, as a number (the decision process's tie-breaker). */
+  remoteRouterId = 0;
   readonly adjOut = new AdjRibOut<RouteAttrs>();
   /** Changes waiting for the socket to take them: attrs to announce, null to withdraw. */
   private readonly exportQueue = new Map<PrefixKey, RouteAttrs | null>();
@@ -132,7 +135,22 @@ export class Peer {
     });
   }
 
-  stop(): void {
+  /**
+   * Administrative stop: Cease, then the peer's routes go. A graceful stop (RFC 4724) sends no
+   * NOTIFICATION and keeps the RIB as it is: the transport just goes, so a peer that negotiated
+   * graceful restart keeps our routes as stale, and whatever we installed stays installed.
+   */
+  stop(opts: { graceful?: boolean } = {}): void {
+    if (opts.graceful) {
+      this.dialing?.destroy();
+      this.dialing = undefined;
+      this.conn?.close();
+      this.conn = undefined;
+      this.second?.close();
+      this.second = undefined;
+      this.disarm();
+      return;
+    }
     this.dispatch({ type: "ManualStop" });
     this.second?.close();
     this.second = undefined;
@@ -437,6 +455,7 @@ export class Peer {
         capabilities: localCapabilities(),
       });
     this.negotiated = negotiate(local, open);
+    this.remoteRouterId = ipv4ToNumber(open.bgpId);
     this.conn?.framer.setExtendedMessage(this.negotiated.context.extendedMessage);
     this.log.info(
       { peerAs: this.negotiated.peerAs, bgpId: open.bgpId, holdTime: this.negotiated.holdTime },
