@@ -12,6 +12,7 @@ import {
   type FsmState,
 } from "../fsm/index.js";
 import { ipv4ToNumber } from "../rib/decision.js";
+import { loopReason } from "../rib/loops.js";
 import { AdjRibOut, type LocRib, type SourceId } from "../rib/rib.js";
 import type { PrefixKey } from "../rib/prefix.js";
 import {
@@ -63,6 +64,8 @@ export interface PeerSettings {
 export interface PeerHost {
   readonly localAs: number;
   readonly routerId: string;
+  /** Set when this speaker is a route reflector (RFC 4456). */
+  readonly clusterId?: string | undefined;
   readonly clock: Clock;
   readonly rib: LocRib<RouteAttrs>;
   readonly log: Logger;
@@ -488,7 +491,16 @@ export class Peer {
     }
     const rib = this.host.rib;
     for (const k of decoded.withdrawn) rib.withdraw(this.id, k);
-    for (const g of decoded.announced) for (const k of g.keys) rib.announce(this.id, k, g.attrs);
+    for (const g of decoded.announced) {
+      const loop = loopReason(g.attrs.attributes, this.host);
+      if (loop !== undefined) {
+        // A looped path is as good as withdrawn: it may replace one we held from this peer.
+        this.log.debug({ loop, routes: g.keys.length }, "routes dropped: loop");
+        for (const k of g.keys) rib.withdraw(this.id, k);
+        continue;
+      }
+      for (const k of g.keys) rib.announce(this.id, k, g.attrs);
+    }
     if (decoded.endOfRib)
       this.log.info({ family: decoded.endOfRib, routes: this.prefixesReceived }, "End-of-RIB received");
   }
