@@ -38,6 +38,7 @@ import {
   type Frame,
   type Negotiated,
   type OpenMessage,
+  type GracefulRestartCapability,
 } from "../wire/index.js";
 import { Connection } from "./connection.js";
 import {
@@ -46,6 +47,7 @@ import {
   encodeRoutes,
   localCapabilities,
   type DecodedRoutes,
+  type GracefulRestartSettings,
   type ExportSession,
   type RouteAttrs,
   type RouteAttrsTable,
@@ -73,6 +75,10 @@ export interface PeerHost {
   readonly attrs: RouteAttrsTable;
   /** Routes this peer should carry in its Adj-RIB-Out right now. */
   exportable(): Iterable<[PrefixKey, RouteAttrs]>;
+  /** Our RFC 4724 settings; undefined: graceful restart is off (neither role). */
+  readonly gracefulRestart: GracefulRestartSettings | undefined;
+  /** The peer sent End-of-RIB for every family of the session. */
+  synced(peer: Peer): void;
 }
 
 const CEASE_COLLISION = 7;
@@ -100,6 +106,15 @@ export class Peer {
   /** Changes waiting for the socket to take them: attrs to announce, null to withdraw. */
   private readonly exportQueue = new Map<PrefixKey, RouteAttrs | null>();
   private endOfRibPending = false;
+  /** The state and event of the step being performed (graceful restart depends on how a session ended). */
+  private dropCause: { from: string; event: string } = { from: "Idle", event: "" };
+  /** RFC 4724 helper: the peer's GR capability from its last OPEN. */
+  private peerGr: GracefulRestartCapability | undefined;
+  /** RFC 4724 helper: routes kept from the peer's previous session, not yet refreshed. */
+  private stale: Set<PrefixKey> | undefined;
+  private staleTimer: unknown;
+  /** Families the peer closed with End-of-RIB in this session. */
+  private readonly endOfRibSeen = new Set<string>();
   /** Attribute sets this session decoded, by their bytes (bgp/wire shares equal sets). */
   private attrCache = new AttributeCache();
   readonly log: Logger;
@@ -152,6 +167,7 @@ export class Peer {
       this.second?.close();
       this.second = undefined;
       this.disarm();
+      this.dropStale("stopped");
       return;
     }
     this.dispatch({ type: "ManualStop" });
@@ -162,6 +178,7 @@ export class Peer {
 
   dispatch(ev: BgpEvent): void {
     const from = this.fsm.state;
+    this.dropCause = { from, event: ev.type };
     const r = step(this.fsm, ev, this.host.clock.now());
     this.fsm = r.state;
     if (r.state.state !== from) {
@@ -207,7 +224,7 @@ export class Peer {
           asn: this.host.localAs,
           holdTime: this.settings.fsm.holdTime,
           bgpId: this.host.routerId,
-          capabilities: localCapabilities(),
+          capabilities: localCapabilities(this.host.gracefulRestart),
         });
         this.conn?.send(encodeOpen(this.localOpen));
         return;
@@ -226,11 +243,17 @@ export class Peer {
         return;
       }
       case "ReleaseResources": {
-        const n = this.host.rib.flush(this.id);
-        if (n > 0) this.log.info({ routes: n }, "routes from the peer removed");
+        if (this.helpRestart()) {
+          // Keep the routes (and what forwards by them); they are stale until refreshed.
+        } else {
+          this.dropStale("session ended without graceful restart");
+          const n = this.host.rib.flush(this.id);
+          if (n > 0) this.log.info({ routes: n }, "routes from the peer removed");
+        }
         this.adjOut.clear();
         this.exportQueue.clear();
         this.endOfRibPending = false;
+        this.endOfRibSeen.clear();
         this.negotiated = undefined;
         this.attrCache = new AttributeCache();
         this.establishedWallClock = undefined;
@@ -248,8 +271,56 @@ export class Peer {
         for (const [k, attrs] of this.host.exportable()) this.exportQueue.set(k, attrs);
         this.endOfRibPending = true;
         this.pumpExport();
+        if (this.stale) {
+          const keep = this.peerGr?.families.some((f) => f.forwardingState) ?? false;
+          if (!keep) this.purgeStale("the peer kept no forwarding state across its restart");
+          else this.armStaleTimer(this.host.gracefulRestart?.restartTime ?? 120, "End-of-RIB did not come");
+        }
         return;
     }
+  }
+
+  /**
+   * RFC 4724 §4.2, helper role: the transport of an Established session failed (no NOTIFICATION
+   * either way) and both sides do graceful restart: keep the peer's routes as stale for its
+   * restart time. Returns whether the routes are kept.
+   */
+  private helpRestart(): boolean {
+    const gr = this.peerGr;
+    const { from, event } = this.dropCause;
+    if (!this.host.gracefulRestart || !gr || gr.restartTime === 0 || gr.families.length === 0) return false;
+    if (from !== "Established" || event !== "TcpConnectionFails") return false;
+    const t = this.host.rib.adjIn(this.id);
+    this.stale = new Set(t ? t.keys() : []);
+    this.log.info(
+      { routes: this.stale.size, restartTime: gr.restartTime },
+      "graceful restart: keeping the peer's routes as stale",
+    );
+    this.armStaleTimer(gr.restartTime, "restart time ran out");
+    return true;
+  }
+
+  private armStaleTimer(seconds: number, why: string): void {
+    if (this.staleTimer !== undefined) this.host.clock.clearTimeout(this.staleTimer);
+    this.staleTimer = this.host.clock.setTimeout(() => {
+      this.staleTimer = undefined;
+      this.purgeStale(why);
+    }, seconds * 1000);
+  }
+
+  /** Withdraws every route still stale (End-of-RIB arrived, or time ran out). */
+  private purgeStale(why: string): void {
+    const stale = this.stale;
+    this.dropStale(why);
+    if (!stale) return;
+    for (const k of stale) this.host.rib.withdraw(this.id, k);
+    this.log.info({ routes: stale.size, why }, "graceful restart: stale routes purged");
+  }
+
+  private dropStale(_why: string): void {
+    if (this.staleTimer !== undefined) this.host.clock.clearTimeout(this.staleTimer);
+    this.staleTimer = undefined;
+    this.stale = undefined;
   }
 
   private dial(): void {
@@ -455,10 +526,13 @@ export class Peer {
         asn: this.host.localAs,
         holdTime: this.settings.fsm.holdTime,
         bgpId: this.host.routerId,
-        capabilities: localCapabilities(),
+        capabilities: localCapabilities(this.host.gracefulRestart),
       });
     this.negotiated = negotiate(local, open);
     this.remoteRouterId = ipv4ToNumber(open.bgpId);
+    this.peerGr = open.capabilities.find(
+      (c): c is GracefulRestartCapability => c.kind === "graceful-restart",
+    );
     this.conn?.framer.setExtendedMessage(this.negotiated.context.extendedMessage);
     this.log.info(
       { peerAs: this.negotiated.peerAs, bgpId: open.bgpId, holdTime: this.negotiated.holdTime },
@@ -490,7 +564,11 @@ export class Peer {
       this.log.warn({ error: e.toJSON() }, `UPDATE error handled by ${actionName(e.action)} (RFC 7606)`);
     }
     const rib = this.host.rib;
-    for (const k of decoded.withdrawn) rib.withdraw(this.id, k);
+    const stale = this.stale;
+    for (const k of decoded.withdrawn) {
+      stale?.delete(k);
+      rib.withdraw(this.id, k);
+    }
     for (const g of decoded.announced) {
       const loop = loopReason(g.attrs.attributes, this.host);
       if (loop !== undefined) {
@@ -499,10 +577,17 @@ export class Peer {
         for (const k of g.keys) rib.withdraw(this.id, k);
         continue;
       }
-      for (const k of g.keys) rib.announce(this.id, k, g.attrs);
+      for (const k of g.keys) {
+        stale?.delete(k);
+        rib.announce(this.id, k, g.attrs);
+      }
     }
-    if (decoded.endOfRib)
+    if (decoded.endOfRib) {
       this.log.info({ family: decoded.endOfRib, routes: this.prefixesReceived }, "End-of-RIB received");
+      this.endOfRibSeen.add(decoded.endOfRib);
+      if (this.stale && this.endOfRibSeen.size >= neg.families.size) this.purgeStale("End-of-RIB received");
+      if (this.endOfRibSeen.size >= neg.families.size) this.host.synced(this);
+    }
   }
 
   private exportSession(c: Connection, neg: Negotiated): ExportSession {

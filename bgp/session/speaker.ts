@@ -21,6 +21,9 @@ import { LOCAL_ROUTE, RouteAttrsTable, attributesView, type RouteAttrs } from ".
 /** Called with a prefix ("10.0.0.0/26") and the next hops of its best learned path(s); undefined: none left. */
 export type BestChangeListener = (prefix: string, nextHops: readonly string[] | undefined) => void;
 
+/** RFC 4724 restart time when the config enables graceful restart without one (BIRD's and FRR's default). */
+export const DEFAULT_RESTART_TIME = 120;
+
 const LOCAL_PATH_SOURCE: PathSource = { local: true, ebgp: false, peerAddress: "", routerId: 0 };
 
 /** The canonical text of an address, so "::ffff:10.0.0.1", "10.0.0.1" and "2001:DB8::1" compare sanely. */
@@ -62,6 +65,10 @@ export class Speaker implements ControlTarget {
   /** What onBestChange listeners were last told, per prefix: the next hops joined by spaces. */
   private readonly learned = new Map<PrefixKey, readonly string[]>();
   private readonly bestListeners = new Set<BestChangeListener>();
+  private readonly syncedPeers = new Set<number>();
+  /** RFC 4724: set before start when this run follows a graceful restart (R and F bits in our OPEN). */
+  restarting = false;
+  private syncWaiters: (() => void)[] = [];
   private server: Server | undefined;
   private nextSource = 1;
   private originated = new Set<PrefixKey>();
@@ -83,6 +90,8 @@ export class Speaker implements ControlTarget {
     );
     this.rib.addSource(LOCAL_SOURCE);
     const config = (): ParsedConfig["config"] => this.parsed.config;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read live speaker state
+    const self = this;
     this.host = {
       get localAs() {
         return config().asn;
@@ -90,11 +99,24 @@ export class Speaker implements ControlTarget {
       get routerId() {
         return config().routerId;
       },
+      get gracefulRestart() {
+        const gr = config().gracefulRestart;
+        return gr
+          ? { restartTime: gr.restartTime ?? DEFAULT_RESTART_TIME, restarting: self.restarting }
+          : undefined;
+      },
+      get clusterId() {
+        return config().clusterId;
+      },
       clock,
       rib: this.rib,
       log,
       attrs: new RouteAttrsTable(),
       exportable: () => this.exportable(),
+      synced: (p) => {
+        this.syncedPeers.add(p.id);
+        this.checkSynced();
+      },
     };
     this.rib.onChange((k, best) => this.learnedChanged(k, best));
     this.rib.onChange((k, best) => {
@@ -184,6 +206,30 @@ export class Speaker implements ControlTarget {
       this.bestListeners.delete(listener);
       if (this.bestListeners.size === 0) this.learned.clear();
     };
+  }
+
+  private checkSynced(): void {
+    if (this.syncWaiters.length === 0) return;
+    for (const p of this.peers.values()) if (!this.syncedPeers.has(p.id)) return;
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Resolves once every configured peer has sent End-of-RIB since start (RFC 4724 §4.1: the
+   * restarting speaker's cue that its RIB is whole again), or after `timeoutMs`, whichever is first.
+   * Says which.
+   */
+  whenSynced(timeoutMs: number): Promise<"end-of-rib" | "timeout"> {
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => resolve("timeout"), timeoutMs);
+      this.syncWaiters.push(() => {
+        this.clock.clearTimeout(timer);
+        resolve("end-of-rib");
+      });
+      this.checkSynced();
+    });
   }
 
   private *exportable(): Iterable<[PrefixKey, RouteAttrs]> {
