@@ -16,12 +16,12 @@ import {
   type ObjectOf,
   type StoredObject,
 } from "../datastore/index.js";
-import { onLearnedBest, speakerConfig } from "./bgp.js";
+import { speakerConfig } from "./bgp.js";
 import { ClusterCache, WATCHED_KINDS, objectKey, type WatchedKind } from "./calc/cache.js";
 import { ANN_IPV4, computeDesired, type BgpWant, type Desired } from "./calc/desired.js";
 import { reconcileSysctls } from "./dataplane/interfaces.js";
 import { applyNat } from "./dataplane/nat.js";
-import { FullPipelinePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
+import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
 import { RouteReconciler } from "./dataplane/routes.js";
 import { FelixMetrics, type MetricsSnapshot } from "./metrics.js";
 
@@ -114,11 +114,11 @@ export class Agent {
   private lastProgramming: NodeStatusView["lastProgramming"] = null;
   private stopped = false;
   private heartbeatAt = 0;
+  private adopted = 0;
 
   constructor(private readonly opts: AgentOptions) {
     this.routes = new RouteReconciler({ peerUptime: (a) => this.peerUptime(a) });
-    if (opts.backend !== "nft") log().warn("the iptables backend is not wired into felix yet: using nft");
-    this.policy = new FullPipelinePolicy(opts.node);
+    this.policy = new EnginePolicy(opts.node, opts.backend);
     this.metrics.bind(
       () => this.metricsSnapshot(),
       () => this.policy.drops().catch(() => new Map<string, number>()),
@@ -137,8 +137,8 @@ export class Agent {
     if (!this.ip) log().warn("no IPv4 address found for this node: BGP stays off (give --ip)");
     await this.registerNode();
     this.datastoreUp = true;
-    const adopted = await this.routes.adopt();
-    log().info({ adopted }, "adopted routes a previous run left in the kernel");
+    this.adopted = await this.routes.adopt();
+    log().info({ adopted: this.adopted }, "adopted routes a previous run left in the kernel");
     for (const kind of [...WATCHED_KINDS, "NodeStatus"] as const) {
       const inf = new Informer(this.ds, kind, (ev) => this.onEvent(kind, ev.type, ev.object));
       this.informers.push(inf);
@@ -286,6 +286,7 @@ export class Agent {
     for (const p of d.problems)
       if (!this.desired?.problems.includes(p)) log().warn({ problem: p }, "object ignored");
     this.desired = d;
+    this.policy.setLocalEndpoints(d.localEndpoints);
     await this.step("bgp", () => this.configureBgp(d.bgp));
     this.routes.setLocal(d.routes);
     await this.step("routes", async () => {
@@ -295,9 +296,7 @@ export class Agent {
         this.metrics.repairs.inc({ what: "routes" }, r.replaced + r.removed);
     });
     await this.step("nft", async () => {
-      const rep = full ? await this.policy.resync() : await this.policy.program();
-      if (rep.kind !== "none")
-        this.lastProgramming = { ms: rep.ms, at: new Date().toISOString(), kind: rep.kind };
+      await (full ? this.policy.resync() : this.policy.program());
     });
     await this.step("nat", async () => {
       const key = JSON.stringify(d.masquerade);
@@ -357,7 +356,8 @@ export class Agent {
     this.speaker = undefined;
     if (want) {
       const speaker = new Speaker(speakerConfig(want), log().child({ component: "bgp" }));
-      onLearnedBest(speaker, (prefix, hops) => {
+      speaker.restarting = this.adopted > 0;
+      speaker.onBestChange((prefix, hops) => {
         this.routes.learn(prefix, hops);
         this.schedule();
       });
@@ -511,10 +511,8 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.running?.catch(() => undefined);
-    if (this.speaker) {
-      const s = this.speaker as unknown as { stop(o?: { graceful: boolean }): Promise<void> };
-      await s.stop({ graceful: true });
-    }
+    // No Cease: peers keep our routes as stale (RFC 4724) until the next agent re-announces them.
+    await this.speaker?.stop({ graceful: true });
     this.routes.close();
     await this.ds.close();
   }

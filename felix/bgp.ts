@@ -1,15 +1,12 @@
 /**
  * The in-process speaker, configured from the calculated BgpWant. Learned best routes reach the
- * route reconciler through `onBestChange` (the routing branch's API) when the speaker has it, else
- * through the Loc-RIB's change listener, which carries the same information.
+ * route reconciler through Speaker.onBestChange.
  */
 import { checkConfig, type ParsedConfig } from "../bgp/config.js";
-import { formatPrefix } from "../bgp/rib/prefix.js";
-import { LOCAL_SOURCE } from "../bgp/rib/rib.js";
-import type { Speaker } from "../bgp/session/speaker.js";
 import type { BgpWant } from "./calc/desired.js";
 
-export type BestListener = (prefix: string, nextHops: readonly string[] | undefined) => void;
+/** RFC 4724 restart time we announce (BIRD's and FRR's default): how long peers keep our routes. */
+export const RESTART_TIME = 120;
 
 /** The speaker config for a node; the node's address is where it listens and connects from. */
 export function speakerConfig(want: BgpWant): ParsedConfig {
@@ -25,21 +22,10 @@ export function speakerConfig(want: BgpWant): ParsedConfig {
         ...(p.address.includes(":") ? {} : { localAddress: want.routerId }),
       })),
       originate: [...want.originate],
+      multipath: true,
+      gracefulRestart: { restartTime: RESTART_TIME },
+      ...(want.routeReflectorClusterId !== undefined ? { clusterId: want.routeReflectorClusterId } : {}),
     },
     "felix bgp config",
   );
-}
-
-/** Subscribes to learned best routes; replays the current ones first. */
-export function onLearnedBest(speaker: Speaker, fn: BestListener): void {
-  const withApi = speaker as unknown as { onBestChange?: (l: BestListener) => () => void };
-  if (typeof withApi.onBestChange === "function") {
-    withApi.onBestChange(fn);
-    return;
-  }
-  speaker.rib.onChange((k, best) => {
-    fn(formatPrefix(k), best && best.source !== LOCAL_SOURCE ? best.attrs.nextHop : undefined);
-  });
-  for (const [k, c] of speaker.rib.entries())
-    if (c.source !== LOCAL_SOURCE) fn(formatPrefix(k), c.attrs.nextHop);
 }
