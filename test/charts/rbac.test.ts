@@ -42,8 +42,36 @@ async function requestsOf(server: TestApiServer, ds: Store, kind: KindName, op: 
   });
   // Objects the operation needs are made before the recording starts.
   let existing: StoredObject | undefined;
-  if (op === "get" || op === "update" || op === "delete") existing = await ds.create(kind, obj());
+  if (op === "get" || op === "update" || op === "delete")
+    existing = await ds.create(kind, obj()).catch(() => undefined);
   server.requests.splice(0);
+  // The request is what RBAC decides on; how the server answers it does not change what was asked.
+  try {
+    await perform(server, ds, kind, op, namespace, existing, obj);
+  } catch (err) {
+    failures.push(`${kind} ${op}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+  }
+  const seen = server.requests.map((r) => triple(r.group, r.resource, r.verb));
+  if (op !== "delete") {
+    server.requests.splice(0);
+    for (const n of ["rbac-get", "rbac-update", "rbac-create"])
+      await ds.delete(kind, n, namespace).catch(() => undefined);
+  }
+  return seen;
+}
+
+/** Operations that failed on the test server, reported apart (a failure is not an RBAC question). */
+const failures: string[] = [];
+
+async function perform(
+  server: TestApiServer,
+  ds: Store,
+  kind: KindName,
+  op: Op,
+  namespace: string | undefined,
+  existing: StoredObject | undefined,
+  obj: () => StoredObject,
+): Promise<void> {
   switch (op) {
     case "get":
       await ds.get(kind, `rbac-${op}`, namespace);
@@ -61,19 +89,12 @@ async function requestsOf(server: TestApiServer, ds: Store, kind: KindName, op: 
       await ds.create(kind, obj());
       break;
     case "update":
-      await ds.update(kind, existing as never);
+      await ds.update(kind, existing ?? obj());
       break;
     case "delete":
       await ds.delete(kind, `rbac-${op}`, namespace);
       break;
   }
-  const seen = server.requests.map((r) => triple(r.group, r.resource, r.verb));
-  if (op !== "delete") {
-    server.requests.splice(0);
-    for (const n of ["rbac-get", "rbac-update", "rbac-create"])
-      await ds.delete(kind, n, namespace).catch(() => undefined);
-  }
-  return seen;
 }
 
 function granted(): { triples: Triple[]; problems: string[] } {
@@ -131,4 +152,39 @@ t.test("the ClusterRole grants exactly what the code does through the Kubernetes
   const extra = triples.filter((g) => !want.has(g));
   t.same(missing, [], "every request the code makes is granted");
   t.same(extra, [], "nothing is granted that the code does not use");
+  if (failures.length > 0)
+    t.comment(`operations the test API server refused (requests still counted):\n${failures.join("\n")}`);
 });
+
+t.test(
+  "tortie.io NetworkPolicy and NodeStatus survive a round trip through the Kubernetes datastore",
+  {
+    todo: "datastore/kubernetes.ts: client-node's KubernetesObjectApi serializes by '<Version><Kind>' whatever the group, so tortie.io/v1 NetworkPolicy goes through V1NetworkPolicy (spec fields dropped) and NodeStatus through V1NodeStatus (apiVersion and kind dropped: 400)",
+  },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "tortie-rbac-"));
+    const server = await TestApiServer.start({ bookmarkMs: 60_000 });
+    const ds = new Store(new KubernetesBackend(loadKubeConfig(server.kubeconfig(dir))), []);
+    t.teardown(async () => {
+      await ds.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const spec = {
+      order: 5,
+      selector: "all()",
+      types: ["Ingress"],
+      ingress: [{ action: "Allow", protocol: "TCP" }],
+    };
+    const np = {
+      apiVersion: "tortie.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "p", namespace: "a" },
+      spec,
+    };
+    await ds.create("NetworkPolicy", np as never).catch(() => undefined);
+    t.same((await ds.list("NetworkPolicy")).items[0]?.spec, spec, "the NetworkPolicy's spec as written");
+    const status = { apiVersion: "tortie.io/v1", kind: "NodeStatus", metadata: { name: "n" }, spec: {} };
+    t.resolves(ds.create("NodeStatus", status as never), "a NodeStatus can be created");
+  },
+);
