@@ -12,7 +12,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 # Every source folder (tsconfig.json compiles them all, test/ and bench/ included).
 COPY . .
-RUN npx --no-install node-gyp rebuild --directory core/native \
+# The base image carries Node's headers in /usr/local/include/node: no download at build time.
+RUN npx --no-install node-gyp rebuild --nodedir=/usr/local --directory core/native \
  && npx tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 # A build id for the init container (charts/tortie/files/install-cni.sh): the host copy of tortie lives
