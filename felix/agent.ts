@@ -118,7 +118,7 @@ export class Agent {
   private readonly stepMs: Record<string, number> = {};
 
   constructor(private readonly opts: AgentOptions) {
-    this.routes = new RouteReconciler({ peerUptime: (a) => this.peerUptime(a) });
+    this.routes = new RouteReconciler((a) => this.peerUptime(a));
     this.policy = new EnginePolicy(opts.node, opts.backend);
     this.metrics.bind(
       () => this.metricsSnapshot(),
