@@ -7,6 +7,7 @@ import { registerCniCommands } from "../cni/cli.js";
 import { registerIpamCommands } from "../ipam/cli.js";
 import { registerDoctor } from "./doctor.js";
 import { registerPolicyCommands } from "../policy/cli.js";
+import { registerNodeCommands } from "../felix/cli.js";
 
 export interface GlobalOptions {
   logLevel: string;
@@ -25,6 +26,7 @@ const groups: ReadonlyArray<(program: Command) => void> = [
   registerBgpCommands,
   registerIpamCommands,
   registerCniCommands,
+  registerNodeCommands,
 ];
 
 export function buildProgram(): Command {

@@ -82,12 +82,32 @@ export function attributesView(a: RouteAttrs): Readonly<Record<string, unknown>>
   return view;
 }
 
-export function localCapabilities(): Capability[] {
-  return [
+/** Our RFC 4724 stance: the restart time we ask peers to wait, and whether this run follows a restart. */
+export interface GracefulRestartSettings {
+  readonly restartTime: number;
+  /** R bit, and F bit per family: we restarted and kept forwarding (kernel routes) meanwhile. */
+  readonly restarting: boolean;
+}
+
+export function localCapabilities(gr?: GracefulRestartSettings): Capability[] {
+  const caps: Capability[] = [
     { kind: "multiprotocol", afi: Afi.IPV4, safi: Safi.UNICAST },
     { kind: "multiprotocol", afi: Afi.IPV6, safi: Safi.UNICAST },
     { kind: "route-refresh" },
   ];
+  if (gr)
+    caps.push({
+      kind: "graceful-restart",
+      restartState: gr.restarting,
+      notification: false,
+      restartTime: gr.restartTime,
+      families: [Afi.IPV4, Afi.IPV6].map((afi) => ({
+        afi,
+        safi: Safi.UNICAST,
+        forwardingState: gr.restarting,
+      })),
+    });
+  return caps;
 }
 
 /** Routes sharing one attribute set (an UPDATE's IPv4 NLRI and MP_REACH differ only in next hop). */
@@ -234,9 +254,12 @@ export function encodeRoutes(
       if (g) g.push(k);
       else groups.set(r, [k]);
     }
-    const nh = localNextHop(s, afi);
-    if (nh === undefined) continue;
+    const self = localNextHop(s, afi);
+    if (self === undefined) continue;
     for (const [r, keys] of groups) {
+      // A route exported with its own next hop carries it in nextHop; ours otherwise.
+      const own = r.nextHop[0];
+      const nh = own !== undefined && own.includes(":") === (afi === "ipv6") ? own : self;
       const attrs = exportAttributes(r, s, nh, afi);
       const prefixes = toPrefixes(afi, keys);
       messages.push(
