@@ -1,9 +1,15 @@
-import { ApiException, KubeConfig, KubernetesObjectApi, Watch as KubeWatch } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  Watch as KubeWatch,
+} from "@kubernetes/client-node";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { EventChannel } from "./channel.js";
 import { AlreadyExistsError, ConflictError, ExpiredError, NotFoundError } from "./errors.js";
 import { objectRef } from "./identity.js";
-import { KINDS, apiVersionOf, type KindName } from "./kinds.js";
+import { KINDS, TORTIE_GROUP, apiVersionOf, type KindInfo, type KindName } from "./kinds.js";
 import type { Backend } from "./store.js";
 import type { DeleteOptions, ListResult, StoredObject, Watch, WatchOptions } from "./types.js";
 
@@ -15,6 +21,12 @@ import type { DeleteOptions, ListResult, StoredObject, Watch, WatchOptions } fro
  * DELETE a precondition, and its 409 becomes ConflictError (or
  * AlreadyExistsError on create), 404 NotFoundError, and a watch's 410
  * Gone / Expired ExpiredError. List + watch + relist is the shared Informer.
+ *
+ * Our own group goes through CustomObjectsApi instead: KubernetesObjectApi
+ * picks its (de)serializer from "<Version><Kind>" alone, so a tortie.io/v1
+ * NetworkPolicy would be run through V1NetworkPolicy (dropping order,
+ * selector, types and our rule fields) and NodeStatus through V1NodeStatus.
+ * CustomObjectsApi passes bodies through untouched and uses the same URLs.
  */
 
 interface StatusBody {
@@ -50,10 +62,12 @@ export function loadKubeConfig(kubeconfig?: string): KubeConfig {
 export class KubernetesBackend implements Backend {
   readonly url: string;
   private readonly api: KubernetesObjectApi;
+  private readonly custom: CustomObjectsApi;
   private readonly watches = new Set<EventChannel>();
 
   constructor(private readonly kc: KubeConfig) {
     this.api = KubernetesObjectApi.makeApiClient(kc);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
     this.url = `kubernetes (${kc.getCurrentCluster()?.server ?? "no cluster"})`;
   }
 
@@ -66,6 +80,17 @@ export class KubernetesBackend implements Backend {
     };
   }
 
+  /** The CustomObjectsApi coordinates of a tortie.io kind, or undefined for Kubernetes' own kinds. */
+  private customRef(info: KindInfo, namespace: string | undefined) {
+    if (info.group !== TORTIE_GROUP) return undefined;
+    return {
+      group: info.group,
+      version: info.version,
+      plural: info.plural,
+      namespace: info.namespaced ? namespace : undefined,
+    };
+  }
+
   /** List items come without apiVersion/kind on the wire; a stored object always has them. */
   private complete(kind: KindName, obj: KubernetesObject): StoredObject {
     const info = KINDS[kind];
@@ -74,7 +99,17 @@ export class KubernetesBackend implements Backend {
 
   async get(kind: KindName, name: string, namespace: string | undefined): Promise<StoredObject> {
     try {
-      return this.complete(kind, await this.api.read(this.header(kind, name, namespace)));
+      const c = this.customRef(KINDS[kind], namespace);
+      const got: KubernetesObject = !c
+        ? await this.api.read(this.header(kind, name, namespace))
+        : c.namespace !== undefined
+          ? ((await this.custom.getNamespacedCustomObject({
+              ...c,
+              namespace: c.namespace,
+              name,
+            })) as KubernetesObject)
+          : ((await this.custom.getClusterCustomObject({ ...c, name })) as KubernetesObject);
+      return this.complete(kind, got);
     } catch (err) {
       if (statusOf(err)?.code === 404) throw new NotFoundError(objectRef(kind, name, namespace));
       throw err;
@@ -83,7 +118,13 @@ export class KubernetesBackend implements Backend {
 
   async list(kind: KindName, namespace: string | undefined): Promise<ListResult> {
     const info = KINDS[kind];
-    const l = await this.api.list(apiVersionOf(info), info.kind, info.namespaced ? namespace : undefined);
+    const c = this.customRef(info, namespace);
+    type Listed = { items: KubernetesObject[]; metadata?: { resourceVersion?: string } };
+    const l: Listed = !c
+      ? await this.api.list(apiVersionOf(info), info.kind, info.namespaced ? namespace : undefined)
+      : c.namespace !== undefined
+        ? ((await this.custom.listNamespacedCustomObject({ ...c, namespace: c.namespace })) as Listed)
+        : ((await this.custom.listClusterCustomObject(c)) as Listed);
     return {
       items: l.items.map((o) => this.complete(kind, o)),
       resourceVersion: l.metadata?.resourceVersion ?? "",
@@ -92,7 +133,17 @@ export class KubernetesBackend implements Backend {
 
   async create(kind: KindName, obj: StoredObject): Promise<StoredObject> {
     try {
-      return this.complete(kind, await this.api.create(obj as KubernetesObject));
+      const c = this.customRef(KINDS[kind], obj.metadata.namespace);
+      const made: KubernetesObject = !c
+        ? await this.api.create(obj as KubernetesObject)
+        : c.namespace !== undefined
+          ? ((await this.custom.createNamespacedCustomObject({
+              ...c,
+              namespace: c.namespace,
+              body: obj,
+            })) as KubernetesObject)
+          : ((await this.custom.createClusterCustomObject({ ...c, body: obj })) as KubernetesObject);
+      return this.complete(kind, made);
     } catch (err) {
       if (statusOf(err)?.code === 409)
         throw new AlreadyExistsError(objectRef(kind, obj.metadata.name, obj.metadata.namespace));
@@ -104,7 +155,18 @@ export class KubernetesBackend implements Backend {
     const { name, namespace, resourceVersion } = obj.metadata;
     const ref = objectRef(kind, name, namespace);
     try {
-      return this.complete(kind, await this.api.replace(obj as KubernetesObject));
+      const c = this.customRef(KINDS[kind], namespace);
+      const put: KubernetesObject = !c
+        ? await this.api.replace(obj as KubernetesObject)
+        : c.namespace !== undefined
+          ? ((await this.custom.replaceNamespacedCustomObject({
+              ...c,
+              namespace: c.namespace,
+              name,
+              body: obj,
+            })) as KubernetesObject)
+          : ((await this.custom.replaceClusterCustomObject({ ...c, name, body: obj })) as KubernetesObject);
+      return this.complete(kind, put);
     } catch (err) {
       const s = statusOf(err);
       if (s?.code === 409) throw new ConflictError(ref, resourceVersion ?? "", undefined);
@@ -128,15 +190,20 @@ export class KubernetesBackend implements Backend {
         ? { preconditions: { resourceVersion: opts.resourceVersion } }
         : undefined;
     try {
-      await this.api.delete(
-        this.header(kind, name, namespace),
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        body,
-      );
+      const c = this.customRef(KINDS[kind], namespace);
+      if (c && c.namespace !== undefined)
+        await this.custom.deleteNamespacedCustomObject({ ...c, namespace: c.namespace, name, body });
+      else if (c) await this.custom.deleteClusterCustomObject({ ...c, name, body });
+      else
+        await this.api.delete(
+          this.header(kind, name, namespace),
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          body,
+        );
     } catch (err) {
       const s = statusOf(err);
       if (s?.code === 409) throw new ConflictError(ref, opts.resourceVersion ?? "", undefined);
