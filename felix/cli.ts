@@ -2,6 +2,7 @@ import { Option, type Command } from "commander";
 import { emit, table } from "../cli/output.js";
 import { UserError } from "../core/errors.js";
 import { log } from "../core/log.js";
+import { serveCni } from "../cni/agent.js";
 import { Agent, type NodeStatusView } from "./agent.js";
 import { queryStatus, serveControlSocket, serveHealth } from "./http.js";
 
@@ -16,6 +17,7 @@ interface RunOpts {
   ip?: string;
   backend: string;
   resyncInterval: string;
+  cniSocket?: string;
 }
 
 /** HOST:PORT or [IPv6]:PORT. */
@@ -57,12 +59,17 @@ async function runNode(o: RunOpts): Promise<void> {
   await agent.start();
   const health = await serveHealth(agent, opts.listen.host, opts.listen.port);
   const control = await serveControlSocket(agent, opts.control);
+  // The CNI executable hands ADD/DEL/CHECK to this process when it listens: a
+  // fresh plugin process spends most of its time loading modules and opening
+  // the datastore, which the agent has already done.
+  const cni = o.cniSocket ? await serveCni(o.cniSocket, (r) => log().info(r, "cni call")) : undefined;
   log().info({ node: opts.node, listen: o.listen, control: opts.control }, "node agent running");
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());
   });
   log().info("stopping: kernel routes and nftables stay in place for the next agent");
+  await cni?.close();
   await control.close();
   await health.close();
   await agent.stop();
@@ -137,6 +144,12 @@ export function registerNodeCommands(program: Command): void {
       new Option("--resync-interval <seconds>", "full reconcile against the kernel this often")
         .env("TORTIE_RESYNC_INTERVAL")
         .default("30"),
+    )
+    .addOption(
+      new Option(
+        "--cni-socket <path>",
+        "serve the CNI plugin's calls on this unix socket (the network configuration's agentSocket, by default /run/tortie/cni.sock)",
+      ).env("TORTIE_CNI_SOCKET"),
     )
     .action(async (o: RunOpts) => {
       await runNode(o);

@@ -76,6 +76,7 @@ t.test("flags win over the environment; defaults as the contract gives them", as
   t.match(help, /--control <socket>.*\(default: "\/run\/tortie\/node\.sock", env: TORTIE_CONTROL\)/s);
   t.match(help, /--listen <host:port>.*\(default: "127\.0\.0\.1:9099", env: TORTIE_LISTEN\)/s);
   t.match(help, /--resync-interval <seconds>.*\(default: "30", env: TORTIE_RESYNC_INTERVAL\)/s);
+  t.match(help, /--cni-socket <path>.*\(env: TORTIE_CNI_SOCKET\)/s);
 });
 
 t.test("tortie node status without an agent: exit 2 naming the socket", async (t) => {

@@ -79,6 +79,7 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
       n.name,
     ]);
 
+  const cniSocket = join(kit.dir("run-n2"), "cni.sock");
   const start = (n: NodeUnderTest): Daemon => {
     n.agent = kit.spawn(
       n.ns,
@@ -95,6 +96,8 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
         n.control,
         "--resync-interval",
         "1",
+        // n2's pods are wired by the agent (the CNI executable hands its call over); n1's by the plugin itself.
+        ...(n === n2 ? ["--cni-socket", cniSocket] : []),
       ],
       { name: `felix-${n.name}`, env: { TORTIE_IP: `${n.ip}/24` } },
     );
@@ -134,7 +137,12 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
       name: string;
       plugins: Record<string, unknown>[];
     };
-    const conf = { cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] };
+    const conf = {
+      cniVersion: conflist.cniVersion,
+      name: conflist.name,
+      ...conflist.plugins[0],
+      ...(n === n2 ? { agentSocket: cniSocket } : {}),
+    };
     const out = await run("ip", ["netns", "exec", n.ns.name, join(binDir, "tortie")], {
       input: JSON.stringify(conf),
       env: {
@@ -157,6 +165,8 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   const a = await addPod(n1, "a", { app: "a" });
   const b = await addPod(n2, "b", { app: "b" });
   t.match(a.ip, /^10\.244\./);
+  t.match(n2.agent?.output() ?? "", /"command":"ADD"[^\n]*"code":0/, "n2's agent wired pod b (--cni-socket)");
+  t.notMatch(n1.agent?.output() ?? "", /"command":"ADD"/, "n1's plugin wired pod a itself");
 
   const dump = async (): Promise<string> => {
     const parts: string[] = [];
