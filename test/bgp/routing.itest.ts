@@ -26,6 +26,21 @@ const OUTSIDE_POOL = "10.99.0.0/24";
 /** Every tortie in the cluster rejects REJECTED on import; nodes accept iBGP only inside the pool. */
 const filters: BgpConfig["filters"] = [
   { name: "no-200", importV4: [{ action: "Reject", matchOperator: "Equal", cidr: REJECTED }] },
+  // node1 only: its block leaves with communities and a longer AS path; the ToR's 192.0.2.0/24 comes in.
+  {
+    name: "tor-1",
+    exportV4: [
+      {
+        action: "Accept",
+        matchOperator: "Equal",
+        cidr: "10.244.1.0/26",
+        addCommunities: ["65001:100"],
+        addLargeCommunities: ["65001:1:1"],
+        prepend: 2,
+      },
+    ],
+    importV4: [{ action: "Accept", matchOperator: "Equal", cidr: "192.0.2.0/24", localPref: 200 }],
+  },
 ];
 
 function nodeConfig(n: number, gracefulRestart: boolean): BgpConfig {
@@ -36,7 +51,13 @@ function nodeConfig(n: number, gracefulRestart: boolean): BgpConfig {
     holdTime: HOLD,
     peers: [
       { address: RR, asn: 65001, keepalive: 1, connectRetryTime: 1, filters: ["no-200"] },
-      { address: TOR, asn: 65100, keepalive: 1, connectRetryTime: 1 },
+      {
+        address: TOR,
+        asn: 65100,
+        keepalive: 1,
+        connectRetryTime: 1,
+        ...(n === 1 ? { filters: ["tor-1"] } : {}),
+      },
     ],
     originate: [`10.244.${n}.0/26`, ...(n === 3 ? [REJECTED, OUTSIDE_POOL] : [])],
     filters,
@@ -189,13 +210,36 @@ t.test("three nodes, a route reflector and a bird2 ToR", async (t) => {
       const routes = await kernelRoutes(ns);
       t.notMatch(routes, REJECTED, `${name}: the filtered prefix is not in the kernel`);
       t.notMatch(routes, OUTSIDE_POOL, `${name}: a prefix outside the pools is not in the kernel`);
-      t.notMatch(routes, "192.0.2.0/24", `${name}: the ToR's route is not imported without a filter`);
+      if (name !== "node1")
+        t.notMatch(routes, "192.0.2.0/24", `${name}: the ToR's route is not imported without a filter`);
     }
+    await waitFor("node1 to import the ToR's route its filter accepts", async () =>
+      (await kernelRoutes(n1)).includes(`192.0.2.0/24 via ${TOR}`),
+    );
+    const fromTor = (await s1.routes()).best.find((r) => r.prefix === "192.0.2.0/24");
+    t.match(fromTor?.attributes, { LOCAL_PREF: "200" }, "the import filter set LOCAL_PREF");
     t.notOk(
       (await rr.routes()).received.some((r) => r.prefix === REJECTED),
       "the reflector did not take it in",
     );
   });
+
+  await t.test(
+    "eBGP to the ToR: next hop self, prepend, communities; no transit of learned routes",
+    async (t) => {
+      const r1 = await waitFor("node1's block at the ToR with its communities", async () => {
+        const out = await tor.birdc("show route 10.244.1.0/26 all");
+        return out.includes("BGP.community") ? out : undefined;
+      });
+      t.match(r1, /BGP\.as_path: 65001 65001 65001\b/, "prepended twice (plus the usual once)");
+      t.match(r1, /BGP\.community: \(65001,100\)/);
+      t.match(r1, /BGP\.large_community: \(65001, 1, 1\)/);
+      t.match(r1, /BGP\.next_hop: 10\.0\.0\.1\b/, "next hop self");
+      const r2 = await tor.birdc("show route 10.244.2.0/26 all");
+      t.match(r2, /BGP\.as_path: 65001\n/, "node2's block with a plain path");
+      t.notMatch(r2, /via 10\.0\.0\.1 /, "node1 does not pass on what it learned (default export)");
+    },
+  );
 
   await t.test("graceful restart of node2 under a ping flood from pod1 to pod2: no loss", async (t) => {
     const count = 3000;
