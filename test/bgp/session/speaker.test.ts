@@ -203,3 +203,85 @@ t.test("stop({graceful: true}) sends no Cease and keeps the RIB", async (t) => {
   );
   t.equal(restarting.routes().best.length, 1, "the stopped speaker's RIB is as it was");
 });
+
+t.test(
+  "graceful restart helper: stale routes survive the restart, what is not resent goes at End-of-RIB",
+  async (t) => {
+    const port = await freePort();
+    const gr = { gracefulRestart: { restartTime: 30 } };
+    const hub = speaker(
+      node("127.0.0.31", 65001, port, [{ address: "127.0.0.32", asn: 65002, port, passive: true }], gr),
+    );
+    const restartingConfig = (originate: string[]): BgpConfig =>
+      node(
+        "127.0.0.32",
+        65002,
+        port,
+        [{ address: "127.0.0.31", asn: 65001, port, localAddress: "127.0.0.32", connectRetryTime: 1 }],
+        {
+          ...gr,
+          originate,
+        },
+      );
+    const first = speaker(restartingConfig(["10.4.0.0/26", "10.5.0.0/26"]));
+    const events: string[] = [];
+    hub.onBestChange((p, h) => events.push(`${p}=${h?.join(",") ?? "-"}`));
+    const second = speaker(restartingConfig(["10.4.0.0/26"]));
+    t.teardown(async () => {
+      await Promise.all([hub.stop(), second.stop()]);
+    });
+    await hub.start();
+    await first.start();
+    await waitFor("both routes at the hub", () => hub.routes().received.length === 2);
+    await first.stop({ graceful: true });
+    await waitFor("the hub sees the session go", () => !established(hub, 1));
+    t.equal(hub.routes().received.length, 2, "routes kept as stale while the peer restarts");
+    second.restarting = true;
+    await second.start();
+    await waitFor(
+      "the route not resent is purged after End-of-RIB",
+      () => hub.routes().received.length === 1,
+    );
+    t.same(
+      hub.routes().received.map((r) => r.prefix),
+      ["10.4.0.0/26"],
+    );
+    t.notOk(events.includes("10.4.0.0/26=-"), "the resent route was never withdrawn on the way");
+    t.ok(events.includes("10.5.0.0/26=-"), "the stale one was");
+  },
+);
+
+t.test("graceful restart helper: the restart time runs out", async (t) => {
+  const port = await freePort();
+  const hub = speaker(
+    node("127.0.0.41", 65001, port, [{ address: "127.0.0.42", asn: 65002, port, passive: true }], {
+      gracefulRestart: { restartTime: 30 },
+    }),
+  );
+  const gone = speaker(
+    node(
+      "127.0.0.42",
+      65002,
+      port,
+      [{ address: "127.0.0.41", asn: 65001, port, localAddress: "127.0.0.42" }],
+      {
+        gracefulRestart: { restartTime: 1 },
+        originate: ["10.6.0.0/26"],
+      },
+    ),
+  );
+  t.teardown(() => hub.stop());
+  await hub.start();
+  await gone.start();
+  await waitFor("route at the hub", () => hub.routes().received.length === 1);
+  await gone.stop({ graceful: true });
+  await waitFor("the hub sees the session go", () => !established(hub, 1));
+  t.equal(hub.routes().received.length, 1, "kept at first");
+  await waitFor(
+    "purged once the peer's restart time (1 s) is over",
+    () => hub.routes().received.length === 0,
+    {
+      timeoutMs: 5000,
+    },
+  );
+});
