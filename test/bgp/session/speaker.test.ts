@@ -285,3 +285,63 @@ t.test("graceful restart helper: the restart time runs out", async (t) => {
     },
   );
 });
+
+t.test("a filter change refreshes routes (RFC 2918) without resetting the session", async (t) => {
+  const port = await freePort();
+  const hubLog: Logged = { lines: [] };
+  const withFilter = (reject: boolean): BgpConfig =>
+    node(
+      "127.0.0.51",
+      65001,
+      port,
+      [{ address: "127.0.0.52", asn: 65002, port, passive: true, filters: ["f"] }],
+      {
+        originate: ["10.8.0.0/26"],
+        filters: [
+          {
+            name: "f",
+            importV4: reject ? [{ action: "Reject", matchOperator: "Equal", cidr: "10.7.1.0/26" }] : [],
+            exportV4: reject ? [{ action: "Reject", matchOperator: "Equal", cidr: "10.8.0.0/26" }] : [],
+          },
+        ],
+      },
+    );
+  const hub = speaker(withFilter(true), hubLog);
+  const peer = speaker(
+    node(
+      "127.0.0.52",
+      65002,
+      port,
+      [{ address: "127.0.0.51", asn: 65001, port, localAddress: "127.0.0.52" }],
+      {
+        originate: ["10.7.0.0/26", "10.7.1.0/26"],
+      },
+    ),
+  );
+  t.teardown(async () => {
+    await Promise.all([hub.stop(), peer.stop()]);
+  });
+  await hub.start();
+  await peer.start();
+  await waitFor("the accepted route", () => hub.routes().received.length === 1);
+  t.same(
+    hub.routes().received.map((r) => r.prefix),
+    ["10.7.0.0/26"],
+  );
+  t.equal(peer.routes().received.length, 0, "our export filter held back 10.8.0.0/26");
+  const uptimeBefore = hub.status().peers[0]?.state;
+  hub.apply(checkConfig(withFilter(false)));
+  await waitFor("the refreshed route", () => hub.routes().received.length === 2);
+  await waitFor("our route exported now", () => peer.routes().received.length === 1);
+  t.ok(hubLog.lines.some((l) => l.includes("ROUTE-REFRESH sent")));
+  t.notOk(
+    hubLog.lines.some((l) => l.includes("sending NOTIFICATION")),
+    "no reset",
+  );
+  t.equal(uptimeBefore, "Established");
+  hub.apply(checkConfig(withFilter(true)));
+  await waitFor(
+    "withdrawn again",
+    () => peer.routes().received.length === 0 && hub.routes().received.length === 1,
+  );
+});
