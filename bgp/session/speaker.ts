@@ -296,7 +296,7 @@ export class Speaker implements ControlTarget {
 
   private filtersOf(c: BgpPeerConfig | undefined): CompiledFilter[] {
     return (c?.filters ?? []).flatMap((n) => {
-      const f = this.parsed.filters.get(n);
+      const f = this.parsed.filters?.get(n);
       return f ? [f] : [];
     });
   }

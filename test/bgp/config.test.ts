@@ -140,7 +140,7 @@ t.test("routing additions parse: service ranges are originated, pools and filter
   });
   t.equal(p.originate.length, 5);
   t.equal(p.pools?.length, 1);
-  t.ok(p.filters.get("f"));
+  t.ok(p.filters?.get("f"));
   t.equal(checkConfig(good).pools, undefined, "no pools: a plain speaker's import defaults");
 });
 
