@@ -25,7 +25,7 @@ async function runSpeaker(file: string, control: string): Promise<void> {
   const logger = log().child({ component: "bgp" });
   const speaker = new Speaker(parsed, logger);
   const graceful = parsed.config.gracefulRestart !== undefined;
-  let kernel: { routes: KernelRoutes; installer: KernelInstaller } | undefined;
+  let kernel: { routes: KernelRoutes; installer: KernelInstaller; keepStale: boolean } | undefined;
   if (parsed.config.kernel) {
     const routes = new KernelRoutes(parsed.config.kernel);
     const installer = new KernelInstaller(routes, logger.child({ component: "kernel" }));
@@ -36,15 +36,19 @@ async function runSpeaker(file: string, control: string): Promise<void> {
     if (keepStale) {
       speaker.restarting = true;
       logger.info({ routes: leftover }, "graceful restart: keeping the routes a previous run installed");
-      const restartTime = parsed.config.gracefulRestart?.restartTime ?? DEFAULT_RESTART_TIME;
-      void speaker.whenSynced(restartTime * 1000).then(async (why) => {
-        logger.info({ why }, "graceful restart: purging the routes that stayed stale");
-        await installer.purgeStale();
-      });
     }
-    kernel = { routes, installer };
+    kernel = { routes, installer, keepStale };
   }
   await speaker.start();
+  if (kernel?.keepStale) {
+    // After start: the peers exist now, so End-of-RIB from every one of them is what we wait for.
+    const { installer } = kernel;
+    const restartTime = parsed.config.gracefulRestart?.restartTime ?? DEFAULT_RESTART_TIME;
+    void speaker.whenSynced(restartTime * 1000).then(async (why) => {
+      logger.info({ why }, "graceful restart: purging the routes that stayed stale");
+      await installer.purgeStale();
+    });
+  }
   const app = await serveControl(speaker, control);
   logger.info({ control }, "control socket ready");
   process.on("SIGHUP", () => {
@@ -86,16 +90,21 @@ function statusText(s: StatusView): string {
 }
 
 function routesText(r: RoutesView): string {
-  const rows = (title: string, list: RoutesView["best"]): string =>
+  const rows = (title: string, list: RoutesView["best"], reason: boolean): string =>
     `${title}:\n${
       list.length === 0
         ? "  (none)"
         : table([
-            ["PREFIX", "FROM", "ATTRIBUTES"],
-            ...list.map((x) => [x.prefix, x.from, JSON.stringify(x.attributes)]),
+            ["PREFIX", "FROM", ...(reason ? ["REASON"] : []), "ATTRIBUTES"],
+            ...list.map((x) => [
+              x.prefix,
+              x.multipath ? x.multipath.join(",") : x.from,
+              ...(reason ? [x.reason ?? ""] : []),
+              JSON.stringify(x.attributes),
+            ]),
           ])
     }`;
-  return `${rows("best", r.best)}\n${rows("received", r.received)}`;
+  return `${rows("best", r.best, true)}\n${rows("received", r.received, false)}`;
 }
 
 export function registerBgpCommands(program: Command): void {

@@ -226,9 +226,10 @@ export interface ParsedConfig {
   readonly config: BgpConfig;
   /** `originate` and the service ranges as RIB keys, in file order. */
   readonly originate: readonly PrefixKey[];
-  readonly filters: ReadonlyMap<string, CompiledFilter>;
+  /** Compiled `filters` by name (optional so a ParsedConfig built by hand stays valid). */
+  readonly filters?: ReadonlyMap<string, CompiledFilter>;
   /** Undefined: no pools configured (import defaults of a plain speaker). */
-  readonly pools: readonly Pool[] | undefined;
+  readonly pools?: readonly Pool[] | undefined;
 }
 
 /** Validates a parsed document; throws ValidationError naming the first bad field. */

@@ -1,4 +1,5 @@
-import { connect, type Socket } from "node:net";
+import { connect, Socket } from "node:net";
+import { connectSecure } from "../native/index.js";
 import type { Logger } from "../../core/log.js";
 import {
   initialState,
@@ -63,6 +64,9 @@ export interface PeerSettings {
   readonly asn: number;
   readonly port: number;
   readonly localAddress?: string;
+  readonly password?: string;
+  /** GTSM: the peer is at most this many hops away. */
+  readonly ttlSecurity?: number;
   readonly fsm: FsmConfig;
 }
 
@@ -252,6 +256,8 @@ export class Peer {
       case "ReleaseResources": {
         if (this.helpRestart()) {
           // Keep the routes (and what forwards by them); they are stale until refreshed.
+        } else if (this.stale && this.dropCause.event !== "ManualStop") {
+          // A failed attempt while the peer restarts: its stale routes wait for the timer or End-of-RIB.
         } else {
           this.dropStale("session ended without graceful restart");
           const n = this.host.rib.flush(this.id);
@@ -332,6 +338,10 @@ export class Peer {
 
   private dial(): void {
     const s = this.settings;
+    if (s.password !== undefined || s.ttlSecurity !== undefined) {
+      this.dialSecure();
+      return;
+    }
     const sock = connect({
       host: s.address,
       port: s.port,
@@ -351,6 +361,41 @@ export class Peer {
       this.log.debug({ err: err.message }, "connect failed");
       this.dispatch({ type: "TcpConnectionFails" });
     });
+  }
+
+  /**
+   * TCP-MD5 (RFC 2385) and GTSM (RFC 5082) must be on the socket before the SYN leaves, which
+   * node:net cannot do: the native addon connects and hands back the descriptor.
+   */
+  private dialSecure(): void {
+    const s = this.settings;
+    const token = new Socket();
+    this.dialing = token;
+    const hops = s.ttlSecurity;
+    connectSecure({
+      peer: s.address,
+      port: s.port,
+      ...(s.localAddress !== undefined ? { localAddress: s.localAddress } : {}),
+      ...(s.password !== undefined ? { md5Key: s.password } : {}),
+      ...(hops !== undefined ? { ttl: 255, minTtl: 256 - hops } : {}),
+      timeoutMs: Math.max(1000, s.fsm.connectRetryTime * 1000),
+    }).then(
+      (sock) => {
+        if (this.dialing !== token) {
+          sock.destroy();
+          return;
+        }
+        this.dialing = undefined;
+        this.adopt(new Connection(sock, "outgoing"));
+        this.dispatch({ type: "Tcp_CR_Acked" });
+      },
+      (err: Error) => {
+        if (this.dialing !== token) return;
+        this.dialing = undefined;
+        this.log.debug({ err: err.message }, "secure connect failed");
+        this.dispatch({ type: "TcpConnectionFails" });
+      },
+    );
   }
 
   /** A connection the peer opened to us (the listener found this peer by address). */

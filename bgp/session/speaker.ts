@@ -15,6 +15,7 @@ import {
 import { LOCAL_SOURCE, LocRib, type Candidate } from "../rib/rib.js";
 import type { CompiledFilter } from "../policy/filter.js";
 import { exportRoute, importRoute, type ExportPeer, type RouteOrigin } from "../policy/route-policy.js";
+import { setMd5Key, setTtlSecurity } from "../native/index.js";
 import { Connection } from "./connection.js";
 import type { ControlTarget, RouteView, RoutesView, StatusView } from "./control.js";
 import { Peer, type PeerHost, type PeerSettings } from "./peer.js";
@@ -45,6 +46,8 @@ function peerSettings(p: BgpPeerConfig, globalHold: number | undefined): PeerSet
     asn: p.asn,
     port: p.port ?? 179,
     ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
+    ...(p.password !== undefined ? { password: p.password } : {}),
+    ...(p.ttlSecurity !== undefined ? { ttlSecurity: p.ttlSecurity } : {}),
     fsm: {
       ...DEFAULT_FSM_CONFIG,
       holdTime: p.holdTime ?? globalHold ?? DEFAULT_FSM_CONFIG.holdTime,
@@ -293,7 +296,7 @@ export class Speaker implements ControlTarget {
 
   private filtersOf(c: BgpPeerConfig | undefined): CompiledFilter[] {
     return (c?.filters ?? []).flatMap((n) => {
-      const f = this.parsed.filters.get(n);
+      const f = this.parsed.filters?.get(n);
       return f ? [f] : [];
     });
   }
@@ -390,6 +393,15 @@ export class Speaker implements ControlTarget {
         sock.destroy();
         return;
       }
+      const hops = peer.settings.ttlSecurity;
+      if (hops !== undefined) {
+        try {
+          // The handshake already passed; from here on segments from further away are dropped.
+          setTtlSecurity(sock, 255, 256 - hops);
+        } catch (err) {
+          this.log.warn({ remote, err: (err as Error).message }, "cannot set GTSM on an accepted connection");
+        }
+      }
       peer.incoming(new Connection(sock, "incoming"));
     });
     await new Promise<void>((resolve, reject) => {
@@ -443,6 +455,7 @@ export class Speaker implements ControlTarget {
     }
     for (const [addr, s] of settings) {
       if (this.peers.has(addr)) continue;
+      if (s.password !== undefined) this.setListenerKey(addr, s.password);
       const p = new Peer(this.nextSource++, s, this.host);
       this.peers.set(addr, p);
       this.peersById.set(p.id, p);
@@ -450,7 +463,21 @@ export class Speaker implements ControlTarget {
     }
   }
 
+  /** RFC 2385 keys live on the listener per peer address: set before the peer's SYN can arrive. */
+  private setListenerKey(address: string, key: string): void {
+    if (!this.server) return;
+    try {
+      setMd5Key(this.server, address, key);
+    } catch (err) {
+      this.log.error(
+        { peer: address, err: (err as Error).message },
+        "cannot set the TCP-MD5 key on the listener",
+      );
+    }
+  }
+
   private removePeer(p: Peer): void {
+    if (p.settings.password !== undefined) this.setListenerKey(p.settings.address, "");
     p.stop();
     this.rib.removeSource(p.id);
     this.peers.delete(p.settings.address);

@@ -77,7 +77,72 @@ const bad: [string, unknown, RegExp][] = [
     /^bgp config: originate\[1\]: "x" is not a prefix/,
   ],
   ["not an object", "hello", /^bgp config: \(top level\): must be object$/],
+  ["kernel table 255", { ...good, kernel: { table: 255 } }, /^bgp config: kernel\.table: must not be 255/],
+  [
+    "client without a cluster id",
+    { ...good, peers: [{ address: "10.0.0.2", asn: 65001, routeReflectorClient: true }] },
+    /^bgp config: peers\[0\]\.routeReflectorClient: needs clusterId/,
+  ],
+  [
+    "eBGP client",
+    {
+      ...good,
+      clusterId: "1.1.1.1",
+      peers: [{ address: "10.0.0.2", asn: 65002, routeReflectorClient: true }],
+    },
+    /^bgp config: peers\[0\]\.routeReflectorClient: a client must be an iBGP peer$/,
+  ],
+  [
+    "unknown filter",
+    { ...good, peers: [{ address: "10.0.0.2", asn: 1, filters: ["nope"] }] },
+    /^bgp config: peers\[0\]\.filters\[0\]: no filter named nope$/,
+  ],
+  [
+    "bad filter cidr",
+    { ...good, filters: [{ name: "f", exportV4: [{ action: "Accept", cidr: "10.0.0.0/33" }] }] },
+    /^bgp config: filters\[0\]\.exportV4\[0\]\.cidr: "10\.0\.0\.0\/33" is not a CIDR$/,
+  ],
+  [
+    "bad filter action",
+    { ...good, filters: [{ name: "f", importV4: [{ action: "Maybe" }] }] },
+    /^bgp config: filters\[0\]\.importV4\[0\]\.action: must be equal to one of the allowed values$/,
+  ],
+  [
+    "bad pool",
+    { ...good, pools: ["10.244.0.1/16"] },
+    /^bgp config: pools\[0\]: 10\.244\.0\.1\/16 has host bits set/,
+  ],
+  [
+    "bad service range",
+    { ...good, serviceClusterIPs: [{ cidr: "banana" }] },
+    /^bgp config: serviceClusterIPs\[0\]\.cidr: "banana" is not a prefix/,
+  ],
+  [
+    "ttlSecurity 0",
+    { ...good, peers: [{ address: "10.0.0.2", asn: 1, ttlSecurity: 0 }] },
+    /ttlSecurity: must be >= 1/,
+  ],
 ];
+
+t.test("routing additions parse: service ranges are originated, pools and filters compiled", async (t) => {
+  const p = checkConfig({
+    ...good,
+    clusterId: "1.1.1.1",
+    multipath: true,
+    kernel: { table: 100, protocol: 201 },
+    gracefulRestart: { restartTime: 60 },
+    pools: ["10.244.0.0/16"],
+    serviceClusterIPs: [{ cidr: "10.96.0.0/12" }],
+    serviceExternalIPs: [{ cidr: "192.0.2.0/24" }],
+    serviceLoadBalancerIPs: [{ cidr: "198.51.100.0/24" }],
+    filters: [{ name: "f", importV4: [{ action: "Accept", cidr: "10.0.0.0/8", prefixLength: { max: 26 } }] }],
+    peers: [{ address: "10.0.0.2", asn: 65001, routeReflectorClient: true, filters: ["f"], password: "x" }],
+  });
+  t.equal(p.originate.length, 5);
+  t.equal(p.pools?.length, 1);
+  t.ok(p.filters?.get("f"));
+  t.equal(checkConfig(good).pools, undefined, "no pools: a plain speaker's import defaults");
+});
 
 t.test("bad configs: one line naming the field", async (t) => {
   for (const [name, doc, re] of bad) {

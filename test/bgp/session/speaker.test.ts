@@ -203,3 +203,145 @@ t.test("stop({graceful: true}) sends no Cease and keeps the RIB", async (t) => {
   );
   t.equal(restarting.routes().best.length, 1, "the stopped speaker's RIB is as it was");
 });
+
+t.test(
+  "graceful restart helper: stale routes survive the restart, what is not resent goes at End-of-RIB",
+  async (t) => {
+    const port = await freePort();
+    const gr = { gracefulRestart: { restartTime: 30 } };
+    const hub = speaker(
+      node("127.0.0.31", 65001, port, [{ address: "127.0.0.32", asn: 65002, port, passive: true }], gr),
+    );
+    const restartingConfig = (originate: string[]): BgpConfig =>
+      node(
+        "127.0.0.32",
+        65002,
+        port,
+        [{ address: "127.0.0.31", asn: 65001, port, localAddress: "127.0.0.32", connectRetryTime: 1 }],
+        {
+          ...gr,
+          originate,
+        },
+      );
+    const first = speaker(restartingConfig(["10.4.0.0/26", "10.5.0.0/26"]));
+    const events: string[] = [];
+    hub.onBestChange((p, h) => events.push(`${p}=${h?.join(",") ?? "-"}`));
+    const second = speaker(restartingConfig(["10.4.0.0/26"]));
+    t.teardown(async () => {
+      await Promise.all([hub.stop(), second.stop()]);
+    });
+    await hub.start();
+    await first.start();
+    await waitFor("both routes at the hub", () => hub.routes().received.length === 2);
+    await first.stop({ graceful: true });
+    await waitFor("the hub sees the session go", () => !established(hub, 1));
+    t.equal(hub.routes().received.length, 2, "routes kept as stale while the peer restarts");
+    second.restarting = true;
+    await second.start();
+    await waitFor(
+      "the route not resent is purged after End-of-RIB",
+      () => hub.routes().received.length === 1,
+    );
+    t.same(
+      hub.routes().received.map((r) => r.prefix),
+      ["10.4.0.0/26"],
+    );
+    t.notOk(events.includes("10.4.0.0/26=-"), "the resent route was never withdrawn on the way");
+    t.ok(events.includes("10.5.0.0/26=-"), "the stale one was");
+  },
+);
+
+t.test("graceful restart helper: the restart time runs out", async (t) => {
+  const port = await freePort();
+  const hub = speaker(
+    node("127.0.0.41", 65001, port, [{ address: "127.0.0.42", asn: 65002, port, passive: true }], {
+      gracefulRestart: { restartTime: 30 },
+    }),
+  );
+  const gone = speaker(
+    node(
+      "127.0.0.42",
+      65002,
+      port,
+      [{ address: "127.0.0.41", asn: 65001, port, localAddress: "127.0.0.42" }],
+      {
+        gracefulRestart: { restartTime: 1 },
+        originate: ["10.6.0.0/26"],
+      },
+    ),
+  );
+  t.teardown(() => hub.stop());
+  await hub.start();
+  await gone.start();
+  await waitFor("route at the hub", () => hub.routes().received.length === 1);
+  await gone.stop({ graceful: true });
+  await waitFor("the hub sees the session go", () => !established(hub, 1));
+  t.equal(hub.routes().received.length, 1, "kept at first");
+  await waitFor(
+    "purged once the peer's restart time (1 s) is over",
+    () => hub.routes().received.length === 0,
+    {
+      timeoutMs: 5000,
+    },
+  );
+});
+
+t.test("a filter change refreshes routes (RFC 2918) without resetting the session", async (t) => {
+  const port = await freePort();
+  const hubLog: Logged = { lines: [] };
+  const withFilter = (reject: boolean): BgpConfig =>
+    node(
+      "127.0.0.51",
+      65001,
+      port,
+      [{ address: "127.0.0.52", asn: 65002, port, passive: true, filters: ["f"] }],
+      {
+        originate: ["10.8.0.0/26"],
+        filters: [
+          {
+            name: "f",
+            importV4: reject ? [{ action: "Reject", matchOperator: "Equal", cidr: "10.7.1.0/26" }] : [],
+            exportV4: reject ? [{ action: "Reject", matchOperator: "Equal", cidr: "10.8.0.0/26" }] : [],
+          },
+        ],
+      },
+    );
+  const hub = speaker(withFilter(true), hubLog);
+  const peer = speaker(
+    node(
+      "127.0.0.52",
+      65002,
+      port,
+      [{ address: "127.0.0.51", asn: 65001, port, localAddress: "127.0.0.52" }],
+      {
+        originate: ["10.7.0.0/26", "10.7.1.0/26"],
+      },
+    ),
+  );
+  t.teardown(async () => {
+    await Promise.all([hub.stop(), peer.stop()]);
+  });
+  await hub.start();
+  await peer.start();
+  await waitFor("the accepted route", () => hub.routes().received.length === 1);
+  t.same(
+    hub.routes().received.map((r) => r.prefix),
+    ["10.7.0.0/26"],
+  );
+  t.equal(peer.routes().received.length, 0, "our export filter held back 10.8.0.0/26");
+  const uptimeBefore = hub.status().peers[0]?.state;
+  hub.apply(checkConfig(withFilter(false)));
+  await waitFor("the refreshed route", () => hub.routes().received.length === 2);
+  await waitFor("our route exported now", () => peer.routes().received.length === 1);
+  t.ok(hubLog.lines.some((l) => l.includes("ROUTE-REFRESH sent")));
+  t.notOk(
+    hubLog.lines.some((l) => l.includes("sending NOTIFICATION")),
+    "no reset",
+  );
+  t.equal(uptimeBefore, "Established");
+  hub.apply(checkConfig(withFilter(true)));
+  await waitFor(
+    "withdrawn again",
+    () => peer.routes().received.length === 0 && hub.routes().received.length === 1,
+  );
+});
