@@ -98,9 +98,10 @@ export function podDoc(p: PodState, labels: Record<string, string> = p.labels): 
 }
 
 /** Four policies per namespace, as YAML documents (the same objects a user would write). */
-export function policyDocs(generation = 0): object[] {
+export function policyDocs(generation = 0, only?: number): object[] {
   const docs: object[] = [];
   for (let n = 0; n < NAMESPACES; n++) {
+    if (only !== undefined && n !== only) continue;
     const namespace = nsName(n);
     const app = APPS[n % APPS.length] ?? "web";
     const md = (name: string) => ({ namespace, name });
