@@ -25,12 +25,15 @@ import {
   irSet,
   podAddrs,
   podContribution,
+  podIntervals,
+  podPeerText,
   policyChainName,
   policyKey,
 } from "./compile.js";
 import type {
   AddrProtoPort,
   Direction,
+  Family,
   EndpointChain,
   IREndpoint,
   IRSet,
@@ -42,10 +45,10 @@ import type {
 } from "./ir.js";
 import { PREAMBLE } from "./ir.js";
 import { LabelIndex } from "./labelindex.js";
-import type { Policy } from "./model.js";
+import type { PodPeer, Policy } from "./model.js";
 import { refText } from "./model.js";
 import { type Labels, matches } from "./selector.js";
-import type { Interval } from "./cidr.js";
+import { type Interval, intervalsToCidrs, normalise } from "./cidr.js";
 
 /** A pod interface on this node as the CNI recorded it. */
 export interface LocalEndpoint {
@@ -70,8 +73,26 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 interface LiveSet {
   readonly def: SetDef;
   refs: number;
+  /** Named-port sets: each pod's elements. */
   readonly members: Map<string, Contribution>;
+  /** Peer sets: the keys of the pod selections they are made of. */
+  readonly selections: readonly string[];
   ir: IRSet | null;
+}
+
+/**
+ * The pods one pod peer selects, for one family. Sets made of the same peer share it: 100 policies
+ * whose egress allows "any pod" plus their own ipBlock make 100 sets but one selection of every pod,
+ * evaluated once and merged into intervals once.
+ */
+interface Selection {
+  readonly peer: PodPeer;
+  readonly calico: boolean;
+  readonly family: Family;
+  readonly members: Map<string, readonly Interval[]>;
+  /** Names of the live sets that use this selection. */
+  readonly sets: Set<string>;
+  merged: Interval[] | null;
 }
 
 interface LocalEp {
@@ -130,6 +151,7 @@ export class PolicyCalc {
   private readonly policyChains = new Map<string, { readonly chain: PolicyChain; readonly sets: string[] }>();
   private readonly activeOf = new Map<string, Set<string>>();
   private readonly sets = new Map<string, LiveSet>();
+  private readonly selections = new Map<string, Selection>();
   private readonly epChains = new Map<string, EndpointChain>();
 
   private touched = { sets: new Set<string>(), chains: new Set<string>(), endpoints: new Set<string>() };
@@ -225,7 +247,24 @@ export class PolicyCalc {
   setIR(name: string): IRSet | undefined {
     const s = this.sets.get(name);
     if (!s) return undefined;
-    s.ir ??= irSet(s.def, s.members.values());
+    if (s.ir) return s.ir;
+    const def = s.def;
+    if (def.kind === "peers") {
+      const ivs: Interval[] = [...def.fixed];
+      for (const k of s.selections) {
+        const sel = this.selections.get(k);
+        if (!sel) continue;
+        sel.merged ??= normalise([...sel.members.values()].flat());
+        ivs.push(...sel.merged);
+      }
+      s.ir = {
+        kind: "addr",
+        name: def.name,
+        family: def.family,
+        elements: intervalsToCidrs(ivs),
+        definition: def.definition,
+      };
+    } else s.ir = irSet(def, s.members.values());
     return s.ir;
   }
 
@@ -304,7 +343,7 @@ export class PolicyCalc {
       return;
     this.unindexPod(key, before);
     if (after) this.indexPod(key, after);
-    for (const s of this.sets.values()) this.updateMember(s, key, after);
+    this.updateMembership(key, after);
     this.updateLocal(key, after);
   }
 
@@ -314,7 +353,7 @@ export class PolicyCalc {
     else this.nsIndex.delete(ns);
     for (const key of this.podsByNs.get(ns) ?? []) {
       const pod = this.pods.get(key);
-      for (const s of this.sets.values()) this.updateMember(s, key, pod);
+      this.updateMembership(key, pod);
       this.updateLocal(key, pod);
     }
   }
@@ -351,6 +390,22 @@ export class PolicyCalc {
         s?.delete(key);
         if (s?.size === 0) this.podsByPortName.delete(cp.name);
       }
+  }
+
+  /** Membership started / stopped: one pod against the live selections and named-port sets. */
+  private updateMembership(key: string, pod: PodState | undefined): void {
+    for (const sel of this.selections.values()) {
+      const c = pod && this.matcher.pod(sel.peer, pod, sel.calico) ? podIntervals(pod, sel.family) : [];
+      if (sameContribution(sel.members.get(key), c)) continue;
+      if (c.length === 0) sel.members.delete(key);
+      else sel.members.set(key, c);
+      sel.merged = null;
+      for (const n of sel.sets) {
+        const live = this.sets.get(n);
+        if (live) this.setTouched(live);
+      }
+    }
+    for (const s of this.sets.values()) if (s.def.kind === "named-port") this.updateMember(s, key, pod);
   }
 
   private updateMember(s: LiveSet, key: string, pod: PodState | undefined): void {
@@ -556,15 +611,45 @@ export class PolicyCalc {
       live.refs++;
       return;
     }
-    const s: LiveSet = { def, refs: 1, members: new Map(), ir: null };
-    for (const key of this.candidates(def)) {
-      const pod = this.pods.get(key);
-      if (!pod) continue;
-      const c = podContribution(def, pod, this.matcher);
-      if (c.length > 0) s.members.set(key, c);
+    const selections = def.kind === "peers" ? def.pods.map((p) => this.refSelection(p, def)) : [];
+    const s: LiveSet = { def, refs: 1, members: new Map(), selections, ir: null };
+    if (def.kind === "named-port") {
+      const keys = new Set<string>();
+      for (const n of def.names) for (const k of this.podsByPortName.get(n) ?? []) keys.add(k);
+      for (const key of keys) {
+        const pod = this.pods.get(key);
+        if (!pod) continue;
+        const c = podContribution(def, pod, this.matcher);
+        if (c.length > 0) s.members.set(key, c);
+      }
     }
     this.sets.set(def.name, s);
     this.setTouched(s);
+  }
+
+  private refSelection(peer: PodPeer, def: SetDef & { kind: "peers" }): string {
+    const key = `${def.calico ? "calico " : ""}${def.family} ${podPeerText(peer)}`;
+    let sel = this.selections.get(key);
+    if (!sel) {
+      sel = {
+        peer,
+        calico: def.calico,
+        family: def.family,
+        members: new Map(),
+        sets: new Set(),
+        merged: null,
+      };
+      for (const k of this.candidates(peer, def.calico)) {
+        const pod = this.pods.get(k);
+        if (pod && this.matcher.pod(peer, pod, def.calico)) {
+          const ivs = podIntervals(pod, def.family);
+          if (ivs.length) sel.members.set(k, ivs);
+        }
+      }
+      this.selections.set(key, sel);
+    }
+    sel.sets.add(def.name);
+    return key;
   }
 
   private unref(name: string): void {
@@ -572,43 +657,39 @@ export class PolicyCalc {
     if (!s) return;
     if (--s.refs > 0) return;
     this.sets.delete(name);
+    for (const k of s.selections) {
+      const sel = this.selections.get(k);
+      sel?.sets.delete(name);
+      if (sel?.sets.size === 0) this.selections.delete(k);
+    }
     this.touched.sets.add(name);
     this.irCache = null;
   }
 
-  /** Pods that may belong to a new set, from the indexes; every one is still matched in full. */
-  private candidates(def: SetDef): Iterable<string> {
-    if (def.kind === "nets") return [];
-    const out = new Set<string>();
-    if (def.kind === "named-port") {
-      for (const n of def.names) for (const k of this.podsByPortName.get(n) ?? []) out.add(k);
-      return out;
-    }
-    for (const peer of def.pods) {
-      const scope = peer.namespaces;
-      let pool: Iterable<string>;
-      let poolSize: number;
-      if (scope.kind === "same") {
-        const s = this.podsByNs.get(scope.namespace) ?? new Set<string>();
-        pool = s;
-        poolSize = s.size;
-      } else if (scope.kind === "all") {
-        pool = this.pods.keys();
-        poolSize = this.pods.size;
-      } else {
-        const nsCands = this.nsIndex.candidates(scope.selector);
-        const list: string[] = [];
-        for (const ns of this.podsByNs.keys()) {
-          if (nsCands && !nsCands.has(ns) && this.namespaces.has(ns)) continue;
-          if (!matches(scope.selector, this.matcher.nsLabels(ns, def.calico))) continue;
-          for (const k of this.podsByNs.get(ns) ?? []) list.push(k);
-        }
-        pool = list;
-        poolSize = list.length;
+  /** Pods a pod peer may select, from the indexes; every one is still matched in full. */
+  private candidates(peer: PodPeer, calico: boolean): Iterable<string> {
+    const scope = peer.namespaces;
+    let pool: Iterable<string>;
+    let poolSize: number;
+    if (scope.kind === "same") {
+      const s = this.podsByNs.get(scope.namespace) ?? new Set<string>();
+      pool = s;
+      poolSize = s.size;
+    } else if (scope.kind === "all") {
+      pool = this.pods.keys();
+      poolSize = this.pods.size;
+    } else {
+      const nsCands = this.nsIndex.candidates(scope.selector);
+      const list: string[] = [];
+      for (const ns of this.podsByNs.keys()) {
+        if (nsCands && !nsCands.has(ns) && this.namespaces.has(ns)) continue;
+        if (!matches(scope.selector, this.matcher.nsLabels(ns, calico))) continue;
+        for (const k of this.podsByNs.get(ns) ?? []) list.push(k);
       }
-      const bySel = this.podIndex.candidates(peer.pods);
-      for (const k of bySel && bySel.size < poolSize ? bySel : pool) out.add(k);
+      pool = list;
+      poolSize = list.length;
     }
-    return out;
+    const bySel = this.podIndex.candidates(peer.pods);
+    return bySel && bySel.size < poolSize ? bySel : pool;
   }
 }

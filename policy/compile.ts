@@ -108,7 +108,7 @@ function selText(s: Selector): string {
   return printSelector(s);
 }
 
-function podPeerText(p: PodPeer): string {
+export function podPeerText(p: PodPeer): string {
   const ns = p.namespaces;
   const nsText =
     ns.kind === "same" ? `ns=${ns.namespace}` : ns.kind === "all" ? "ns=*" : `nssel=${selText(ns.selector)}`;

@@ -36,6 +36,7 @@ export class PolicyEngine {
   private readonly programmer: Programmer;
   /** Policy identity by the (kind, namespace, name) `remove` is called with (apiVersion not known there). */
   private readonly policyKeys = new Map<string, Set<string>>();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: PolicyEngineOptions) {
     this.calc = new PolicyCalc(opts.node);
@@ -80,13 +81,20 @@ export class PolicyEngine {
   }
 
   /** Applies everything pending since the last call; the first call is a full atomic load. */
-  async program(): Promise<ProgramReport> {
-    return this.programmer.program(this.calc);
+  program(): Promise<ProgramReport> {
+    return this.serial(() => this.programmer.program(this.calc));
   }
 
   /** One full atomic transaction over whatever is in the kernel: repairs drift, never flushes first. */
-  async resync(): Promise<ProgramReport> {
-    return this.programmer.resync(this.calc);
+  resync(): Promise<ProgramReport> {
+    return this.serial(() => this.programmer.resync(this.calc));
+  }
+
+  /** Writes to the kernel one at a time, in call order: each compares with what the previous wrote. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   /** The intermediate form of what this node should have now (for explain and tests). */

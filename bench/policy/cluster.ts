@@ -72,10 +72,36 @@ export function clusterState(): ClusterState {
   return { namespaces, pods, serviceAccounts: [] };
 }
 
+/** The v1 documents of the cluster's namespaces and pods, as a datastore hands them to the agent. */
+export function clusterDocs(state: ClusterState): object[] {
+  const docs: object[] = state.namespaces.map((n) => ({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: n.name, labels: n.labels },
+  }));
+  for (const p of state.pods) docs.push(podDoc(p));
+  return docs;
+}
+
+export function podDoc(p: PodState, labels: Record<string, string> = p.labels): object {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: p.namespace, name: p.name, labels },
+    spec: {
+      ...(p.nodeName !== null ? { nodeName: p.nodeName } : {}),
+      serviceAccountName: p.serviceAccountName,
+      containers: [{ name: "c", ports: p.ports }],
+    },
+    status: { podIPs: p.ips.map((ip) => ({ ip })) },
+  };
+}
+
 /** Four policies per namespace, as YAML documents (the same objects a user would write). */
-export function policyDocs(generation = 0): object[] {
+export function policyDocs(generation = 0, only?: number): object[] {
   const docs: object[] = [];
   for (let n = 0; n < NAMESPACES; n++) {
+    if (only !== undefined && n !== only) continue;
     const namespace = nsName(n);
     const app = APPS[n % APPS.length] ?? "web";
     const md = (name: string) => ({ namespace, name });

@@ -2,16 +2,28 @@
  * bench/policy: the NetworkPolicy dataplane at the issue's scale. Prints every figure as it goes
  * and a JSON summary at the end. Runs in namespaces made by the test kit; needs root.
  *
- *   npx tsc -p . && node dist/bench/policy/run.js [--changes 1000] [--compile-changes 2]
+ *   npx tsc -p . && node dist/bench/policy/run.js [--changes 1000] [--rounds 3]
  */
 import { fileURLToPath } from "node:url";
 import { compile } from "../../policy/compile.js";
-import type { AddrSet, PolicyIR } from "../../policy/ir.js";
+import { PolicyEngine } from "../../policy/engine.js";
 import { applyNft, type Runner } from "../../policy/nft/apply.js";
-import { renderDiff, renderFull } from "../../policy/nft/render.js";
+import { renderFull } from "../../policy/nft/render.js";
 import { Kit } from "../../test/kit/kit.js";
+import { canonicalTable } from "../../test/policy/harness/canonical.js";
 import { PolicyLab } from "../../test/policy/harness/lab.js";
-import { CLIENT, HTTP_PORT, NODE, SERVER, clusterState, loadPolicies, podIp, podLabels } from "./cluster.js";
+import {
+  CLIENT,
+  HTTP_PORT,
+  NODE,
+  SERVER,
+  clusterDocs,
+  clusterState,
+  loadPolicies,
+  podDoc,
+  podIp,
+  policyDocs,
+} from "./cluster.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: number): number => {
@@ -19,7 +31,7 @@ const arg = (name: string, def: number): number => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const CHANGES = arg("--changes", 1000);
-const COMPILE_CHANGES = arg("--compile-changes", 2);
+const ROUNDS = arg("--rounds", 3);
 
 const summary: Record<string, unknown> = {};
 function report(key: string, value: unknown, text: string): void {
@@ -44,18 +56,44 @@ try {
   // ---- full compile + render -------------------------------------------------------------
   const state = clusterState();
   const policies = loadPolicies();
+  const docs = [...clusterDocs(state), ...policyDocs()];
   const local = state.pods.filter((p) => p.nodeName === NODE).length;
   report(
     "scale",
     { pods: state.pods.length, namespaces: state.namespaces.length, policies: policies.length, local },
     `scale: ${state.pods.length} pods, ${state.namespaces.length} namespaces, ${policies.length} policies, ${local} pods on ${NODE}`,
   );
-  const [ir, compileMs] = await timed(() => compile({ state, policies, node: NODE }));
+  const [refIR, compileMs] = await timed(() => compile({ state, policies, node: NODE }));
+  report("referenceCompileMs", compileMs, `reference compiler, compile(): ${ms(compileMs)}`);
+
+  const lab = await PolicyLab.create(
+    kit,
+    [
+      { namespace: CLIENT.namespace, name: CLIENT.name, node: "node1", ip: podIp(CLIENT.index) },
+      { namespace: SERVER.namespace, name: SERVER.name, node: "node1", ip: podIp(SERVER.index) },
+    ],
+    { servePorts: [HTTP_PORT] },
+  );
+  const node = lab.node("node1").netns;
+  const run: Runner = (cmd, a, o) => node.exec(cmd, a, o ?? {});
+  const engine = new PolicyEngine({ node: NODE, backend: "nft", netns: node.name });
+  const [, upsertMs] = await timed(() => {
+    for (const d of docs) {
+      const problems = engine.upsert(d);
+      if (problems.length) throw new Error(`bench object rejected: ${JSON.stringify(problems[0])}`);
+    }
+  });
+  const [ir, calcMs] = await timed(() => engine.ir());
+  if (JSON.stringify(ir) !== JSON.stringify(refIR)) throw new Error("the engine's IR differs from compile()");
   const [doc, renderMs] = await timed(() => renderFull(ir));
   const text = JSON.stringify(doc);
   const elements = ir.sets.reduce((a, s) => a + s.elements.length, 0);
   const rules = doc.nftables.filter((c) => "add" in c && "rule" in c.add).length;
-  report("compileMs", compileMs, `compile: ${ms(compileMs)}`);
+  report(
+    "engineBuildMs",
+    { upsert: upsertMs, calculation: calcMs },
+    `PolicyEngine: upsert of ${docs.length} objects (parse + validate + index) ${ms(upsertMs)}; calculation of the node's IR ${ms(calcMs)} (equal to compile())`,
+  );
   report("renderMs", renderMs, `render (nft JSON): ${ms(renderMs)}`);
   report(
     "ruleset",
@@ -72,16 +110,6 @@ try {
   );
 
   // ---- kernel load ------------------------------------------------------------------------
-  const lab = await PolicyLab.create(
-    kit,
-    [
-      { namespace: CLIENT.namespace, name: CLIENT.name, node: "node1", ip: podIp(CLIENT.index) },
-      { namespace: SERVER.namespace, name: SERVER.name, node: "node1", ip: podIp(SERVER.index) },
-    ],
-    { servePorts: [HTTP_PORT] },
-  );
-  const node = lab.node("node1").netns;
-  const run: Runner = (cmd, a, o) => node.exec(cmd, a, o ?? {});
   const loads: number[] = [];
   const reloads: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -97,81 +125,83 @@ try {
   );
   report(
     "compileRenderShareOfLoad",
-    (compileMs + renderMs) / loadMs,
-    `compile+render / kernel load: ${(((compileMs + renderMs) / loadMs) * 100).toFixed(0)}% (target < 10%)`,
+    (calcMs + renderMs) / loadMs,
+    `calculation+render / kernel load: ${(((calcMs + renderMs) / loadMs) * 100).toFixed(0)}% (target < 10%); with the reference compile(): ${(((compileMs + renderMs) / loadMs) * 100).toFixed(0)}%`,
   );
+  await node.exec("nft", ["flush", "ruleset"]);
+  const first = await engine.program();
+  report("firstProgram", first, `PolicyEngine first program() (full): ${ms(first.ms)}`);
 
-  // ---- incremental: dataplane share over many changes --------------------------------------
-  // Changes are made on the IR the way a label or policy change lands in it (one address in or out
-  // of a set; one policy chain's rules changed), then rendered as a diff and loaded into the kernel.
-  const addrSets = ir.sets.filter(
-    (s): s is AddrSet => s.kind === "addr" && s.family === 4 && s.elements.length > 0,
+  // ---- incremental, end to end through the engine into the kernel ---------------------------
+  /** Remote pods whose tier label feeds a live `tier=frontend` set: each change moves one address. */
+  // Namespaces whose allow-app chain is live on this node (a local pod has its app label).
+  const liveAllowApp = new Set(
+    ir.policyChains.filter((c) => c.policy.name === "allow-app").map((c) => c.policy.namespace ?? ""),
   );
-  let cur: PolicyIR = ir;
-  /** Applies CHANGES successive changes made by `change`, each as a diff, and reports the latencies. */
-  const measureChanges = async (key: string, what: string, change: (ir: PolicyIR, i: number) => PolicyIR) => {
+  const remote = state.pods.filter((p) => liveAllowApp.has(p.namespace) && p.nodeName !== NODE);
+  const tiers = new Map(remote.map((p) => [`${p.namespace}/${p.name}`, p.labels["tier"] ?? "backend"]));
+  const measureChanges = async (key: string, what: string, change: (i: number) => object): Promise<void> => {
     const total: number[] = [];
-    const render: number[] = [];
+    const paths = { netlink: 0, nft: 0, none: 0 };
     for (let i = 0; i < CHANGES; i++) {
-      const next = change(cur, i);
-      const [diff, d] = await timed(() => renderDiff(cur, next));
-      if (diff.nftables.length === 0) throw new Error(`${what}: a change rendered no transaction`);
-      const [, t] = await timed(() => applyNft(run, diff));
-      total.push(d + t);
-      render.push(d);
-      cur = next;
+      const obj = change(i);
+      const [r, t] = await timed(async () => {
+        engine.upsert(obj);
+        return engine.program();
+      });
+      if (r.kind !== "incremental") throw new Error(`${what}: program() was ${r.kind}`);
+      if (r.chains > 0) paths.nft++;
+      else if (r.setElements > 0) paths.netlink++;
+      else paths.none++;
+      total.push(t);
     }
-    const [p50, p99, r50, r99] = [pct(total, 50), pct(total, 99), pct(render, 50), pct(render, 99)];
+    const [p50, p99] = [pct(total, 50), pct(total, 99)];
     report(
       key,
-      { p50, p99, n: total.length, renderP50: r50, renderP99: r99 },
-      `${what}, diff render + nft into the kernel: p50 ${ms(p50)}, p99 ${ms(p99)} over ${total.length} (diff render alone p50 ${ms(r50)}, p99 ${ms(r99)})`,
+      { p50, p99, n: total.length, paths },
+      `${what}, PolicyEngine upsert + program() into the kernel: p50 ${ms(p50)}, p99 ${ms(p99)} over ${total.length} (${paths.netlink} set-element-only via netlink, ${paths.nft} with chains via nft, ${paths.none} no-ops)`,
     );
   };
-  await measureChanges("labelChangeDataplaneMs", "pod label change", (from, i) => {
-    const set = addrSets[i % addrSets.length];
-    const extra = `10.200.${Math.floor(i / 250)}.${(i % 250) + 1}/32`;
-    const sets = from.sets.map((s) =>
-      s.name === set?.name && s.kind === "addr" ? { ...s, elements: [...s.elements, extra].sort() } : s,
-    );
-    return { ...from, sets };
+  await measureChanges("labelChangeMs", "pod label change", (i) => {
+    const p = remote[i % remote.length];
+    if (!p) throw new Error("no remote pod");
+    const k = `${p.namespace}/${p.name}`;
+    const tier = tiers.get(k) === "frontend" ? "backend" : "frontend";
+    tiers.set(k, tier);
+    return podDoc(p, { ...p.labels, tier });
   });
-  // Policies whose chain has a TCP rule: the change rewrites that rule's destination ports.
-  const tcpRule = (r: PolicyIR["policyChains"][number]["rules"][number]): boolean =>
-    r.match.protocol?.proto === 6 && !r.match.protocol.negate;
-  const editable = cur.policyChains.filter((c) => c.rules.some(tcpRule)).map((c) => c.name);
-  await measureChanges("policyChangeDataplaneMs", "policy change", (from, i) => {
-    const name = editable[i % editable.length];
-    const dstPorts = [{ ports: [1000 + (i % 5000)], negate: false }];
-    const policyChains = from.policyChains.map((c) =>
-      c.name === name
-        ? { ...c, rules: c.rules.map((r) => (tcpRule(r) ? { ...r, match: { ...r.match, dstPorts } } : r)) }
-        : c,
+  const nsList = [...liveAllowApp].sort();
+  const gens = new Map<string, number>();
+  const allowApp = (ns: string, g: number): object => {
+    const n = Number(ns.slice(3));
+    const d = policyDocs(g, n).find(
+      (x) => (x as { metadata: { name: string } }).metadata.name === "allow-app",
     );
-    return { ...from, policyChains };
+    if (!d) throw new Error("no allow-app");
+    return d;
+  };
+  await measureChanges("policyChangeMs", "policy change (allow-app endPort)", (i) => {
+    const ns = nsList[i % nsList.length] ?? "ns-0";
+    const g = ((gens.get(ns) ?? 0) + 1) % 10;
+    gens.set(ns, g);
+    return allowApp(ns, g);
   });
-
-  // ---- incremental end to end, compile included ----------------------------------------------
-  await applyNft(run, renderFull(ir));
-  let prevIR = ir;
-  const e2e: number[] = [];
-  for (let g = 1; g <= COMPILE_CHANGES; g++) {
-    const [, t] = await timed(async () => {
-      const pods = state.pods.map((p, i) => (i === 42 ? { ...p, labels: podLabels(i, g) } : p));
-      const next = compile({ state: { ...state, pods }, policies, node: NODE });
-      await applyNft(run, renderDiff(prevIR, next));
-      prevIR = next;
-    });
-    e2e.push(t);
-  }
+  // The kernel after 2,000 incremental changes holds what a full load of the same IR gives.
+  const fresh = await kit.netns("fresh");
+  await applyNft((c, a, o) => fresh.exec(c, a, o ?? {}), renderFull(engine.ir()));
+  const list = ["-j", "list", "table", "inet", "tortie"];
+  const same =
+    JSON.stringify(canonicalTable(await node.exec("nft", list))) ===
+    JSON.stringify(canonicalTable(await fresh.exec("nft", list)));
   report(
-    "labelChangeEndToEndMs",
-    e2e,
-    `pod label change end to end (full recompile + diff + nft): ${e2e.map(ms).join(", ")}`,
+    "incrementalEqualsFull",
+    same,
+    `kernel after the changes equals a full load of the same IR: ${same}`,
   );
+  if (!same) throw new Error("incremental kernel state differs from a full load");
 
   // ---- throughput and connection rate through the ruleset vs none ------------------------------
-  await applyNft(run, renderFull(prevIR));
+  await engine.resync();
   const client = lab.pod(`${CLIENT.namespace}/${CLIENT.name}`).netns;
   const serverIp = podIp(SERVER.index);
   const iperfPort = 8443; // allowed by allow-app (8443-8450) as http is taken by the agent
@@ -198,8 +228,8 @@ try {
   };
   const withRules: Array<{ gbps: number; cps: number }> = [];
   const without: Array<{ gbps: number; cps: number }> = [];
-  for (let round = 0; round < 2; round++) {
-    await applyNft(run, renderFull(prevIR));
+  for (let round = 0; round < ROUNDS; round++) {
+    await engine.resync();
     withRules.push(await measure());
     await node.exec("nft", ["delete", "table", "inet", "tortie"]);
     without.push(await measure());
@@ -218,6 +248,7 @@ try {
     `TCP connections/s (16 in flight): ${w.cps.toFixed(0)} through the ruleset vs ${n.cps.toFixed(0)} without (${((w.cps / n.cps) * 100).toFixed(0)}%)`,
   );
   lab.close();
+  engine.close();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 } finally {
   await kit.cleanup();

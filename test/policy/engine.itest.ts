@@ -90,6 +90,18 @@ for (const backend of ["nft", "iptables"] as const)
     await engine.program();
     t.equal(await kernel(), before, "a rejected object changes nothing in the kernel");
 
+    // Calls that overlap are written one after the other, each against what the previous wrote.
+    objs[3] = pod("x", "far", "10.0.1.10", { role: "client" }, "n2");
+    engine.upsert(objs[3]);
+    const overlapping = [engine.program(), engine.program()];
+    objs[3] = pod("x", "far", "10.0.1.11", { role: "client" }, "n2");
+    engine.upsert(objs[3]);
+    overlapping.push(engine.program());
+    await Promise.all(overlapping);
+    t.match(await kernel(), /10\.0\.1\.11/, "the last address is in the kernel");
+    t.notMatch(await kernel(), /10\.0\.1\.(9|10)\b/, "earlier addresses are gone");
+    t.same(engine.ir(), fullIR(objs, "n1"));
+
     // Policy change, then removal.
     objs[4] = allowFrom("other");
     engine.upsert(objs[4]);
