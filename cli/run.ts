@@ -5,6 +5,7 @@ import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log
 import { registerBgpCommands } from "../bgp/cli.js";
 import { registerCniCommands } from "../cni/cli.js";
 import { registerIpamCommands } from "../ipam/cli.js";
+import { registerLabCommands } from "../lab/cli.js";
 import { registerDoctor } from "./doctor.js";
 import { registerPolicyCommands } from "../policy/cli.js";
 
@@ -25,6 +26,7 @@ const groups: ReadonlyArray<(program: Command) => void> = [
   registerBgpCommands,
   registerIpamCommands,
   registerCniCommands,
+  registerLabCommands,
 ];
 
 export function buildProgram(): Command {
