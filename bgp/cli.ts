@@ -10,7 +10,9 @@ import {
   type RoutesView,
   type StatusView,
 } from "./session/control.js";
-import { Speaker } from "./session/speaker.js";
+import { DEFAULT_RESTART_TIME, Speaker } from "./session/speaker.js";
+import { KernelRoutes } from "../core/kernel-routes.js";
+import { KernelInstaller } from "./kernel.js";
 
 interface ControlOpts {
   control: string;
@@ -22,6 +24,26 @@ async function runSpeaker(file: string, control: string): Promise<void> {
   const parsed = loadConfig(file);
   const logger = log().child({ component: "bgp" });
   const speaker = new Speaker(parsed, logger);
+  const graceful = parsed.config.gracefulRestart !== undefined;
+  let kernel: { routes: KernelRoutes; installer: KernelInstaller } | undefined;
+  if (parsed.config.kernel) {
+    const routes = new KernelRoutes(parsed.config.kernel);
+    const installer = new KernelInstaller(routes, logger.child({ component: "kernel" }));
+    // Routes of ours already in the table mean a previous run left them for a graceful restart.
+    const leftover = (await routes.list()).length;
+    const keepStale = graceful && leftover > 0;
+    await installer.start(speaker, keepStale);
+    if (keepStale) {
+      speaker.restarting = true;
+      logger.info({ routes: leftover }, "graceful restart: keeping the routes a previous run installed");
+      const restartTime = parsed.config.gracefulRestart?.restartTime ?? DEFAULT_RESTART_TIME;
+      void speaker.whenSynced(restartTime * 1000).then(async (why) => {
+        logger.info({ why }, "graceful restart: purging the routes that stayed stale");
+        await installer.purgeStale();
+      });
+    }
+    kernel = { routes, installer };
+  }
   await speaker.start();
   const app = await serveControl(speaker, control);
   logger.info({ control }, "control socket ready");
@@ -38,8 +60,13 @@ async function runSpeaker(file: string, control: string): Promise<void> {
     process.once("SIGINT", done);
     process.once("SIGTERM", done);
   });
-  logger.info("stopping: Cease to every peer");
-  await speaker.stop();
+  if (graceful) logger.info("stopping for a graceful restart: no Cease; kernel routes stay");
+  else logger.info("stopping: Cease to every peer");
+  await speaker.stop({ graceful });
+  if (kernel) {
+    await kernel.installer.stop(!graceful);
+    kernel.routes.close();
+  }
   await app.close();
 }
 

@@ -27,6 +27,16 @@ export interface BgpConfig {
   readonly holdTime?: number;
   readonly peers: readonly BgpPeerConfig[];
   readonly originate: readonly string[];
+  /** ECMP: forward over every path tied with the best up to the IGP cost step. */
+  readonly multipath?: boolean;
+  /** Compare MED between paths from different neighbour ASes too. */
+  readonly alwaysCompareMed?: boolean;
+  /** `tortie bgp run` only: install learned best routes into this namespace's kernel table. */
+  readonly kernel?: { readonly table?: number; readonly protocol?: number };
+  /** RFC 4456: this speaker reflects routes between its `routeReflectorClient` peers and the rest. */
+  readonly clusterId?: string;
+  /** RFC 4724, both roles; absent: no Graceful Restart capability is sent. */
+  readonly gracefulRestart?: { readonly restartTime?: number };
 }
 
 const asn = { type: "integer", minimum: 1, maximum: 4294967295 } as const;
@@ -74,6 +84,22 @@ const schema = {
       },
     },
     originate: { type: "array", items: { type: "string" } },
+    multipath: { type: "boolean" },
+    clusterId: { type: "string", format: "ipv4" },
+    kernel: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        table: { type: "integer", minimum: 1, maximum: 4294967295, not: { enum: [255] } },
+        protocol: { type: "integer", minimum: 5, maximum: 255 },
+      },
+    },
+    gracefulRestart: {
+      type: "object",
+      additionalProperties: false,
+      properties: { restartTime: { type: "integer", minimum: 1, maximum: 4095 } },
+    },
+    alwaysCompareMed: { type: "boolean" },
   },
 } as const;
 
@@ -109,7 +135,9 @@ function describe(e: ErrorObject): string {
     case "anyOf":
       return "must be an IPv4 or IPv6 address";
     case "not":
-      return "must be 0 or at least 3 (RFC 4271 §4.2)";
+      return e.instancePath.endsWith("/table")
+        ? "must not be 255 (the kernel's local table)"
+        : "must be 0 or at least 3 (RFC 4271 §4.2)";
     default:
       return e.message ?? "is invalid";
   }

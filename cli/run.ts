@@ -8,6 +8,7 @@ import { registerIpamCommands } from "../ipam/cli.js";
 import { registerLabCommands } from "../lab/cli.js";
 import { registerDoctor } from "./doctor.js";
 import { registerPolicyCommands } from "../policy/cli.js";
+import { registerNodeCommands } from "../felix/cli.js";
 
 export interface GlobalOptions {
   logLevel: string;
@@ -26,6 +27,7 @@ const groups: ReadonlyArray<(program: Command) => void> = [
   registerBgpCommands,
   registerIpamCommands,
   registerCniCommands,
+  registerNodeCommands,
   registerLabCommands,
 ];
 

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -231,10 +232,12 @@ async function checkTools(o: LabOptions & { agent: boolean }): Promise<void> {
       throw new UserError(`--tor ${o.tor} needs ${t}: run scripts/setup.sh (it installs bird2 and frr)`);
     });
   if (o.agent)
-    await run(process.execPath, [CLI, "node", "run", "--help"]).catch(() => {
-      throw new UserError(
-        "this build has no node agent (`tortie node run`): build it, or pass --no-agent for the topology and pods alone",
-      );
+    // Commander prints the top-level help for an unknown group, so look for the agent's own flag.
+    await run(process.execPath, [CLI, "node", "run", "--help"]).then((help) => {
+      if (!help.includes("--datastore"))
+        throw new UserError(
+          "this build has no node agent (`tortie node run`): build it, or pass --no-agent for the topology and pods alone",
+        );
     });
 }
 
@@ -361,7 +364,7 @@ async function cniCall(plan: LabPlan, pod: LabPod, command: "ADD" | "DEL"): Prom
 async function addPod(state: LabState, ds: Datastore, p: PodPlan): Promise<string> {
   const plan = state.plan;
   const key = podKey(p);
-  const pod: LabPod = { ...p, containerId: `lab${Buffer.from(key).toString("hex").slice(0, 24)}` };
+  const pod: LabPod = { ...p, containerId: createHash("sha256").update(`tortie-lab/${key}`).digest("hex") };
   state.pods = [...state.pods.filter((x) => podKey(x) !== key), pod];
   writeState(state);
   await ensure(ds, "Namespace", namespaceObject(p.namespace));

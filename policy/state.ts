@@ -86,6 +86,76 @@ function loadPod(o: Obj, md: Obj, name: string, add: (p: string, m: string) => v
   };
 }
 
+/** What one document is: a List to unwrap, or at most one object, plus its problems. */
+export interface ParsedObject {
+  readonly items?: readonly unknown[];
+  readonly namespace?: NamespaceState;
+  readonly pod?: PodState;
+  readonly serviceAccount?: ServiceAccountState;
+  readonly policy?: Policy;
+  /** Non-empty means the object is bad: none of the fields above is set. */
+  readonly problems: readonly FieldProblem[];
+}
+
+/**
+ * Parses one document (a v1 Namespace, Pod, ServiceAccount, List, or a policy object). Shared by
+ * the state file loader and the policy engine's `upsert`, so both accept and reject the same things.
+ */
+export function parseObject(doc: unknown, where = "object"): ParsedObject {
+  if (doc === null || doc === undefined) return { problems: [] };
+  if (!isObj(doc)) return { problems: [{ object: where, path: "(document)", message: "must be an object" }] };
+  const apiVersion = doc["apiVersion"];
+  const kind = doc["kind"];
+  if (apiVersion === "v1" && kind === "List")
+    return { items: Array.isArray(doc["items"]) ? (doc["items"] as unknown[]) : [], problems: [] };
+  if (isPolicyKind(apiVersion, kind)) {
+    const r = validatePolicy(doc);
+    return r.ok ? { policy: r.policy, problems: [] } : { problems: r.problems };
+  }
+  const md = isObj(doc["metadata"]) ? doc["metadata"] : {};
+  const name = str(md["name"]);
+  const ns = str(md["namespace"]) ?? "default";
+  const objName =
+    kind === "Namespace"
+      ? `Namespace ${name ?? "(unnamed)"}`
+      : `${String(kind)} ${ns}/${name ?? "(unnamed)"}`;
+  const local: FieldProblem[] = [];
+  const add = (path: string, message: string): void => {
+    local.push({ object: objName, path, message });
+  };
+  if (apiVersion !== "v1" || (kind !== "Namespace" && kind !== "Pod" && kind !== "ServiceAccount"))
+    return {
+      problems: [
+        {
+          object: where,
+          path: "kind",
+          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List or a NetworkPolicy)`,
+        },
+      ],
+    };
+  if (name === undefined)
+    return { problems: [{ object: objName, path: "metadata.name", message: "required" }] };
+  const np = kind === "Namespace" ? dnsLabelProblem(name) : dnsSubdomainProblem(name);
+  if (np) add("metadata.name", np);
+  if (kind !== "Namespace") {
+    const nsp = dnsLabelProblem(ns);
+    if (nsp) add("metadata.namespace", nsp);
+  }
+  if (kind === "Namespace") {
+    // The API server sets this label on every namespace; selectors rely on it.
+    const labels = { ...labelsOf(md, add), "kubernetes.io/metadata.name": name };
+    return local.length ? { problems: local } : { namespace: { name, labels }, problems: [] };
+  }
+  if (kind === "Pod") {
+    const pod = loadPod(doc, md, name, add);
+    return local.length ? { problems: local } : { pod, problems: [] };
+  }
+  const labels = labelsOf(md, add);
+  return local.length
+    ? { problems: local }
+    : { serviceAccount: { namespace: ns, name, labels }, problems: [] };
+}
+
 /** Parses the text of a state file. `source` names it in problems about whole documents. */
 export function loadStateText(text: string, source = "state"): LoadedState {
   const namespaces = new Map<string, NamespaceState>();
@@ -95,70 +165,29 @@ export function loadStateText(text: string, source = "state"): LoadedState {
   const problems: FieldProblem[] = [];
 
   const one = (doc: unknown, where: string): void => {
-    if (doc === null || doc === undefined) return;
-    if (!isObj(doc)) {
-      problems.push({ object: where, path: "(document)", message: "must be an object" });
+    const r = parseObject(doc, where);
+    if (r.items) {
+      r.items.forEach((it, i) => one(it, `${where} items[${i}]`));
       return;
     }
-    const apiVersion = doc["apiVersion"];
-    const kind = doc["kind"];
-    if (apiVersion === "v1" && kind === "List") {
-      const items = Array.isArray(doc["items"]) ? (doc["items"] as unknown[]) : [];
-      items.forEach((it, i) => one(it, `${where} items[${i}]`));
-      return;
+    const local = [...r.problems];
+    if (r.policy) policies.push(r.policy);
+    if (r.namespace) {
+      if (namespaces.has(r.namespace.name))
+        local.push({
+          object: `Namespace ${r.namespace.name}`,
+          path: "metadata.name",
+          message: "duplicate object",
+        });
+      else namespaces.set(r.namespace.name, r.namespace);
     }
-    if (isPolicyKind(apiVersion, kind)) {
-      const r = validatePolicy(doc);
-      if (r.ok) policies.push(r.policy);
-      else problems.push(...r.problems);
-      return;
+    if (r.pod) {
+      const key = `${r.pod.namespace}/${r.pod.name}`;
+      if (pods.has(key))
+        local.push({ object: `Pod ${key}`, path: "metadata.name", message: "duplicate object" });
+      else pods.set(key, r.pod);
     }
-    const md = isObj(doc["metadata"]) ? doc["metadata"] : {};
-    const name = str(md["name"]);
-    const ns = str(md["namespace"]) ?? "default";
-    const objName =
-      kind === "Namespace"
-        ? `Namespace ${name ?? "(unnamed)"}`
-        : `${String(kind)} ${ns}/${name ?? "(unnamed)"}`;
-    const local: FieldProblem[] = [];
-    const add = (path: string, message: string): void => {
-      local.push({ object: objName, path, message });
-    };
-    if (apiVersion !== "v1" || (kind !== "Namespace" && kind !== "Pod" && kind !== "ServiceAccount")) {
-      problems.push({
-        object: where,
-        path: "kind",
-        message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List or a NetworkPolicy)`,
-      });
-      return;
-    }
-    if (name === undefined) {
-      problems.push({ object: objName, path: "metadata.name", message: "required" });
-      return;
-    }
-    const np = kind === "Namespace" ? dnsLabelProblem(name) : dnsSubdomainProblem(name);
-    if (np) add("metadata.name", np);
-    if (kind !== "Namespace") {
-      const nsp = dnsLabelProblem(ns);
-      if (nsp) add("metadata.namespace", nsp);
-    }
-    if (kind === "Namespace") {
-      // The API server sets this label on every namespace; selectors rely on it.
-      const labels = { ...labelsOf(md, add), "kubernetes.io/metadata.name": name };
-      if (local.length === 0) {
-        if (namespaces.has(name)) add("metadata.name", "duplicate object");
-        else namespaces.set(name, { name, labels });
-      }
-    } else if (kind === "Pod") {
-      const pod = loadPod(doc, md, name, add);
-      const key = `${ns}/${name}`;
-      if (pods.has(key)) add("metadata.name", "duplicate object");
-      if (local.length === 0) pods.set(key, pod);
-    } else {
-      const labels = labelsOf(md, add);
-      const key = `${ns}/${name}`;
-      if (local.length === 0) sas.set(key, { namespace: ns, name, labels });
-    }
+    if (r.serviceAccount) sas.set(`${r.serviceAccount.namespace}/${r.serviceAccount.name}`, r.serviceAccount);
     problems.push(...local);
   };
 

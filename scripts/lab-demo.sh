@@ -11,7 +11,7 @@ if [ -e "${TORTIE_LAB_DIR:-/run/tortie-lab}/state.json" ]; then
 fi
 
 agent=()
-if ! tortie node run --help >/dev/null 2>&1; then
+if ! tortie node run --help 2>/dev/null | grep -q -- --datastore; then
   echo "!! this build has no node agent (tortie node run) yet: the lab runs without it, so pods reach"
   echo "!! only pods on their own node, BGP stays down and policies are stored but not enforced."
   agent=(--no-agent)

@@ -24,6 +24,9 @@ export interface Candidate<A> {
 /** Orders two candidates: negative when `a` is better. Must be a strict total order for stable results. */
 export type BestPath<A> = (a: Candidate<A>, b: Candidate<A>) => number;
 
+/** Picks the winner among every candidate at once (the RFC 4271 §9.1.2 elimination); never given an empty list. */
+export type SelectBest<A> = (candidates: readonly Candidate<A>[]) => Candidate<A>;
+
 /** Adj-RIB-In: the routes one source sent us, after import (here: as received). */
 export class AdjRibIn<A> {
   private readonly routes = new PrefixMap<A>();
@@ -68,7 +71,19 @@ export class LocRib<A> {
   private readonly best = new PrefixMap<SourceId>();
   private readonly listeners: BestChange<A>[] = [];
 
-  constructor(private readonly compare: BestPath<A>) {}
+  private readonly select: SelectBest<A>;
+
+  /** `compare` orders two paths; a `select` over all candidates (when the order is not pairwise) wins over it. */
+  constructor(compare: BestPath<A>, select?: SelectBest<A>) {
+    this.select =
+      select ??
+      ((cands) => {
+        let winner = cands[0];
+        if (!winner) throw new Error("no candidates");
+        for (const c of cands) if (compare(c, winner) < 0) winner = c;
+        return winner;
+      });
+  }
 
   get size(): number {
     return this.best.size;
@@ -134,18 +149,24 @@ export class LocRib<A> {
     }
   }
 
-  private decide(k: PrefixKey): void {
-    let winner: Candidate<A> | undefined;
+  /** Every source's path to the prefix. */
+  candidates(k: PrefixKey): Candidate<A>[] {
+    const out: Candidate<A>[] = [];
     for (const t of this.sources.values()) {
       const attrs = t.get(k);
-      if (attrs === undefined) continue;
-      if (!winner) {
-        winner = { source: t.source, attrs };
-        continue;
-      }
-      const c = { source: t.source, attrs };
-      if (this.compare(c, winner) < 0) winner = c;
+      if (attrs !== undefined) out.push({ source: t.source, attrs });
     }
+    return out;
+  }
+
+  /** Re-runs the decision for a prefix (after something the decision reads, outside the tables, changed). */
+  recompute(k: PrefixKey): void {
+    this.decide(k);
+  }
+
+  private decide(k: PrefixKey): void {
+    const cands = this.candidates(k);
+    const winner = cands.length === 0 ? undefined : cands.length === 1 ? cands[0] : this.select(cands);
     const before = this.best.get(k);
     if (winner === undefined) {
       if (before === undefined) return;

@@ -26,6 +26,10 @@ export interface RouteView {
   /** The peer address the route came from, or "local" for originated routes. */
   readonly from: string;
   readonly attributes: Readonly<Record<string, unknown>>;
+  /** Best routes only: the RFC 4271 §9.1.2 step that decided ("only-path" when there was no rival). */
+  readonly reason?: string;
+  /** Best routes with multipath on: every source sharing the forwarding, best first. */
+  readonly multipath?: readonly string[];
 }
 
 export interface RoutesView {

@@ -11,6 +11,8 @@ import {
   type FsmConfig,
   type FsmState,
 } from "../fsm/index.js";
+import { ipv4ToNumber } from "../rib/decision.js";
+import { loopReason } from "../rib/loops.js";
 import { AdjRibOut, type LocRib, type SourceId } from "../rib/rib.js";
 import type { PrefixKey } from "../rib/prefix.js";
 import {
@@ -36,6 +38,7 @@ import {
   type Frame,
   type Negotiated,
   type OpenMessage,
+  type GracefulRestartCapability,
 } from "../wire/index.js";
 import { Connection } from "./connection.js";
 import {
@@ -44,6 +47,7 @@ import {
   encodeRoutes,
   localCapabilities,
   type DecodedRoutes,
+  type GracefulRestartSettings,
   type ExportSession,
   type RouteAttrs,
   type RouteAttrsTable,
@@ -62,6 +66,8 @@ export interface PeerSettings {
 export interface PeerHost {
   readonly localAs: number;
   readonly routerId: string;
+  /** Set when this speaker is a route reflector (RFC 4456). */
+  readonly clusterId?: string | undefined;
   readonly clock: Clock;
   readonly rib: LocRib<RouteAttrs>;
   readonly log: Logger;
@@ -69,6 +75,10 @@ export interface PeerHost {
   readonly attrs: RouteAttrsTable;
   /** Routes this peer should carry in its Adj-RIB-Out right now. */
   exportable(): Iterable<[PrefixKey, RouteAttrs]>;
+  /** Our RFC 4724 settings; undefined: graceful restart is off (neither role). */
+  readonly gracefulRestart: GracefulRestartSettings | undefined;
+  /** The peer sent End-of-RIB for every family of the session. */
+  synced(peer: Peer): void;
 }
 
 const CEASE_COLLISION = 7;
@@ -90,10 +100,21 @@ export class Peer {
   private localOpen: OpenMessage | undefined;
   private negotiated: Negotiated | undefined;
   private establishedWallClock: number | undefined;
+  /** The peer's BGP Identifier from its OPEN, as a number (the decision process's tie-breaker). */
+  remoteRouterId = 0;
   readonly adjOut = new AdjRibOut<RouteAttrs>();
   /** Changes waiting for the socket to take them: attrs to announce, null to withdraw. */
   private readonly exportQueue = new Map<PrefixKey, RouteAttrs | null>();
   private endOfRibPending = false;
+  /** The state and event of the step being performed (graceful restart depends on how a session ended). */
+  private dropCause: { from: string; event: string } = { from: "Idle", event: "" };
+  /** RFC 4724 helper: the peer's GR capability from its last OPEN. */
+  private peerGr: GracefulRestartCapability | undefined;
+  /** RFC 4724 helper: routes kept from the peer's previous session, not yet refreshed. */
+  private stale: Set<PrefixKey> | undefined;
+  private staleTimer: unknown;
+  /** Families the peer closed with End-of-RIB in this session. */
+  private readonly endOfRibSeen = new Set<string>();
   /** Attribute sets this session decoded, by their bytes (bgp/wire shares equal sets). */
   private attrCache = new AttributeCache();
   readonly log: Logger;
@@ -132,7 +153,23 @@ export class Peer {
     });
   }
 
-  stop(): void {
+  /**
+   * Administrative stop: Cease, then the peer's routes go. A graceful stop (RFC 4724) sends no
+   * NOTIFICATION and keeps the RIB as it is: the transport just goes, so a peer that negotiated
+   * graceful restart keeps our routes as stale, and whatever we installed stays installed.
+   */
+  stop(opts: { graceful?: boolean } = {}): void {
+    if (opts.graceful) {
+      this.dialing?.destroy();
+      this.dialing = undefined;
+      this.conn?.close();
+      this.conn = undefined;
+      this.second?.close();
+      this.second = undefined;
+      this.disarm();
+      this.dropStale("stopped");
+      return;
+    }
     this.dispatch({ type: "ManualStop" });
     this.second?.close();
     this.second = undefined;
@@ -141,6 +178,7 @@ export class Peer {
 
   dispatch(ev: BgpEvent): void {
     const from = this.fsm.state;
+    this.dropCause = { from, event: ev.type };
     const r = step(this.fsm, ev, this.host.clock.now());
     this.fsm = r.state;
     if (r.state.state !== from) {
@@ -186,7 +224,7 @@ export class Peer {
           asn: this.host.localAs,
           holdTime: this.settings.fsm.holdTime,
           bgpId: this.host.routerId,
-          capabilities: localCapabilities(),
+          capabilities: localCapabilities(this.host.gracefulRestart),
         });
         this.conn?.send(encodeOpen(this.localOpen));
         return;
@@ -205,11 +243,17 @@ export class Peer {
         return;
       }
       case "ReleaseResources": {
-        const n = this.host.rib.flush(this.id);
-        if (n > 0) this.log.info({ routes: n }, "routes from the peer removed");
+        if (this.helpRestart()) {
+          // Keep the routes (and what forwards by them); they are stale until refreshed.
+        } else {
+          this.dropStale("session ended without graceful restart");
+          const n = this.host.rib.flush(this.id);
+          if (n > 0) this.log.info({ routes: n }, "routes from the peer removed");
+        }
         this.adjOut.clear();
         this.exportQueue.clear();
         this.endOfRibPending = false;
+        this.endOfRibSeen.clear();
         this.negotiated = undefined;
         this.attrCache = new AttributeCache();
         this.establishedWallClock = undefined;
@@ -227,8 +271,56 @@ export class Peer {
         for (const [k, attrs] of this.host.exportable()) this.exportQueue.set(k, attrs);
         this.endOfRibPending = true;
         this.pumpExport();
+        if (this.stale) {
+          const keep = this.peerGr?.families.some((f) => f.forwardingState) ?? false;
+          if (!keep) this.purgeStale("the peer kept no forwarding state across its restart");
+          else this.armStaleTimer(this.host.gracefulRestart?.restartTime ?? 120, "End-of-RIB did not come");
+        }
         return;
     }
+  }
+
+  /**
+   * RFC 4724 §4.2, helper role: the transport of an Established session failed (no NOTIFICATION
+   * either way) and both sides do graceful restart: keep the peer's routes as stale for its
+   * restart time. Returns whether the routes are kept.
+   */
+  private helpRestart(): boolean {
+    const gr = this.peerGr;
+    const { from, event } = this.dropCause;
+    if (!this.host.gracefulRestart || !gr || gr.restartTime === 0 || gr.families.length === 0) return false;
+    if (from !== "Established" || event !== "TcpConnectionFails") return false;
+    const t = this.host.rib.adjIn(this.id);
+    this.stale = new Set(t ? t.keys() : []);
+    this.log.info(
+      { routes: this.stale.size, restartTime: gr.restartTime },
+      "graceful restart: keeping the peer's routes as stale",
+    );
+    this.armStaleTimer(gr.restartTime, "restart time ran out");
+    return true;
+  }
+
+  private armStaleTimer(seconds: number, why: string): void {
+    if (this.staleTimer !== undefined) this.host.clock.clearTimeout(this.staleTimer);
+    this.staleTimer = this.host.clock.setTimeout(() => {
+      this.staleTimer = undefined;
+      this.purgeStale(why);
+    }, seconds * 1000);
+  }
+
+  /** Withdraws every route still stale (End-of-RIB arrived, or time ran out). */
+  private purgeStale(why: string): void {
+    const stale = this.stale;
+    this.dropStale(why);
+    if (!stale) return;
+    for (const k of stale) this.host.rib.withdraw(this.id, k);
+    this.log.info({ routes: stale.size, why }, "graceful restart: stale routes purged");
+  }
+
+  private dropStale(_why: string): void {
+    if (this.staleTimer !== undefined) this.host.clock.clearTimeout(this.staleTimer);
+    this.staleTimer = undefined;
+    this.stale = undefined;
   }
 
   private dial(): void {
@@ -434,9 +526,13 @@ export class Peer {
         asn: this.host.localAs,
         holdTime: this.settings.fsm.holdTime,
         bgpId: this.host.routerId,
-        capabilities: localCapabilities(),
+        capabilities: localCapabilities(this.host.gracefulRestart),
       });
     this.negotiated = negotiate(local, open);
+    this.remoteRouterId = ipv4ToNumber(open.bgpId);
+    this.peerGr = open.capabilities.find(
+      (c): c is GracefulRestartCapability => c.kind === "graceful-restart",
+    );
     this.conn?.framer.setExtendedMessage(this.negotiated.context.extendedMessage);
     this.log.info(
       { peerAs: this.negotiated.peerAs, bgpId: open.bgpId, holdTime: this.negotiated.holdTime },
@@ -468,10 +564,30 @@ export class Peer {
       this.log.warn({ error: e.toJSON() }, `UPDATE error handled by ${actionName(e.action)} (RFC 7606)`);
     }
     const rib = this.host.rib;
-    for (const k of decoded.withdrawn) rib.withdraw(this.id, k);
-    for (const g of decoded.announced) for (const k of g.keys) rib.announce(this.id, k, g.attrs);
-    if (decoded.endOfRib)
+    const stale = this.stale;
+    for (const k of decoded.withdrawn) {
+      stale?.delete(k);
+      rib.withdraw(this.id, k);
+    }
+    for (const g of decoded.announced) {
+      const loop = loopReason(g.attrs.attributes, this.host);
+      if (loop !== undefined) {
+        // A looped path is as good as withdrawn: it may replace one we held from this peer.
+        this.log.debug({ loop, routes: g.keys.length }, "routes dropped: loop");
+        for (const k of g.keys) rib.withdraw(this.id, k);
+        continue;
+      }
+      for (const k of g.keys) {
+        stale?.delete(k);
+        rib.announce(this.id, k, g.attrs);
+      }
+    }
+    if (decoded.endOfRib) {
       this.log.info({ family: decoded.endOfRib, routes: this.prefixesReceived }, "End-of-RIB received");
+      this.endOfRibSeen.add(decoded.endOfRib);
+      if (this.stale && this.endOfRibSeen.size >= neg.families.size) this.purgeStale("End-of-RIB received");
+      if (this.endOfRibSeen.size >= neg.families.size) this.host.synced(this);
+    }
   }
 
   private exportSession(c: Connection, neg: Negotiated): ExportSession {

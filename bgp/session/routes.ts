@@ -82,12 +82,32 @@ export function attributesView(a: RouteAttrs): Readonly<Record<string, unknown>>
   return view;
 }
 
-export function localCapabilities(): Capability[] {
-  return [
+/** Our RFC 4724 stance: the restart time we ask peers to wait, and whether this run follows a restart. */
+export interface GracefulRestartSettings {
+  readonly restartTime: number;
+  /** R bit, and F bit per family: we restarted and kept forwarding (kernel routes) meanwhile. */
+  readonly restarting: boolean;
+}
+
+export function localCapabilities(gr?: GracefulRestartSettings): Capability[] {
+  const caps: Capability[] = [
     { kind: "multiprotocol", afi: Afi.IPV4, safi: Safi.UNICAST },
     { kind: "multiprotocol", afi: Afi.IPV6, safi: Safi.UNICAST },
     { kind: "route-refresh" },
   ];
+  if (gr)
+    caps.push({
+      kind: "graceful-restart",
+      restartState: gr.restarting,
+      notification: false,
+      restartTime: gr.restartTime,
+      families: [Afi.IPV4, Afi.IPV6].map((afi) => ({
+        afi,
+        safi: Safi.UNICAST,
+        forwardingState: gr.restarting,
+      })),
+    });
+  return caps;
 }
 
 /** Routes sharing one attribute set (an UPDATE's IPv4 NLRI and MP_REACH differ only in next hop). */

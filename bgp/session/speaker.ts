@@ -5,17 +5,26 @@ import type { ParsedConfig } from "../config.js";
 import type { BgpPeerConfig } from "../config.js";
 import { DEFAULT_FSM_CONFIG, systemClock, type Clock } from "../fsm/index.js";
 import { formatPrefix, type PrefixKey } from "../rib/prefix.js";
+import {
+  selectBest,
+  type DecisionOptions,
+  type Path,
+  type PathSource,
+  type Selection,
+} from "../rib/decision.js";
 import { LOCAL_SOURCE, LocRib, type Candidate } from "../rib/rib.js";
 import { Connection } from "./connection.js";
 import type { ControlTarget, RouteView, RoutesView, StatusView } from "./control.js";
 import { Peer, type PeerHost, type PeerSettings } from "./peer.js";
 import { LOCAL_ROUTE, RouteAttrsTable, attributesView, type RouteAttrs } from "./routes.js";
 
-/** RFC 4271 §9.1 comes with issue 4; until then: our own routes, then the shorter AS path, then the older peer. */
-export function simpleBestPath(a: Candidate<RouteAttrs>, b: Candidate<RouteAttrs>): number {
-  if (a.source === LOCAL_SOURCE || b.source === LOCAL_SOURCE) return a.source - b.source;
-  return a.attrs.asPathLength - b.attrs.asPathLength || a.source - b.source;
-}
+/** Called with a prefix ("10.0.0.0/26") and the next hops of its best learned path(s); undefined: none left. */
+export type BestChangeListener = (prefix: string, nextHops: readonly string[] | undefined) => void;
+
+/** RFC 4724 restart time when the config enables graceful restart without one (BIRD's and FRR's default). */
+export const DEFAULT_RESTART_TIME = 120;
+
+const LOCAL_PATH_SOURCE: PathSource = { local: true, ebgp: false, peerAddress: "", routerId: 0 };
 
 /** The canonical text of an address, so "::ffff:10.0.0.1", "10.0.0.1" and "2001:DB8::1" compare sanely. */
 export function canonicalAddress(a: string): string {
@@ -50,8 +59,16 @@ function peerSettings(p: BgpPeerConfig, globalHold: number | undefined): PeerSet
  * and filters on top of the same tables.
  */
 export class Speaker implements ControlTarget {
-  readonly rib = new LocRib<RouteAttrs>(simpleBestPath);
+  readonly rib: LocRib<RouteAttrs>;
   private readonly peers = new Map<string, Peer>();
+  private readonly peersById = new Map<number, Peer>();
+  /** What onBestChange listeners were last told, per prefix: the next hops joined by spaces. */
+  private readonly learned = new Map<PrefixKey, readonly string[]>();
+  private readonly bestListeners = new Set<BestChangeListener>();
+  private readonly syncedPeers = new Set<number>();
+  /** RFC 4724: set before start when this run follows a graceful restart (R and F bits in our OPEN). */
+  restarting = false;
+  private syncWaiters: (() => void)[] = [];
   private server: Server | undefined;
   private nextSource = 1;
   private originated = new Set<PrefixKey>();
@@ -62,8 +79,19 @@ export class Speaker implements ControlTarget {
     readonly log: Logger,
     readonly clock: Clock = systemClock,
   ) {
+    this.rib = new LocRib<RouteAttrs>(
+      (a, b) => (this.decide([a, b])?.best.source === a.source ? -1 : 1),
+      (cands) => {
+        const s = this.decide(cands);
+        const c = s && cands.find((x) => x.source === s.best.source);
+        if (!c) throw new Error("decision process lost its winner");
+        return c;
+      },
+    );
     this.rib.addSource(LOCAL_SOURCE);
     const config = (): ParsedConfig["config"] => this.parsed.config;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read live speaker state
+    const self = this;
     this.host = {
       get localAs() {
         return config().asn;
@@ -71,18 +99,136 @@ export class Speaker implements ControlTarget {
       get routerId() {
         return config().routerId;
       },
+      get gracefulRestart() {
+        const gr = config().gracefulRestart;
+        return gr
+          ? { restartTime: gr.restartTime ?? DEFAULT_RESTART_TIME, restarting: self.restarting }
+          : undefined;
+      },
+      get clusterId() {
+        return config().clusterId;
+      },
       clock,
       rib: this.rib,
       log,
       attrs: new RouteAttrsTable(),
       exportable: () => this.exportable(),
+      synced: (p) => {
+        this.syncedPeers.add(p.id);
+        this.checkSynced();
+      },
     };
+    this.rib.onChange((k, best) => this.learnedChanged(k, best));
     this.rib.onChange((k, best) => {
       // Only what we originate is exported: a learned route's change concerns no peer (a million
       // of them arrive in a full feed, so this test runs before any per-peer work).
       if (best?.source !== LOCAL_SOURCE && !this.originated.has(k)) return;
       const want = best?.source === LOCAL_SOURCE ? best.attrs : undefined;
       for (const p of this.peers.values()) p.queueExport(k, want);
+    });
+  }
+
+  private get decisionOptions(): DecisionOptions {
+    const c = this.parsed.config;
+    return { alwaysCompareMed: c.alwaysCompareMed ?? false };
+  }
+
+  private pathOf(c: Candidate<RouteAttrs>): Path {
+    const peer = this.peersById.get(c.source);
+    const from: PathSource =
+      c.source === LOCAL_SOURCE || !peer
+        ? LOCAL_PATH_SOURCE
+        : {
+            local: false,
+            ebgp: peer.isEbgp,
+            peerAddress: peer.settings.address,
+            routerId: peer.remoteRouterId,
+          };
+    return { source: c.source, from, attributes: c.attrs.attributes, asPathLength: c.attrs.asPathLength };
+  }
+
+  /** RFC 4271 §9.1.2 over the candidates of one prefix. */
+  decide(cands: readonly Candidate<RouteAttrs>[]): Selection | undefined {
+    return selectBest(
+      cands.map((c) => this.pathOf(c)),
+      this.decisionOptions,
+    );
+  }
+
+  /** The next hops to forward a prefix by: the best learned path's, or with multipath every equal one's. */
+  private forwarding(k: PrefixKey, best: Candidate<RouteAttrs> | undefined): readonly string[] | undefined {
+    if (!best || best.source === LOCAL_SOURCE) return undefined;
+    if (!this.parsed.config.multipath)
+      return best.attrs.nextHop.length > 0 ? best.attrs.nextHop.slice(0, 1) : undefined;
+    const cands = this.rib.candidates(k);
+    const sel = cands.length > 1 ? this.decide(cands) : undefined;
+    const hops = new Set<string>();
+    for (const p of sel?.multipath ?? []) {
+      const attrs = cands.find((c) => c.source === p.source)?.attrs;
+      const nh = attrs?.nextHop[0];
+      if (nh !== undefined) hops.add(nh);
+    }
+    const first = best.attrs.nextHop[0];
+    if (hops.size === 0 && first !== undefined) hops.add(first);
+    return hops.size > 0 ? [...hops].sort() : undefined;
+  }
+
+  private learnedChanged(k: PrefixKey, best: Candidate<RouteAttrs> | undefined): void {
+    // Nobody listens (a route server with a full feed): keep no per-prefix copy at all.
+    if (this.bestListeners.size === 0) return;
+    const want = this.forwarding(k, best);
+    const had = this.learned.get(k);
+    if (want === undefined) {
+      if (had === undefined) return;
+      this.learned.delete(k);
+    } else {
+      if (had !== undefined && had.length === want.length && had.every((h, i) => h === want[i])) return;
+      this.learned.set(k, want);
+    }
+    const prefix = formatPrefix(k);
+    for (const fn of this.bestListeners) fn(prefix, want);
+  }
+
+  /**
+   * Tells `listener` about every change of the best learned route(s) of a prefix, starting with
+   * the ones there are now. Returns the unsubscribe function.
+   */
+  onBestChange(listener: BestChangeListener): () => void {
+    if (this.bestListeners.size === 0) {
+      for (const [k, c] of this.rib.entries()) {
+        const hops = this.forwarding(k, c);
+        if (hops) this.learned.set(k, hops);
+      }
+    }
+    this.bestListeners.add(listener);
+    for (const [k, hops] of this.learned) listener(formatPrefix(k), hops);
+    return () => {
+      this.bestListeners.delete(listener);
+      if (this.bestListeners.size === 0) this.learned.clear();
+    };
+  }
+
+  private checkSynced(): void {
+    if (this.syncWaiters.length === 0) return;
+    for (const p of this.peers.values()) if (!this.syncedPeers.has(p.id)) return;
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Resolves once every configured peer has sent End-of-RIB since start (RFC 4724 §4.1: the
+   * restarting speaker's cue that its RIB is whole again), or after `timeoutMs`, whichever is first.
+   * Says which.
+   */
+  whenSynced(timeoutMs: number): Promise<"end-of-rib" | "timeout"> {
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => resolve("timeout"), timeoutMs);
+      this.syncWaiters.push(() => {
+        this.clock.clearTimeout(timer);
+        resolve("end-of-rib");
+      });
+      this.checkSynced();
     });
   }
 
@@ -145,6 +291,7 @@ export class Speaker implements ControlTarget {
       if (this.peers.has(addr)) continue;
       const p = new Peer(this.nextSource++, s, this.host);
       this.peers.set(addr, p);
+      this.peersById.set(p.id, p);
       p.start();
     }
   }
@@ -153,10 +300,15 @@ export class Speaker implements ControlTarget {
     p.stop();
     this.rib.removeSource(p.id);
     this.peers.delete(p.settings.address);
+    this.peersById.delete(p.id);
   }
 
-  async stop(): Promise<void> {
-    for (const p of this.peers.values()) p.stop();
+  /**
+   * Stops every session. A graceful stop (RFC 4724 restarting speaker) sends no Cease and keeps
+   * the RIB, so peers keep our routes as stale and nothing learned is reported withdrawn.
+   */
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    for (const p of this.peers.values()) p.stop(opts);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
@@ -192,12 +344,19 @@ export class Speaker implements ControlTarget {
         });
     }
     const best: RouteView[] = [];
-    for (const [k, c] of this.rib.entries())
+    for (const [k, c] of this.rib.entries()) {
+      const cands = this.rib.candidates(k);
+      const sel = cands.length > 1 ? this.decide(cands) : undefined;
       best.push({
         prefix: formatPrefix(k),
         from: this.sourceName(c.source),
         attributes: attributesView(c.attrs),
+        reason: sel?.reason ?? "only-path",
+        ...(sel && sel.multipath.length > 1 && this.parsed.config.multipath
+          ? { multipath: sel.multipath.map((p) => this.sourceName(p.source)) }
+          : {}),
       });
+    }
     return { received, best };
   }
 }

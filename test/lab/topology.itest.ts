@@ -52,6 +52,7 @@ t.test(
       t.match(p.ip, /^10\.244\.\d+\.\d+$/, `${p.pod} has a pool address`);
       t.ok(p.server, `${p.pod}'s server runs`);
     }
+    t.equal(new Set(st.pods.map((p) => p.ip)).size, 4, "every pod has its own address");
     for (const n of st.nodes) t.equal(n.blocks.length, 1, `${n.name} holds one /26 block`);
 
     // The Pod objects carry what the CNI plugin assigned, as a kubelet would write them.

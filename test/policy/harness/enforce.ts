@@ -1,11 +1,9 @@
-import { stringify } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import { compileForNode, type Backend } from "../../../policy/dataplane.js";
 import type { PolicyIR } from "../../../policy/ir.js";
-import { applyIptables } from "../../../policy/iptables/apply.js";
-import { renderIptables } from "../../../policy/iptables/render.js";
-import { applyNft, type Runner } from "../../../policy/nft/apply.js";
-import { renderDiff, renderFull } from "../../../policy/nft/render.js";
-import type { NftDocument } from "../../../policy/nft/schema.js";
+import type { Runner } from "../../../policy/nft/apply.js";
+import { deepEqual } from "../../../policy/nft/render.js";
+import { PolicyEngine, type ProgramReport } from "../../../policy/engine.js";
 import { loadStateText } from "../../../policy/state.js";
 import type { PolicyLab } from "./lab.js";
 
@@ -48,19 +46,32 @@ export function labStateYaml(lab: PolicyLab, labels: LabLabels = {}): string {
   return docs.map((d) => stringify(d)).join("---\n");
 }
 
+/** Identity of a document for remove(): kind, namespace, name. */
+function docKey(d: Record<string, unknown>): { kind: string; namespace: string | undefined; name: string } {
+  const md = (d["metadata"] ?? {}) as { name?: string; namespace?: string };
+  return { kind: String(d["kind"]), namespace: md.namespace, name: md.name ?? "" };
+}
+
 /**
- * Puts a state into every node of the lab: compiled per node, then for nft a diff against what the
- * node got last (a full transaction the first time), for iptables the full bundle.
+ * Puts a state into every node of the lab through one PolicyEngine per node, as the agent does:
+ * every object upserted, vanished ones removed, then program() (a full transaction the first time,
+ * incremental after). After each apply the engine's incremental IR must equal a full compile of the
+ * same state: the suite's matrices then prove both.
  */
 export class Enforcer {
+  private readonly engines = new Map<string, PolicyEngine>();
+  private readonly present = new Map<string, { kind: string; namespace: string | undefined; name: string }>();
   private readonly last = new Map<string, PolicyIR>();
-  /** The nft transactions of the last apply, one per node. */
-  lastDocs: NftDocument[] = [];
+  /** The engines' reports of the last apply, one per node. */
+  lastReports: ProgramReport[] = [];
 
   constructor(
     readonly lab: PolicyLab,
     readonly backend: Backend,
-  ) {}
+  ) {
+    for (const node of lab.nodes.keys())
+      this.engines.set(node, new PolicyEngine({ node, backend, netns: lab.node(node).netns.name }));
+  }
 
   runner(node: string): Runner {
     const ns = this.lab.node(node).netns;
@@ -68,29 +79,40 @@ export class Enforcer {
   }
 
   async apply(labels: LabLabels, policiesYaml: string): Promise<void> {
-    const loaded = loadStateText(`${labStateYaml(this.lab, labels)}---\n${policiesYaml}`, "test state");
+    const text = `${labStateYaml(this.lab, labels)}---\n${policiesYaml}`;
+    const loaded = loadStateText(text, "test state");
     if (loaded.problems.length > 0)
       throw new Error(
         `state problems: ${loaded.problems.map((p) => `${p.object} ${p.path}: ${p.message}`).join("; ")}`,
       );
-    this.lastDocs = [];
-    await Promise.all(
-      [...this.lab.nodes.keys()].map(async (node) => {
-        const ir = compileForNode(loaded, node);
-        const run = this.runner(node);
-        if (this.backend === "iptables") await applyIptables(run, renderIptables(ir));
-        else {
-          const before = this.last.get(node);
-          const doc = before ? renderDiff(before, ir) : renderFull(ir);
-          if (doc.nftables.length > 0) this.lastDocs.push(doc);
-          await applyNft(run, doc);
+    const docs = parseAllDocuments(text)
+      .map((d) => d.toJS() as unknown)
+      .filter((d): d is Record<string, unknown> => typeof d === "object" && d !== null);
+    const now = new Map(docs.map((d) => [JSON.stringify(docKey(d)), docKey(d)]));
+    this.lastReports = await Promise.all(
+      [...this.engines].map(async ([node, engine]) => {
+        for (const d of docs) {
+          const problems = engine.upsert(d);
+          if (problems.length) throw new Error(`engine rejected ${JSON.stringify(problems)}`);
         }
-        this.last.set(node, ir);
+        for (const [k, id] of this.present) if (!now.has(k)) engine.remove(id.kind, id.namespace, id.name);
+        const report = await engine.program();
+        const full = compileForNode(loaded, node);
+        if (!deepEqual(engine.ir(), full))
+          throw new Error(`node ${node}: the engine's incremental IR differs from a full compile`);
+        this.last.set(node, full);
+        return report;
       }),
     );
+    this.present.clear();
+    for (const [k, v] of now) this.present.set(k, v);
   }
 
   lastIR(node: string): PolicyIR | undefined {
     return this.last.get(node);
+  }
+
+  close(): void {
+    for (const e of this.engines.values()) e.close();
   }
 }

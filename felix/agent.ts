@@ -1,0 +1,535 @@
+/**
+ * The node agent: datastore → cache → desired state → reconcilers, plus the in-process BGP speaker.
+ * Events are coalesced: whatever arrives while a programming pass runs is handled by the next pass,
+ * so a burst costs one pass. A periodic resync re-reads the kernel and repairs drift.
+ */
+import { networkInterfaces } from "node:os";
+import { Speaker } from "../bgp/session/speaker.js";
+import { errorMessage } from "../core/errors.js";
+import { log } from "../core/log.js";
+import {
+  ConflictError,
+  Informer,
+  NotFoundError,
+  openDatastore,
+  type Datastore,
+  type ObjectOf,
+  type StoredObject,
+} from "../datastore/index.js";
+import { speakerConfig } from "./bgp.js";
+import { ClusterCache, WATCHED_KINDS, objectKey, type WatchedKind } from "./calc/cache.js";
+import { ANN_IPV4, computeDesired, type BgpWant, type Desired } from "./calc/desired.js";
+import { reconcileSysctls } from "./dataplane/interfaces.js";
+import { applyNat } from "./dataplane/nat.js";
+import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
+import { RouteReconciler } from "./dataplane/routes.js";
+import { FelixMetrics, type MetricsSnapshot } from "./metrics.js";
+
+export interface AgentOptions {
+  readonly datastore: string;
+  readonly node: string;
+  /** ADDR/LEN; autodetected when absent. */
+  readonly ip: string | undefined;
+  readonly backend: "nft" | "iptables";
+  readonly resyncSeconds: number;
+}
+
+export interface NodeStatusView {
+  readonly node: string;
+  readonly ready: boolean;
+  readonly notReadyReasons: readonly string[];
+  readonly ip: string | undefined;
+  readonly datastore: { readonly url: string; readonly up: boolean; readonly watchLagSeconds: number | null };
+  readonly bgp: {
+    readonly asn: number | null;
+    readonly routerId: string | null;
+    readonly peers: readonly {
+      readonly address: string;
+      readonly asn: number;
+      readonly state: string;
+      readonly source: string;
+      readonly prefixesReceived: number;
+      readonly prefixesAdvertised: number;
+      readonly uptime: number;
+    }[];
+  };
+  readonly routes: {
+    readonly in: readonly { readonly prefix: string; readonly nextHops: readonly string[] }[];
+    readonly out: readonly string[];
+    readonly local: number;
+    readonly stale: number;
+  };
+  readonly localEndpoints: readonly {
+    namespace: string;
+    pod: string;
+    ifName: string;
+    ips: readonly string[];
+  }[];
+  readonly policies: {
+    readonly active: readonly string[];
+    readonly stats: { policies: number; sets: number; setElements: number; rules: number };
+  };
+  readonly lastProgramming: { readonly ms: number; readonly at: string; readonly kind: string } | null;
+  readonly problems: readonly string[];
+}
+
+const POLICY_KINDS: ReadonlySet<WatchedKind> = new Set([
+  "Namespace",
+  "ServiceAccount",
+  "KubernetesNetworkPolicy",
+  "NetworkPolicy",
+  "GlobalNetworkPolicy",
+]);
+
+/** First global IPv4 address on an interface that is neither lo nor a pod's veth, as ADDR/LEN. */
+export function autodetectIp(): string | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (name === "lo" || name.startsWith("tort")) continue;
+    for (const a of addrs ?? []) if (a.family === "IPv4" && !a.internal && a.cidr) return a.cidr;
+  }
+  return undefined;
+}
+
+export class Agent {
+  readonly metrics = new FelixMetrics();
+  private ds!: Datastore;
+  private readonly cache = new ClusterCache();
+  private readonly informers: { readonly synced: Promise<void>; stop(): Promise<void> }[] = [];
+  private desired: Desired | undefined;
+  private speaker: Speaker | undefined;
+  private bgpKey = "";
+  private bgpWant: BgpWant | undefined;
+  private readonly peerSource = new Map<string, string>();
+  private readonly routes: RouteReconciler;
+  private readonly policy: PolicyProgrammer;
+  private natKey = "";
+  private ip: string | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private pending: number | undefined;
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private programmed = false;
+  private datastoreUp = false;
+  private watchLag: number | undefined;
+  private lastProgramming: NodeStatusView["lastProgramming"] = null;
+  private stopped = false;
+  private heartbeatAt = 0;
+  private adopted = 0;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.routes = new RouteReconciler({ peerUptime: (a) => this.peerUptime(a) });
+    this.policy = new EnginePolicy(opts.node, opts.backend);
+    this.metrics.bind(
+      () => this.metricsSnapshot(),
+      () => this.policy.drops().catch(() => new Map<string, number>()),
+    );
+  }
+
+  private peerUptime(address: string): number | "down" | undefined {
+    const p = this.speaker?.status().peers.find((x) => x.address === address);
+    if (!p) return undefined;
+    return p.state === "Established" ? p.uptime : "down";
+  }
+
+  async start(): Promise<void> {
+    this.ds = await openDatastore(this.opts.datastore);
+    this.ip = this.opts.ip ?? autodetectIp();
+    if (!this.ip) log().warn("no IPv4 address found for this node: BGP stays off (give --ip)");
+    await this.registerNode();
+    this.datastoreUp = true;
+    this.adopted = await this.routes.adopt();
+    log().info({ adopted: this.adopted }, "adopted routes a previous run left in the kernel");
+    for (const kind of [...WATCHED_KINDS, "NodeStatus"] as const) {
+      const inf = new Informer(this.ds, kind, (ev) => this.onEvent(kind, ev.type, ev.object));
+      this.informers.push(inf);
+      inf.start();
+    }
+    await Promise.all(this.informers.map((i) => i.synced));
+    log().info(
+      { objects: WATCHED_KINDS.map((k) => `${k}=${this.cache.size(k)}`).join(" ") },
+      "datastore synced",
+    );
+    await this.programNow(true);
+    const resyncMs = Math.max(1, this.opts.resyncSeconds) * 1000;
+    this.every(resyncMs, () => this.resync());
+    this.every(1000, () => this.tick());
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy || this.stopped) return;
+      busy = true;
+      fn()
+        .catch((err: unknown) => log().error({ err: errorMessage(err) }, "periodic task failed"))
+        .finally(() => (busy = false));
+    }, ms);
+    this.timers.push(t);
+  }
+
+  /** Creates or updates this node's Node object with its BGP address (CAS, retried). */
+  private async registerNode(): Promise<void> {
+    if (!this.ip) return;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const node = await this.ds.get("Node", this.opts.node);
+        if (node.metadata.annotations?.[ANN_IPV4] === this.ip) return;
+        const annotations = { ...(node.metadata.annotations ?? {}), [ANN_IPV4]: this.ip };
+        await this.ds.update("Node", { ...node, metadata: { ...node.metadata, annotations } });
+        return;
+      } catch (err) {
+        if (err instanceof ConflictError) continue;
+        if (!(err instanceof NotFoundError)) {
+          this.metrics.errors.inc({ kind: "datastore" });
+          log().warn({ err: errorMessage(err) }, "cannot record this node's address in its Node object");
+          return;
+        }
+      }
+      try {
+        await this.ds.create("Node", {
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: { name: this.opts.node, annotations: { [ANN_IPV4]: this.ip } },
+        });
+        return;
+      } catch (err) {
+        if (errorMessage(err).includes("exists")) continue;
+        throw err;
+      }
+    }
+  }
+
+  private onEvent(
+    kind: WatchedKind | "NodeStatus",
+    type: "ADDED" | "MODIFIED" | "DELETED",
+    obj: StoredObject,
+  ) {
+    if (kind === "NodeStatus") {
+      if (obj.metadata.name === this.opts.node && type !== "DELETED") {
+        const updated = (obj.status as { updated?: string } | undefined)?.updated;
+        if (updated) this.watchLag = Math.max(0, (Date.now() - Date.parse(updated)) / 1000);
+      }
+      return;
+    }
+    if (!this.cache.apply(kind, type, obj)) return;
+    if (POLICY_KINDS.has(kind)) this.feedPolicy(type, obj);
+    if (kind === "Pod") this.feedPod(obj.metadata.namespace ?? "default", obj.metadata.name);
+    if (kind === "WorkloadEndpoint") {
+      const pod = (obj.spec as { pod?: string } | undefined)?.pod;
+      if (pod) this.feedPod(obj.metadata.namespace ?? "default", pod);
+    }
+    this.schedule();
+  }
+
+  private feedPolicy(type: string, obj: StoredObject): void {
+    if (type === "DELETED") {
+      this.policy.remove(obj.kind, obj.metadata.namespace, obj.metadata.name);
+      return;
+    }
+    const problems = this.policy.upsert(obj);
+    if (problems.length > 0) {
+      this.metrics.errors.inc({ kind: "validation" }, problems.length);
+      for (const p of problems) log().warn({ object: p.object, path: p.path }, p.message);
+    }
+  }
+
+  /** A pod as policy sees it: its IPs from the WorkloadEndpoint until the pod's status has them. */
+  private feedPod(namespace: string, name: string): void {
+    const pod = this.cache.get("Pod", name, namespace);
+    if (!pod) {
+      this.policy.remove("Pod", namespace, name);
+      return;
+    }
+    const wep = this.cache
+      .list("WorkloadEndpoint")
+      .find((w) => (w.metadata.namespace ?? "default") === namespace && w.spec.pod === name);
+    let view: StoredObject = pod;
+    if (wep && !pod.status?.podIPs?.length && !pod.status?.podIP) {
+      const podIPs = wep.spec.ipNetworks.map((c) => ({ ip: c.split("/")[0] ?? c }));
+      view = { ...pod, status: { ...(pod.status ?? {}), podIPs } };
+    }
+    if (wep && !pod.spec.nodeName) view = { ...view, spec: { ...pod.spec, nodeName: wep.spec.node } };
+    this.policy.upsert(view);
+  }
+
+  /** Coalesces events: one programming pass after the current one, whatever arrived meanwhile. */
+  private schedule(): void {
+    this.pending ??= performance.now();
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    if (!this.programmed) return;
+    setImmediate(() => void this.programNow(false));
+  }
+
+  private async programNow(full: boolean): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return this.running;
+    }
+    const since = this.pending ?? performance.now();
+    this.pending = undefined;
+    this.running = this.pass(full, since).finally(() => {
+      this.running = undefined;
+      if (this.rerun && !this.stopped) {
+        this.rerun = false;
+        setImmediate(() => void this.programNow(false));
+      }
+    });
+    return this.running;
+  }
+
+  private async pass(full: boolean, since: number): Promise<void> {
+    const began = performance.now();
+    const d = computeDesired(this.cache, { name: this.opts.node, ip: this.ip });
+    for (const p of d.problems)
+      if (!this.desired?.problems.includes(p)) log().warn({ problem: p }, "object ignored");
+    this.desired = d;
+    this.policy.setLocalEndpoints(d.localEndpoints);
+    await this.step("bgp", () => this.configureBgp(d.bgp));
+    this.routes.setLocal(d.routes);
+    await this.step("routes", async () => {
+      const r = await this.routes.sync();
+      for (const f of r.failed) log().warn({ dst: f.dst, reason: f.reason }, "route not programmed");
+      if (full && r.replaced + r.removed > 0)
+        this.metrics.repairs.inc({ what: "routes" }, r.replaced + r.removed);
+    });
+    await this.step("nft", async () => {
+      await (full ? this.policy.resync() : this.policy.program());
+    });
+    await this.step("nat", async () => {
+      const key = JSON.stringify(d.masquerade);
+      if (!full && key === this.natKey) return;
+      await applyNat(d.masquerade);
+      this.natKey = key;
+    });
+    await this.step("sysctl", () => {
+      const ipv6 = d.localEndpoints.some((e) => e.ips.some((ip) => ip.includes(":")));
+      const r = reconcileSysctls(ipv6);
+      if (r.repaired.length > 0 && this.programmed)
+        this.metrics.repairs.inc({ what: "sysctl" }, r.repaired.length);
+      if (r.failed.length > 0) throw new Error(`cannot set ${r.failed.join(", ")}`);
+      return Promise.resolve();
+    });
+    const done = performance.now();
+    this.metrics.programming.observe({ what: full ? "resync" : "event" }, (done - since) / 1000);
+    this.lastProgramming = {
+      ms: Math.round((done - began) * 100) / 100,
+      at: new Date().toISOString(),
+      kind: full ? "full" : "incremental",
+    };
+    this.programmed = true;
+  }
+
+  private async step(kind: string, fn: () => Promise<void>): Promise<void> {
+    const began = performance.now();
+    try {
+      await fn();
+    } catch (err) {
+      this.metrics.errors.inc({ kind });
+      log().error({ kind, err: errorMessage(err) }, "programming failed; retrying at the next pass");
+    }
+    this.metrics.programming.observe({ what: kind }, (performance.now() - began) / 1000);
+  }
+
+  private async configureBgp(want: BgpWant | undefined): Promise<void> {
+    this.bgpWant = want;
+    this.peerSource.clear();
+    for (const p of want?.peers ?? []) this.peerSource.set(p.address, p.source);
+    const key = JSON.stringify(want ?? null);
+    if (key === this.bgpKey) return;
+    const prev = this.bgpKey === "" ? null : (JSON.parse(this.bgpKey) as BgpWant | null);
+    if (
+      this.speaker &&
+      want &&
+      prev &&
+      prev.listenPort === want.listenPort &&
+      prev.routerId === want.routerId
+    ) {
+      // Unchanged sessions are kept; originated prefixes announced or withdrawn.
+      this.speaker.apply(speakerConfig(want));
+      this.bgpKey = key;
+      return;
+    }
+    if (this.speaker) await this.speaker.stop();
+    this.speaker = undefined;
+    if (want) {
+      const speaker = new Speaker(speakerConfig(want), log().child({ component: "bgp" }));
+      speaker.restarting = this.adopted > 0;
+      speaker.onBestChange((prefix, hops) => {
+        this.routes.learn(prefix, hops);
+        this.schedule();
+      });
+      await speaker.start();
+      this.speaker = speaker;
+    }
+    this.bgpKey = key;
+  }
+
+  private async resync(): Promise<void> {
+    this.metrics.resyncs.inc();
+    await this.programNow(true);
+    await this.heartbeat();
+  }
+
+  /** Every second: datastore probe, stale routes, heartbeat. */
+  private async tick(): Promise<void> {
+    const wasUp = this.datastoreUp;
+    try {
+      await withTimeout(this.ds.get("Node", this.opts.node), 2000);
+      this.datastoreUp = true;
+    } catch (err) {
+      if (err instanceof NotFoundError) this.datastoreUp = true;
+      else {
+        if (wasUp)
+          log().warn({ err: errorMessage(err) }, "datastore unreachable: keeping the last programmed state");
+        this.datastoreUp = false;
+        this.metrics.errors.inc({ kind: "datastore" });
+      }
+    }
+    if (this.datastoreUp && !wasUp) {
+      log().info("datastore reachable again: resyncing");
+      await this.registerNode().catch(() => undefined);
+      await this.programNow(true);
+    }
+    const before = this.routes.counts().stale;
+    this.routes.expireStale();
+    if (this.routes.counts().stale !== before) this.schedule();
+    if (Date.now() - this.heartbeatAt > 10_000) await this.heartbeat();
+  }
+
+  /** Writes this node's NodeStatus; its echo through the watch measures the watch lag. */
+  private async heartbeat(): Promise<void> {
+    if (!this.datastoreUp) return;
+    this.heartbeatAt = Date.now();
+    const s = this.status();
+    const obj = {
+      apiVersion: "tortie.io/v1",
+      kind: "NodeStatus",
+      metadata: { name: this.opts.node },
+      spec: { node: this.opts.node },
+      status: {
+        ready: s.ready,
+        updated: new Date().toISOString(),
+        lastProgrammingMs: Math.round(s.lastProgramming?.ms ?? 0),
+        localEndpoints: s.localEndpoints.length,
+        bgp: {
+          peers: s.bgp.peers.map((p) => ({
+            peerIP: p.address,
+            asNumber: p.asn,
+            state: p.state as "Idle",
+            routesReceived: p.prefixesReceived,
+            routesAdvertised: p.prefixesAdvertised,
+          })),
+        },
+      },
+    } as ObjectOf<"NodeStatus">;
+    try {
+      try {
+        const cur = await this.ds.get("NodeStatus", this.opts.node);
+        await this.ds.update("NodeStatus", { ...obj, metadata: { ...cur.metadata } });
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        await this.ds.create("NodeStatus", obj);
+      }
+    } catch (err) {
+      this.metrics.errors.inc({ kind: "datastore" });
+      log().debug({ err: errorMessage(err) }, "NodeStatus not written");
+    }
+  }
+
+  notReadyReasons(): string[] {
+    const why: string[] = [];
+    if (!this.programmed) why.push("dataplane not programmed yet");
+    if (!this.datastoreUp) why.push("datastore unreachable");
+    for (const p of this.speaker?.status().peers ?? [])
+      if (p.state !== "Established") why.push(`BGP session with ${p.address} is ${p.state}`);
+    if (this.bgpWant && this.bgpWant.peers.length > 0 && !this.speaker) why.push("BGP speaker not running");
+    return why;
+  }
+
+  status(): NodeStatusView {
+    const why = this.notReadyReasons();
+    const peers = this.speaker?.status().peers ?? [];
+    const best = this.speaker?.routes().best ?? [];
+    const stats = this.policy.stats();
+    return {
+      node: this.opts.node,
+      ready: why.length === 0,
+      notReadyReasons: why,
+      ip: this.ip,
+      datastore: { url: this.opts.datastore, up: this.datastoreUp, watchLagSeconds: this.watchLag ?? null },
+      bgp: {
+        asn: this.bgpWant?.asn ?? null,
+        routerId: this.bgpWant?.routerId ?? null,
+        peers: peers.map((p) => ({ ...p, source: this.peerSource.get(p.address) ?? "?" })),
+      },
+      routes: {
+        in: best
+          .filter((r) => r.from !== "local")
+          .map((r) => {
+            const nh = r.attributes["NEXT_HOP"];
+            return { prefix: r.prefix, nextHops: typeof nh === "string" ? nh.split(" ") : [] };
+          }),
+        out: [...(this.bgpWant?.originate ?? [])],
+        local: this.desired?.routes.length ?? 0,
+        stale: this.routes.counts().stale,
+      },
+      localEndpoints: (this.desired?.localEndpoints ?? []).map((e) => ({ ...e, ips: [...e.ips] })),
+      policies: {
+        active: [
+          ...this.cache.list("KubernetesNetworkPolicy"),
+          ...this.cache.list("NetworkPolicy"),
+          ...this.cache.list("GlobalNetworkPolicy"),
+        ]
+          .map((p) => `${p.kind} ${objectKey(p).replace(/^\//, "")}`)
+          .sort(),
+        stats,
+      },
+      lastProgramming: this.lastProgramming,
+      problems: this.desired?.problems ?? [],
+    };
+  }
+
+  private metricsSnapshot(): MetricsSnapshot {
+    const s = this.status();
+    return {
+      ready: s.ready,
+      datastoreUp: this.datastoreUp,
+      watchLagSeconds: this.watchLag,
+      localEndpoints: s.localEndpoints.length,
+      routes: this.routes.counts(),
+      peers: s.bgp.peers,
+      policy: s.policies.stats,
+    };
+  }
+
+  /** Leaves routes and nftables as they are: the next agent adopts them (graceful restart). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.informers.map((i) => i.stop()));
+    await this.running?.catch(() => undefined);
+    // No Cease: peers keep our routes as stale (RFC 4724) until the next agent re-announces them.
+    await this.speaker?.stop({ graceful: true });
+    this.routes.close();
+    await this.ds.close();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * The in-process speaker, configured from the calculated BgpWant. Learned best routes reach the
+ * route reconciler through Speaker.onBestChange.
+ */
+import { checkConfig, type ParsedConfig } from "../bgp/config.js";
+import type { BgpWant } from "./calc/desired.js";
+
+/** RFC 4724 restart time we announce (BIRD's and FRR's default): how long peers keep our routes. */
+export const RESTART_TIME = 120;
+
+/** The speaker config for a node; the node's address is where it listens and connects from. */
+export function speakerConfig(want: BgpWant): ParsedConfig {
+  return checkConfig(
+    {
+      routerId: want.routerId,
+      asn: want.asn,
+      listen: { address: want.routerId, port: want.listenPort },
+      peers: want.peers.map((p) => ({
+        address: p.address,
+        asn: p.asn,
+        ...(p.port !== 179 ? { port: p.port } : {}),
+        ...(p.address.includes(":") ? {} : { localAddress: want.routerId }),
+      })),
+      originate: [...want.originate],
+      multipath: true,
+      gracefulRestart: { restartTime: RESTART_TIME },
+      ...(want.routeReflectorClusterId !== undefined ? { clusterId: want.routeReflectorClusterId } : {}),
+    },
+    "felix bgp config",
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * The agent's view of the datastore: the last state of every object of the kinds it watches, keyed by
+ * namespace/name. Applying an event is a pure map update, so any order of events that ends in the same
+ * objects ends in the same cache (the calculation below depends only on the cache's contents).
+ */
+import type { KindName } from "../../datastore/kinds.js";
+import type { ObjectOf, StoredObject, WatchEventType } from "../../datastore/types.js";
+
+/** Every kind felix reads. */
+export const WATCHED_KINDS = [
+  "Node",
+  "Namespace",
+  "ServiceAccount",
+  "Pod",
+  "WorkloadEndpoint",
+  "KubernetesNetworkPolicy",
+  "NetworkPolicy",
+  "GlobalNetworkPolicy",
+  "IPPool",
+  "IPAMBlock",
+  "BlockAffinity",
+  "BGPConfiguration",
+  "BGPPeer",
+  "BGPFilter",
+] as const satisfies readonly KindName[];
+
+export type WatchedKind = (typeof WATCHED_KINDS)[number];
+
+export function objectKey(o: { metadata: { name: string; namespace?: string } }): string {
+  return `${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+}
+
+export class ClusterCache {
+  private readonly byKind = new Map<WatchedKind, Map<string, StoredObject>>(
+    WATCHED_KINDS.map((k) => [k, new Map()]),
+  );
+
+  /** Applies one event; returns false when it changed nothing (same resourceVersion, or delete of nothing). */
+  apply(kind: WatchedKind, type: WatchEventType, obj: StoredObject): boolean {
+    const m = this.byKind.get(kind);
+    if (!m) return false;
+    const k = objectKey(obj);
+    if (type === "DELETED") return m.delete(k);
+    const old = m.get(k);
+    if (
+      old !== undefined &&
+      old.metadata.resourceVersion !== undefined &&
+      old.metadata.resourceVersion === obj.metadata.resourceVersion
+    )
+      return false;
+    m.set(k, obj);
+    return true;
+  }
+
+  list<K extends WatchedKind>(kind: K): ObjectOf<K>[] {
+    return [...(this.byKind.get(kind)?.values() ?? [])] as ObjectOf<K>[];
+  }
+
+  get<K extends WatchedKind>(kind: K, name: string, namespace?: string): ObjectOf<K> | undefined {
+    return this.byKind.get(kind)?.get(`${namespace ?? ""}/${name}`) as ObjectOf<K> | undefined;
+  }
+
+  size(kind: WatchedKind): number {
+    return this.byKind.get(kind)?.size ?? 0;
+  }
+}

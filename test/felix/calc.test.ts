@@ -1,0 +1,216 @@
+import fc from "fast-check";
+import t from "tap";
+import { hostIfName } from "../../core/ifname.js";
+import type { StoredObject } from "../../datastore/types.js";
+import { ClusterCache, WATCHED_KINDS, type WatchedKind } from "../../felix/calc/cache.js";
+import { computeDesired, learnedRoutes } from "../../felix/calc/desired.js";
+
+type Ev = { kind: WatchedKind; obj: StoredObject };
+
+const node = (name: string, ann: Record<string, string>, labels: Record<string, string> = {}): Ev => ({
+  kind: "Node",
+  obj: { apiVersion: "v1", kind: "Node", metadata: { name, annotations: ann, labels } },
+});
+const ours = (kind: WatchedKind, name: string, spec: unknown, namespace?: string): Ev => ({
+  kind,
+  obj: {
+    apiVersion: "tortie.io/v1",
+    kind,
+    metadata: { name, ...(namespace !== undefined ? { namespace } : {}) },
+    spec,
+  },
+});
+const pod = (ns: string, name: string, nodeName: string, ips: string[]): Ev => ({
+  kind: "Pod",
+  obj: {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: ns, labels: { app: name } },
+    spec: { nodeName, containers: [{ name: "c" }] },
+    status: ips.length ? { podIPs: ips.map((ip) => ({ ip })) } : {},
+  },
+});
+
+/** A small cluster: three nodes, a NAT pool and a plain one, blocks, pods, peers. */
+const FINAL: Ev[] = [
+  node("n1", { "tortie.io/ipv4-address": "10.0.0.1/24" }, { rack: "a" }),
+  node("n2", { "tortie.io/ipv4-address": "10.0.0.2/24", "tortie.io/as-number": "64600" }, { rack: "b" }),
+  node("n3", { "tortie.io/ipv4-address": "10.0.0.3/24", "tortie.io/route-reflector-cluster-id": "1.1.1.1" }),
+  ours("BGPConfiguration", "default", { asNumber: 64513 }),
+  ours("BGPPeer", "tor", { nodeSelector: "rack == 'a'", peerIP: "192.0.2.254:1179", asNumber: 65000 }),
+  ours("BGPPeer", "global", { peerIP: "192.0.2.253", asNumber: 65001 }),
+  ours("BGPPeer", "other-node", { node: "n2", peerIP: "192.0.2.252", asNumber: 65002 }),
+  ours("IPPool", "nat", { cidr: "10.244.0.0/16", natOutgoing: true }),
+  ours("IPPool", "plain", { cidr: "10.250.0.0/16" }),
+  ours("IPPool", "v6", { cidr: "fd00::/64", natOutgoing: true }),
+  ours("BlockAffinity", "n1-a", { state: "confirmed", node: "n1", cidr: "10.244.1.0/26", time: 1 }),
+  ours("BlockAffinity", "n1-b", { state: "pending", node: "n1", cidr: "10.244.1.64/26", time: 1 }),
+  ours("IPAMBlock", "b2", { cidr: "10.250.0.0/26", affinity: "host:n1", allocations: [], unallocated: [] }),
+  ours("IPAMBlock", "b3", { cidr: "10.244.2.0/26", affinity: "host:n2", allocations: [], unallocated: [] }),
+  pod("default", "a", "n1", ["10.244.1.2"]),
+  pod("default", "b", "n2", ["10.244.2.2"]),
+  pod("prod", "c", "n1", []),
+  ours(
+    "WorkloadEndpoint",
+    "n1-c",
+    { node: "n1", pod: "c", interfaceName: hostIfName("prod", "c"), ipNetworks: ["10.244.1.3/32"] },
+    "prod",
+  ),
+];
+
+function build(events: readonly { ev: Ev; type: "ADDED" | "DELETED" }[]): ClusterCache {
+  const c = new ClusterCache();
+  for (const { ev, type } of events) c.apply(ev.kind, type, ev.obj);
+  return c;
+}
+
+t.test("the desired state of a node", async (t) => {
+  const cache = build(FINAL.map((ev) => ({ ev, type: "ADDED" })));
+  const d = computeDesired(cache, { name: "n1", ip: "10.0.0.1/24" });
+  t.same(
+    d.localEndpoints.map((e) => [e.namespace, e.pod, e.ifName, e.ips]),
+    [
+      ["default", "a", hostIfName("default", "a"), ["10.244.1.2"]],
+      ["prod", "c", hostIfName("prod", "c"), ["10.244.1.3"]],
+    ],
+    "a pod scheduled here with an IP, and a WorkloadEndpoint whose pod has no IP yet",
+  );
+  t.same(
+    d.affineBlocks,
+    ["10.244.1.0/26", "10.250.0.0/26"],
+    "confirmed affinities and IPAMBlocks; not pending",
+  );
+  t.same(d.routes, [
+    { dst: "10.244.1.0/26", type: "blackhole" },
+    { dst: "10.244.1.2/32", nexthops: [{ dev: hostIfName("default", "a") }] },
+    { dst: "10.244.1.3/32", nexthops: [{ dev: hostIfName("prod", "c") }] },
+    { dst: "10.250.0.0/26", type: "blackhole" },
+  ]);
+  t.same(d.masquerade, {
+    pools: { v4: ["10.244.0.0/16", "10.250.0.0/16"], v6: ["fd00::/64"] },
+    natPools: { v4: ["10.244.0.0/16"], v6: ["fd00::/64"] },
+  });
+  t.same(d.bgp, {
+    routerId: "10.0.0.1",
+    asn: 64513,
+    listenPort: 179,
+    routeReflectorClusterId: undefined,
+    peers: [
+      { address: "10.0.0.2", port: 179, asn: 64600, source: "mesh", routeReflectorClient: false },
+      { address: "10.0.0.3", port: 179, asn: 64513, source: "mesh", routeReflectorClient: false },
+      {
+        address: "192.0.2.253",
+        port: 179,
+        asn: 65001,
+        source: "BGPPeer global",
+        routeReflectorClient: false,
+      },
+      { address: "192.0.2.254", port: 1179, asn: 65000, source: "BGPPeer tor", routeReflectorClient: false },
+    ],
+    originate: ["10.244.1.0/26", "10.250.0.0/26"],
+  });
+  t.same(d.problems, []);
+
+  const rr = computeDesired(cache, { name: "n3", ip: "10.0.0.3/24" });
+  t.equal(rr.bgp?.routeReflectorClusterId, "1.1.1.1");
+  t.same(
+    rr.bgp?.peers.filter((p) => p.source === "mesh").map((p) => [p.address, p.routeReflectorClient]),
+    [
+      ["10.0.0.1", true],
+      ["10.0.0.2", true],
+    ],
+    "a route reflector's mesh peers that are not reflectors are its clients",
+  );
+  const n2 = computeDesired(cache, { name: "n2", ip: "10.0.0.2/24" });
+  t.same(
+    n2.bgp?.peers.map((p) => p.address),
+    ["10.0.0.1", "10.0.0.3", "192.0.2.252", "192.0.2.253"],
+    "node-named peer, global peer; not the rack-a peer",
+  );
+  t.equal(n2.bgp?.asn, 64600, "the node's own AS number annotation wins");
+});
+
+t.test("mesh off, peer selectors, bad input named", async (t) => {
+  const cache = build(
+    [
+      ...FINAL.filter((e) => e.kind !== "BGPConfiguration" && e.kind !== "BGPPeer"),
+      ours("BGPConfiguration", "default", { nodeToNodeMeshEnabled: false }),
+      ours("BGPPeer", "to-rr", { peerSelector: "has(rr)" }),
+      ours("BGPPeer", "broken", { peerIP: "not-an-ip" }),
+      ours("BGPPeer", "bad-sel", { nodeSelector: "rack ==", peerIP: "192.0.2.1" }),
+      node("n3", { "tortie.io/ipv4-address": "10.0.0.3/24" }, { rr: "yes" }),
+      node("n2", { "tortie.io/ipv4-address": "10.0.0.2/24", "tortie.io/as-number": "x" }),
+    ].map((ev) => ({ ev, type: "ADDED" as const })),
+  );
+  const d = computeDesired(cache, { name: "n1", ip: "10.0.0.1/24" });
+  t.same(
+    d.bgp?.peers.map((p) => [p.address, p.asn, p.source]),
+    [["10.0.0.3", 64512, "BGPPeer to-rr"]],
+  );
+  t.match(d.problems.join("\n"), /BGPPeer broken: spec\.peerIP: "not-an-ip" is not an IP/);
+  t.match(d.problems.join("\n"), /BGPPeer bad-sel: spec\.nodeSelector/);
+  t.equal(computeDesired(cache, { name: "n1", ip: undefined }).bgp, undefined, "no address, no BGP");
+  const n2 = computeDesired(cache, { name: "n2", ip: "10.0.0.2/24" });
+  t.match(n2.problems.join("\n"), /Node n2: metadata\.annotations\.tortie\.io\/as-number: "x"/);
+});
+
+t.test("learned routes never override our own blocks or pods", async (t) => {
+  const learned = new Map<string, readonly string[]>([
+    ["10.244.2.0/26", ["10.0.0.2"]],
+    ["10.244.1.0/26", ["10.0.0.9"]],
+    ["10.9.0.0/16", ["10.0.0.2", "10.0.0.3"]],
+  ]);
+  t.same(learnedRoutes(learned, { routes: [{ dst: "10.244.1.0/26", type: "blackhole" }] }), [
+    { dst: "10.244.2.0/26", nexthops: [{ gateway: "10.0.0.2" }] },
+    { dst: "10.9.0.0/16", nexthops: [{ gateway: "10.0.0.2" }, { gateway: "10.0.0.3" }] },
+  ]);
+});
+
+t.test("the result does not depend on the order events arrive in", async (t) => {
+  const reference = JSON.stringify(
+    ["n1", "n2", "n3"].map((n) =>
+      computeDesired(build(FINAL.map((ev) => ({ ev, type: "ADDED" }))), {
+        name: n,
+        ip: `10.0.0.${n.slice(1)}/24`,
+      }),
+    ),
+  );
+  const noise: Ev[] = [
+    pod("default", "gone", "n1", ["10.244.1.9"]),
+    ours("IPPool", "old", { cidr: "10.99.0.0/16", natOutgoing: true }),
+    ours("BlockAffinity", "n1-z", { state: "confirmed", node: "n1", cidr: "10.99.0.0/26", time: 1 }),
+    node("n9", { "tortie.io/ipv4-address": "10.0.0.9/24" }),
+  ];
+  fc.assert(
+    fc.property(
+      fc.shuffledSubarray(FINAL, { minLength: FINAL.length, maxLength: FINAL.length }),
+      fc.array(fc.tuple(fc.constantFrom(...noise), fc.nat(FINAL.length)), { maxLength: 6 }),
+      fc.array(fc.nat(FINAL.length - 1), { maxLength: 4 }),
+      (order, extra, stale) => {
+        // The final objects in any order, with objects that come and go and stale versions of final
+        // objects arriving before the final ones.
+        const events: { ev: Ev; type: "ADDED" | "DELETED" }[] = order.map((ev) => ({ ev, type: "ADDED" }));
+        for (const [ev, at] of extra) events.splice(at, 0, { ev, type: "ADDED" });
+        for (const [ev] of extra) events.push({ ev, type: "DELETED" });
+        for (const i of stale) {
+          const f = FINAL[i];
+          if (!f) continue;
+          const pos = events.findIndex((e) => e.ev === f);
+          events.splice(pos, 0, {
+            ev: { kind: f.kind, obj: { ...f.obj, metadata: { ...f.obj.metadata, labels: { stale: "1" } } } },
+            type: "ADDED",
+          });
+        }
+        const got = JSON.stringify(
+          ["n1", "n2", "n3"].map((n) =>
+            computeDesired(build(events), { name: n, ip: `10.0.0.${n.slice(1)}/24` }),
+          ),
+        );
+        return got === reference;
+      },
+    ),
+    { numRuns: 100 },
+  );
+  t.pass("100 orders give the same desired state");
+  t.same(WATCHED_KINDS.length, 14);
+});

@@ -1,0 +1,347 @@
+/**
+ * Two nodes on one link, the file datastore, `tortie node run` in each node namespace, pods wired by
+ * the installed CNI plugin: cross-node reachability over BGP-learned routes, policy within a second,
+ * drift repaired at resync, a restart under a running TCP stream, metrics.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { run } from "../../core/exec.js";
+import type { Netns } from "../../core/netns.js";
+import { openDatastore, type Datastore, type StoredObject } from "../../datastore/index.js";
+import type { NodeStatusView } from "../../felix/agent.js";
+import { Kit, type Daemon } from "../kit/kit.js";
+import { waitFor } from "../kit/wait.js";
+
+const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+
+interface NodeUnderTest {
+  readonly name: string;
+  readonly ns: Netns;
+  readonly ip: string;
+  readonly control: string;
+  readonly confDir: string;
+  agent: Daemon | undefined;
+}
+
+async function status(n: NodeUnderTest): Promise<NodeStatusView> {
+  return JSON.parse(
+    await run(process.execPath, [CLI, "node", "status", "--control", n.control, "--json"]),
+  ) as NodeStatusView;
+}
+
+t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (t) => {
+  const kit = Kit.create(t);
+  const store = kit.dir("store");
+  const datastore = `file:${store}`;
+  const binDir = kit.dir("bin");
+  const nodes: NodeUnderTest[] = [];
+  for (const [i, name] of ["n1", "n2"].entries()) {
+    const ns = await kit.netns(name);
+    await ns.up("lo");
+    nodes.push({
+      name,
+      ns,
+      ip: `10.0.0.${i + 1}`,
+      control: join(kit.dir(`run-${name}`), "node.sock"),
+      confDir: kit.dir(`net.d-${name}`),
+      agent: undefined,
+    });
+  }
+  const [n1, n2] = nodes as [NodeUnderTest, NodeUnderTest];
+  await kit.veth(n1.ns, "eth0", n2.ns, "eth0");
+  for (const n of nodes) {
+    await n.ns.addr("eth0", `${n.ip}/24`);
+    // A node has a default route (proxy ARP answers the pods' gateway only for what the node can route).
+    await n.ns.route(["default", "via", "10.0.0.254", "dev", "eth0"]);
+  }
+
+  const ds: Datastore = await openDatastore(datastore);
+  t.teardown(() => ds.close());
+  await ds.create("IPPool", {
+    apiVersion: "tortie.io/v1",
+    kind: "IPPool",
+    metadata: { name: "pods" },
+    spec: { cidr: "10.244.0.0/16", natOutgoing: true },
+  });
+  for (const n of nodes)
+    await run(process.execPath, [
+      CLI,
+      "cni",
+      "install",
+      "--dir",
+      binDir,
+      "--conf-dir",
+      n.confDir,
+      "--datastore",
+      datastore,
+      "--node-name",
+      n.name,
+    ]);
+
+  const start = (n: NodeUnderTest): Daemon => {
+    n.agent = kit.spawn(
+      n.ns,
+      process.execPath,
+      [
+        CLI,
+        "node",
+        "run",
+        "--datastore",
+        datastore,
+        "--node",
+        n.name,
+        "--control",
+        n.control,
+        "--resync-interval",
+        "1",
+      ],
+      { name: `felix-${n.name}`, env: { TORTIE_IP: `${n.ip}/24` } },
+    );
+    return n.agent;
+  };
+  for (const n of nodes) start(n);
+  const ready = (n: NodeUnderTest, timeoutMs = 20_000) =>
+    waitFor(
+      `${n.name} ready`,
+      async () => {
+        if (n.agent && !n.agent.running) throw new Error(`agent exited: ${n.agent.output()}`);
+        const s = await status(n);
+        return s.ready ? s : false;
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
+  for (const n of nodes) await ready(n);
+  t.pass("both agents ready: dataplane programmed, BGP Established");
+  t.equal(
+    (await ds.get("Node", "n1")).metadata.annotations?.["tortie.io/ipv4-address"],
+    "10.0.0.1/24",
+    "the agent records its address in its Node",
+  );
+
+  // Pods: the Pod object first, then the CNI ADD in the node's namespace, then the Pod's IPs.
+  const pods = new Map<string, { ns: Netns; ip: string }>();
+  const addPod = async (n: NodeUnderTest, name: string, labels: Record<string, string>) => {
+    const podNs = await kit.netns(`pod-${name}`);
+    await ds.create("Pod", {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: "default", labels },
+      spec: { nodeName: n.name, containers: [{ name: "c" }] },
+    });
+    const conflist = JSON.parse(await run("cat", [join(n.confDir, "10-tortie.conflist")])) as {
+      cniVersion: string;
+      name: string;
+      plugins: Record<string, unknown>[];
+    };
+    const conf = { cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] };
+    const out = await run("ip", ["netns", "exec", n.ns.name, join(binDir, "tortie")], {
+      input: JSON.stringify(conf),
+      env: {
+        PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+        CNI_COMMAND: "ADD",
+        CNI_PATH: binDir,
+        CNI_CONTAINERID: `c-${name}`,
+        CNI_IFNAME: "eth0",
+        CNI_NETNS: `/var/run/netns/${podNs.name}`,
+        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=c-${name}`,
+      },
+    });
+    const ip =
+      ((JSON.parse(out) as { ips: { address: string }[] }).ips[0]?.address ?? "").split("/")[0] ?? "";
+    const pod = await ds.get("Pod", name, "default");
+    await ds.update("Pod", { ...pod, status: { podIP: ip, podIPs: [{ ip }] } });
+    pods.set(name, { ns: podNs, ip });
+    return { ns: podNs, ip };
+  };
+  const a = await addPod(n1, "a", { app: "a" });
+  const b = await addPod(n2, "b", { app: "b" });
+  t.match(a.ip, /^10\.244\./);
+
+  const dump = async (): Promise<string> => {
+    const parts: string[] = [];
+    for (const n of nodes) {
+      parts.push(`== ${n.name} routes\n${await n.ns.ip(["route"])}`);
+      parts.push(`== ${n.name} agent\n${n.agent?.output().slice(-3000) ?? ""}`);
+    }
+    return parts.join("\n");
+  };
+  t.teardown(async () => {
+    if (t.passing()) return;
+    t.comment(await dump().catch((e: unknown) => String(e)));
+  });
+  await waitFor(
+    "pod a to ping pod b on the other node",
+    () => a.ns.exec("ping", ["-c1", "-W1", b.ip]).then(() => true),
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  t.pass("pods reach each other across nodes");
+  const s1 = await status(n1);
+  const bBlock = s1.routes.in.find((r) => r.nextHops.includes("10.0.0.2"))?.prefix ?? "";
+  t.match(bBlock, /^10\.244\.\d+\.\d+\/26$/, "n1 learned n2's block from n2");
+  t.same(
+    s1.localEndpoints.map((e) => e.pod),
+    ["a"],
+  );
+  const kernel1 = await n1.ns.ip(["route", "show", "proto", "201"]);
+  t.match(
+    kernel1,
+    new RegExp(`${bBlock.replace(/\./g, "\\.")} via 10\\.0\\.0\\.2`),
+    "BGP route in the kernel",
+  );
+  t.match(kernel1, /blackhole 10\.244\./, "blackhole for the node's own block");
+  t.match(kernel1, new RegExp(`${a.ip.replace(/\./g, "\\.")} dev tort`), "host route to the local pod");
+  t.match(
+    await n1.ns.exec("nft", ["list", "table", "inet", "tortie-nat"]),
+    /masquerade/,
+    "masquerade for the NAT pool",
+  );
+  t.match(
+    await run(process.execPath, [CLI, "node", "status", "--control", n1.control]),
+    /10\.0\.0\.2 +64512 +Established/,
+  );
+
+  // Restart n1's agent under a running TCP stream from a (on n1) to b (on n2).
+  kit.spawn(b.ns, "socat", ["TCP-LISTEN:9090,reuseaddr", "EXEC:cat"], { name: "echo-b" });
+  const client = kit.spawn(
+    a.ns,
+    process.execPath,
+    [
+      "-e",
+      `const s=require("net").connect(9090,${JSON.stringify(b.ip)});let n=0,buf="";` +
+        `s.on("connect",()=>setInterval(()=>s.write("x\\n"),20));` +
+        `s.on("data",d=>{for(const c of d.toString())if(c==="\\n")n++;console.log("echo "+n)});` +
+        `s.on("error",e=>{console.log("ERROR "+e.message);process.exit(1)});s.on("close",()=>{console.log("CLOSED");process.exit(1)});`,
+    ],
+    { name: "stream-a" },
+  );
+  const echoes = (): number => Number(/echo (\d+)\n(?![\s\S]*echo)/.exec(client.output())?.[1] ?? 0);
+  await waitFor("the stream to flow", () => echoes() > 10, { timeoutMs: 10_000 });
+  n1.agent?.signal("SIGTERM");
+  await n1.agent?.waitForExit(10_000);
+  t.match(
+    await n1.ns.ip(["route", "show", "proto", "201"]),
+    bBlock.split("/")[0] ?? "",
+    "routes stay after SIGTERM",
+  );
+  t.match(await n1.ns.exec("nft", ["list", "tables"]), /inet tortie\b/, "nftables stay after SIGTERM");
+  const before = echoes();
+  start(n1);
+  await ready(n1);
+  await waitFor("the stream to go on after the restart", () => echoes() > before + 50, { timeoutMs: 10_000 });
+  t.ok(client.running, "the TCP connection survived the agent restart");
+  t.notMatch(client.output(), /ERROR|CLOSED/);
+  await client.stop();
+
+  // A NetworkPolicy takes effect within one second.
+  kit.spawn(b.ns, "socat", ["TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo ok"], { name: "web-b" });
+  const probe = async (from: Netns, ip: string): Promise<boolean> => {
+    try {
+      return (
+        await from.exec("socat", ["-T1", "-", `TCP:${ip}:8080,connect-timeout=0.3`], { timeoutMs: 2000 })
+      ).includes("ok");
+    } catch {
+      return false;
+    }
+  };
+  await waitFor("a to reach b:8080 without policy", () => probe(a.ns, b.ip), { timeoutMs: 10_000 });
+  const policy: StoredObject = {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "b-from-clients", namespace: "default" },
+    spec: {
+      podSelector: { matchLabels: { app: "b" } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { role: "client" } } }], ports: [{ port: 8080 }] }],
+    },
+  };
+  const written = Date.now();
+  await ds.create("KubernetesNetworkPolicy", policy as never);
+  await waitFor("the policy to block a → b", async () => !(await probe(a.ns, b.ip)), {
+    timeoutMs: 1000,
+    intervalMs: 20,
+  });
+  t.ok(Date.now() - written < 1500, `blocked ${Date.now() - written} ms after the write`);
+  const podA = await ds.get("Pod", "a", "default");
+  await ds.update("Pod", { ...podA, metadata: { ...podA.metadata, labels: { app: "a", role: "client" } } });
+  await waitFor("a labelled client to reach b again", () => probe(a.ns, b.ip), {
+    timeoutMs: 1000,
+    intervalMs: 20,
+  });
+  t.pass("a label change opens the way within a second");
+
+  // Drift: a route and an nft rule deleted by hand come back at the next resync.
+  await n1.ns.ip(["route", "del", bBlock]);
+  await waitFor(
+    "the deleted route to come back",
+    async () => (await n1.ns.ip(["route", "show", bBlock])).includes("via 10.0.0.2"),
+    {
+      timeoutMs: 5000,
+    },
+  );
+  await n2.ns.exec("nft", ["flush", "chain", "inet", "tortie", "forward-ingress"]);
+  await n1.ns.exec("nft", ["delete", "table", "inet", "tortie-nat"]);
+  await waitFor(
+    "the flushed chain to be refilled",
+    async () =>
+      (await n2.ns.exec("nft", ["list", "chain", "inet", "tortie", "forward-ingress"])).includes(
+        "to-endpoint",
+      ),
+    { timeoutMs: 5000 },
+  );
+  await waitFor(
+    "the deleted NAT table to come back",
+    async () => (await n1.ns.exec("nft", ["list", "tables"])).includes("tortie-nat"),
+    { timeoutMs: 5000 },
+  );
+  t.pass("route and nft drift repaired by the resync");
+
+  // Metrics: sessions, routes, endpoints, policies, sets, rules, latency, drops.
+  const podAnow = await ds.get("Pod", "a", "default");
+  await ds.update("Pod", { ...podAnow, metadata: { ...podAnow.metadata, labels: { app: "a" } } });
+  await waitFor("a blocked again", async () => !(await probe(a.ns, b.ip)), {
+    timeoutMs: 2000,
+    intervalMs: 20,
+  });
+  const metrics = await waitFor(
+    "metrics with a drop counted",
+    async () => {
+      const m = await n2.ns.exec("curl", ["-sf", "http://127.0.0.1:9099/metrics"]);
+      return (
+        /tortie_felix_policy_dropped_packets\{policy="NetworkPolicy default\/b-from-clients"\} [1-9]/.test(
+          m,
+        ) && m
+      );
+    },
+    { timeoutMs: 5000 },
+  );
+  t.match(metrics, /tortie_felix_bgp_session_state\{peer="10\.0\.0\.1",state="Established"\} 1/);
+  t.match(metrics, /tortie_felix_bgp_routes\{peer="10\.0\.0\.1",direction="received"\} 1/);
+  t.match(metrics, /tortie_felix_routes\{kind="learned"\} 1/);
+  t.match(metrics, /tortie_felix_local_endpoints 1/);
+  t.match(metrics, /tortie_felix_policies 1/);
+  t.match(metrics, /tortie_felix_policy_sets [1-9]/);
+  t.match(metrics, /tortie_felix_policy_rules [1-9]/);
+  t.match(metrics, /tortie_felix_programming_seconds_count\{what="event"\} [1-9]/);
+  t.match(metrics, /tortie_felix_ready 1/);
+  t.match(metrics, /tortie_felix_datastore_up 1/);
+  t.match(metrics, /tortie_felix_datastore_watch_lag_seconds \d/);
+  t.match(metrics, /tortie_felix_drift_repairs_total\{what="nft"\} [1-9]|tortie_felix_resyncs_total [1-9]/);
+  t.equal(
+    (
+      await n2.ns.exec("curl", [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "http://127.0.0.1:9099/readiness",
+      ])
+    ).trim(),
+    "200",
+  );
+  t.equal((await n2.ns.exec("curl", ["-s", "http://127.0.0.1:9099/liveness"])).trim(), '{"ok":true}');
+
+  for (const n of nodes) await n.agent?.stop();
+});
