@@ -550,7 +550,13 @@ export interface MatrixResult {
 
 export async function labMatrix(dir: string, port: PortKey, timeoutMs = 400): Promise<MatrixResult> {
   const state = requireState(dir);
-  const pods = state.pods.filter((p): p is LabPod & { ip: string } => p.ip !== undefined);
+  // Grouped by namespace, so each tier is a block of rows and columns in the grid.
+  const pods = state.pods
+    .filter((p): p is LabPod & { ip: string } => p.ip !== undefined)
+    .sort(
+      (a, b) =>
+        a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name, "en", { numeric: true }),
+    );
   if (pods.length === 0) throw new UserError("the lab has no pods: `tortie lab apply` a Pod manifest");
   const client = await ProbeClient.connect(
     pods.map((p) => ({ key: podKey(p), ip: p.ip, socket: podSocket(state.plan.dir, p) })),

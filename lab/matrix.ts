@@ -74,15 +74,20 @@ export function formatMatrix(m: Matrix, changed: readonly MatrixChange[] = []): 
   return [head, ...rows].join("\n");
 }
 
-/** One line per changed cell, for people. */
-export function formatChanges(changes: readonly MatrixChange[]): string {
+/** One line per changed cell, for people; past `max` lines, a count of the rest (the picture shows them all). */
+export function formatChanges(changes: readonly MatrixChange[], max = 12): string {
   if (changes.length === 0) return "no change";
-  return changes
-    .map(
-      (c) =>
-        `${c.from} -> ${c.to}: ${c.before === undefined ? "new" : c.before ? "allowed" : "denied"} -> ${c.after ? "allowed" : "denied"}`,
-    )
-    .join("\n");
+  const verdict = (v: boolean | undefined) => (v === undefined ? "new" : v ? "allowed" : "denied");
+  const lines = changes
+    .slice(0, max)
+    .map((c) => `${c.from} -> ${c.to}: ${verdict(c.before)} -> ${verdict(c.after)}`);
+  if (changes.length > max) {
+    const nowDenied = changes.filter((c) => !c.after).length;
+    lines.push(
+      `... and ${changes.length - max} more: ${changes.length} cell(s) changed in all, ${nowDenied} now denied, ${changes.length - nowDenied} now allowed`,
+    );
+  }
+  return lines.join("\n");
 }
 
 const escapeXml = (s: string): string =>

@@ -34,6 +34,11 @@ t.test("changes between two matrices, cell by cell", async (t) => {
   t.equal(matrixChanges(undefined, after).length, 4, "without a previous matrix every cell is new");
   t.equal(formatChanges(ch), "a/x -> b/y: allowed -> denied");
   t.equal(formatChanges([]), "no change");
+  const many = matrixChanges(undefined, after).map((c) => ({ ...c, before: true }));
+  t.equal(
+    formatChanges(many, 2),
+    "a/x -> a/x: allowed -> allowed\na/x -> b/y: allowed -> denied\n... and 2 more: 4 cell(s) changed in all, 1 now denied, 3 now allowed",
+  );
   const text = formatMatrix(after, ch);
   t.match(text, /1 a\/x\s+\.\s+\*X/);
   t.match(text, /2 b\/y\s+\.\s+\./);

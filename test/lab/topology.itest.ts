@@ -72,7 +72,7 @@ t.test(
     const m = await lab.json<MatrixReport>("matrix", "--port", "80/TCP");
     t.same(Object.keys(m).sort(), ["matrix", "pods", "port"], "the --json shape");
     t.equal(m.port, "80/TCP");
-    t.same(m.pods, ["frontend/web-1", "backend/api-1", "backend/api-2", "data/db-2"]);
+    t.same(m.pods, ["backend/api-1", "backend/api-2", "data/db-2", "frontend/web-1"], "grouped by namespace");
     const nodeOf = new Map(st.pods.map((p) => [p.pod, p.node]));
     for (const a of m.pods)
       for (const b of m.pods) {
