@@ -173,8 +173,23 @@ export async function labUp(
     matrices: {},
   };
   writeState(state);
-  for (const d of ["datastore", "cni", "nodes", "logs", "tor", "pods"]) makeDir(state, join(plan.dir, d));
+  for (const d of ["datastore", "cni", "nodes", "logs", "tor", "pods", "pictures"])
+    makeDir(state, join(plan.dir, d));
 
+  try {
+    await build(state, progress);
+  } catch (err) {
+    throw new Error(
+      `${errorMessage(err)}\nlab up stopped half way: logs are in ${join(plan.dir, "logs")}; \`tortie lab down\` removes what it made`,
+      { cause: err },
+    );
+  }
+  const summary = await labStatus(plan.dir);
+  return { state: requireState(plan.dir), summary };
+}
+
+async function build(state: LabState, progress: Progress): Promise<void> {
+  const plan = state.plan;
   progress.note(
     `tortie lab: ${plan.nodes.length} node(s), ToR ${plan.tor.kind} (AS ${plan.tor.asn}), ${plan.pods.length} pod(s), state in ${plan.dir}`,
   );
@@ -196,7 +211,7 @@ export async function labUp(
     await progress.step(`${plan.tor.kind} on the ToR: eBGP AS ${plan.tor.asn} to every node`, () =>
       startTor(state),
     );
-    if (o.agent)
+    if (state.agent)
       await progress.step("tortie node run on every node", async () => {
         for (const n of plan.nodes) startNodeAgent(state, n);
         await waitAgentsAlive(state);
@@ -214,15 +229,13 @@ export async function labUp(
       () => addPods(state, ds, plan.pods),
       (ips) => ips.join(" "),
     );
-    if (o.agent)
+    if (state.agent)
       await progress.step("BGP converged: every session Established, the ToR has every node's block", () =>
         waitConverged(state, ds),
       );
   } finally {
     await ds.close();
   }
-  const summary = await labStatus(plan.dir);
-  return { state: requireState(plan.dir), summary };
 }
 
 async function checkTools(o: LabOptions & { agent: boolean }): Promise<void> {

@@ -32,10 +32,13 @@ tortie lab apply examples/*.yaml
 
 echo
 echo "== the matrix again, with what the policies changed"
-tortie lab matrix --port 80/TCP --out "${TORTIE_LAB_DIR:-/run/tortie-lab}/matrix-80-tcp.html"
+tortie lab matrix --port 80/TCP --out "${TORTIE_LAB_DIR:-/run/tortie-lab}/pictures/matrix-80-tcp.html"
 echo
-tortie lab matrix --port 81/TCP --out "${TORTIE_LAB_DIR:-/run/tortie-lab}/matrix-81-tcp.svg"
+tortie lab matrix --port 81/TCP --out "${TORTIE_LAB_DIR:-/run/tortie-lab}/pictures/matrix-81-tcp.svg"
 
+echo
+echo "Pictures of both matrices (green allowed, red denied, changed cells outlined):"
+echo "  ${TORTIE_LAB_DIR:-/run/tortie-lab}/pictures/matrix-80-tcp.html, matrix-81-tcp.svg"
 cat <<'TXT'
 
 The lab is still running. Explore it:
