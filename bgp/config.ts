@@ -4,6 +4,8 @@ import ipaddr from "ipaddr.js";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { UserError, ValidationError, errorMessage, type FieldProblem } from "../core/errors.js";
+import { compileFilters, prefixCidr, type BgpFilter, type CompiledFilter } from "./policy/filter.js";
+import type { Pool } from "./policy/route-policy.js";
 import { parsePrefix, type PrefixKey } from "./rib/prefix.js";
 
 /** `tortie bgp run --config FILE`: the file's shape, as users write it. */
@@ -18,6 +20,16 @@ export interface BgpPeerConfig {
   readonly localAddress?: string;
   readonly connectRetryTime?: number;
   readonly delayOpenTime?: number;
+  /** RFC 4456: this peer is a client of ours (needs clusterId). */
+  readonly routeReflectorClient?: boolean;
+  /** Calico's nextHopMode: Auto (ours to eBGP, the route's own to iBGP), Self, Keep. */
+  readonly nextHopMode?: "Auto" | "Self" | "Keep";
+  /** Names of `filters`, evaluated in order before the defaults. */
+  readonly filters?: readonly string[];
+  /** RFC 2385 TCP-MD5 key. */
+  readonly password?: string;
+  /** RFC 5082 GTSM: the peer is at most this many hops away (1 = directly connected). */
+  readonly ttlSecurity?: number;
 }
 
 export interface BgpConfig {
@@ -31,6 +43,13 @@ export interface BgpConfig {
   readonly multipath?: boolean;
   /** Compare MED between paths from different neighbour ASes too. */
   readonly alwaysCompareMed?: boolean;
+  readonly filters?: readonly BgpFilter[];
+  /** IP pools: with them, iBGP imports only prefixes inside a pool and eBGP only what a filter accepts. */
+  readonly pools?: readonly string[];
+  /** Advertised from this speaker as Calico's BGPConfiguration does. */
+  readonly serviceClusterIPs?: readonly { readonly cidr: string }[];
+  readonly serviceExternalIPs?: readonly { readonly cidr: string }[];
+  readonly serviceLoadBalancerIPs?: readonly { readonly cidr: string }[];
   /** `tortie bgp run` only: install learned best routes into this namespace's kernel table. */
   readonly kernel?: { readonly table?: number; readonly protocol?: number };
   /** RFC 4456: this speaker reflects routes between its `routeReflectorClient` peers and the rest. */
@@ -45,6 +64,56 @@ const holdTime = {
   minimum: 0,
   maximum: 65535,
   not: { enum: [1, 2] },
+} as const;
+
+const cidrList = {
+  type: "array",
+  items: {
+    type: "object",
+    additionalProperties: false,
+    required: ["cidr"],
+    properties: { cidr: { type: "string" } },
+  },
+} as const;
+const strings = { type: "array", items: { type: "string" } } as const;
+const ruleSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["action"],
+  properties: {
+    action: { enum: ["Accept", "Reject"] },
+    matchOperator: { enum: ["Equal", "NotEqual", "In", "NotIn"] },
+    cidr: { type: "string" },
+    prefixLength: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        min: { type: "integer", minimum: 0, maximum: 128 },
+        max: { type: "integer", minimum: 0, maximum: 128 },
+      },
+    },
+    source: { enum: ["RemotePeers"] },
+    communities: strings,
+    largeCommunities: strings,
+    asPathRegex: { type: "string" },
+    peerType: { enum: ["eBGP", "iBGP"] },
+    addCommunities: strings,
+    addLargeCommunities: strings,
+    prepend: { type: "integer", minimum: 1, maximum: 16 },
+    localPref: { type: "integer", minimum: 0, maximum: 4294967295 },
+  },
+} as const;
+const filterSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["name"],
+  properties: {
+    name: { type: "string", minLength: 1 },
+    exportV4: { type: "array", items: ruleSchema },
+    importV4: { type: "array", items: ruleSchema },
+    exportV6: { type: "array", items: ruleSchema },
+    importV6: { type: "array", items: ruleSchema },
+  },
 } as const;
 
 const schema = {
@@ -80,11 +149,21 @@ const schema = {
           localAddress: { type: "string", anyOf: [{ format: "ipv4" }, { format: "ipv6" }] },
           connectRetryTime: { type: "integer", minimum: 1, maximum: 65535 },
           delayOpenTime: { type: "integer", minimum: 0, maximum: 65535 },
+          routeReflectorClient: { type: "boolean" },
+          nextHopMode: { enum: ["Auto", "Self", "Keep"] },
+          filters: { type: "array", items: { type: "string" } },
+          password: { type: "string", minLength: 1, maxLength: 80 },
+          ttlSecurity: { type: "integer", minimum: 1, maximum: 254 },
         },
       },
     },
     originate: { type: "array", items: { type: "string" } },
     multipath: { type: "boolean" },
+    filters: { type: "array", items: filterSchema },
+    pools: { type: "array", items: { type: "string" } },
+    serviceClusterIPs: cidrList,
+    serviceExternalIPs: cidrList,
+    serviceLoadBalancerIPs: cidrList,
     clusterId: { type: "string", format: "ipv4" },
     kernel: {
       type: "object",
@@ -145,8 +224,11 @@ function describe(e: ErrorObject): string {
 
 export interface ParsedConfig {
   readonly config: BgpConfig;
-  /** `originate` as RIB keys, in file order. */
+  /** `originate` and the service ranges as RIB keys, in file order. */
   readonly originate: readonly PrefixKey[];
+  readonly filters: ReadonlyMap<string, CompiledFilter>;
+  /** Undefined: no pools configured (import defaults of a plain speaker). */
+  readonly pools: readonly Pool[] | undefined;
 }
 
 /** Validates a parsed document; throws ValidationError naming the first bad field. */
@@ -172,13 +254,55 @@ export function checkConfig(doc: unknown, object = "bgp config"): ParsedConfig {
       problems.push({ object, path: `peers[${i}].keepalive`, message: "makes no sense with holdTime 0" });
   });
   const originate: PrefixKey[] = [];
-  (config.originate ?? []).forEach((text, i) => {
+  const prefix = (text: string, path: string): PrefixKey | undefined => {
     const p = parsePrefix(text);
-    if ("error" in p) problems.push({ object, path: `originate[${i}]`, message: p.error });
-    else originate.push(p.key);
+    if ("error" in p) problems.push({ object, path, message: p.error });
+    return "key" in p ? p.key : undefined;
+  };
+  (config.originate ?? []).forEach((text, i) => {
+    const k = prefix(text, `originate[${i}]`);
+    if (k !== undefined) originate.push(k);
+  });
+  for (const field of ["serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"] as const) {
+    (config[field] ?? []).forEach((r, i) => {
+      const k = prefix(r.cidr, `${field}[${i}].cidr`);
+      if (k !== undefined && !originate.includes(k)) originate.push(k);
+    });
+  }
+  const pools =
+    config.pools === undefined
+      ? undefined
+      : config.pools.flatMap((text, i) => {
+          const k = prefix(text, `pools[${i}]`);
+          return k === undefined ? [] : [{ prefix: prefixCidr(k) }];
+        });
+  const compiled = compileFilters(config.filters ?? [], object);
+  problems.push(...compiled.problems);
+  config.peers.forEach((p, i) => {
+    (p.filters ?? []).forEach((name, j) => {
+      if (!compiled.filters.has(name))
+        problems.push({ object, path: `peers[${i}].filters[${j}]`, message: `no filter named ${name}` });
+    });
+    if (p.routeReflectorClient && config.clusterId === undefined)
+      problems.push({
+        object,
+        path: `peers[${i}].routeReflectorClient`,
+        message: "needs clusterId (RFC 4456)",
+      });
+    if (p.routeReflectorClient && p.asn !== config.asn)
+      problems.push({
+        object,
+        path: `peers[${i}].routeReflectorClient`,
+        message: "a client must be an iBGP peer",
+      });
   });
   if (problems.length > 0) throw new ValidationError(problems.slice(0, 1));
-  return { config: { ...config, originate: config.originate ?? [] }, originate };
+  return {
+    config: { ...config, originate: config.originate ?? [] },
+    originate,
+    filters: compiled.filters,
+    pools,
+  };
 }
 
 export function loadConfig(file: string): ParsedConfig {

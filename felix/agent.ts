@@ -115,9 +115,10 @@ export class Agent {
   private stopped = false;
   private heartbeatAt = 0;
   private adopted = 0;
+  private readonly stepMs: Record<string, number> = {};
 
   constructor(private readonly opts: AgentOptions) {
-    this.routes = new RouteReconciler({ peerUptime: (a) => this.peerUptime(a) });
+    this.routes = new RouteReconciler((a) => this.peerUptime(a));
     this.policy = new EnginePolicy(opts.node, opts.backend);
     this.metrics.bind(
       () => this.metricsSnapshot(),
@@ -298,12 +299,8 @@ export class Agent {
     await this.step("nft", async () => {
       await (full ? this.policy.resync() : this.policy.program());
     });
-    await this.step("nat", async () => {
-      const key = JSON.stringify(d.masquerade);
-      if (!full && key === this.natKey) return;
-      await applyNat(d.masquerade);
-      this.natKey = key;
-    });
+    // A change goes in with the event's pass; the periodic repair runs outside passes (resync()).
+    if (JSON.stringify(d.masquerade) !== this.natKey) await this.step("nat", () => this.applyNat(d));
     await this.step("sysctl", () => {
       const ipv6 = d.localEndpoints.some((e) => e.ips.some((ip) => ip.includes(":")));
       const r = reconcileSysctls(ipv6);
@@ -313,6 +310,11 @@ export class Agent {
       return Promise.resolve();
     });
     const done = performance.now();
+    if (done - since > 100)
+      log().info(
+        { full, totalMs: Math.round(done - since), passMs: Math.round(done - began), steps: this.stepMs },
+        "slow programming pass",
+      );
     this.metrics.programming.observe({ what: full ? "resync" : "event" }, (done - since) / 1000);
     this.lastProgramming = {
       ms: Math.round((done - began) * 100) / 100,
@@ -330,7 +332,9 @@ export class Agent {
       this.metrics.errors.inc({ kind });
       log().error({ kind, err: errorMessage(err) }, "programming failed; retrying at the next pass");
     }
-    this.metrics.programming.observe({ what: kind }, (performance.now() - began) / 1000);
+    const ms = performance.now() - began;
+    this.stepMs[kind] = Math.round(ms);
+    this.metrics.programming.observe({ what: kind }, ms / 1000);
   }
 
   private async configureBgp(want: BgpWant | undefined): Promise<void> {
@@ -367,9 +371,17 @@ export class Agent {
     this.bgpKey = key;
   }
 
+  private async applyNat(d: Desired): Promise<void> {
+    await applyNat(d.masquerade);
+    this.natKey = JSON.stringify(d.masquerade);
+  }
+
   private async resync(): Promise<void> {
     this.metrics.resyncs.inc();
     await this.programNow(true);
+    // Outside the programming pass, so that events do not wait behind it (its own table: no conflict).
+    const d = this.desired;
+    if (d) await this.step("nat", () => this.applyNat(d));
     await this.heartbeat();
   }
 

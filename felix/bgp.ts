@@ -20,6 +20,8 @@ export function speakerConfig(want: BgpWant): ParsedConfig {
         asn: p.asn,
         ...(p.port !== 179 ? { port: p.port } : {}),
         ...(p.address.includes(":") ? {} : { localAddress: want.routerId }),
+        ...(p.routeReflectorClient ? { routeReflectorClient: true } : {}),
+        ...(p.nextHopMode !== undefined ? { nextHopMode: p.nextHopMode } : {}),
       })),
       originate: [...want.originate],
       multipath: true,

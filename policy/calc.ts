@@ -1,11 +1,51 @@
 /**
- * The policy calculation of one node, fed object by object. Version 1: holds the objects and
- * compiles the whole state on demand (the incremental index replaces this).
+ * The policy calculation of one node, fed object by object (felix's calc graph, in small):
+ *
+ * - Policies compile to chains without looking at pods (ChainCompiler); a chain exists while its
+ *   policy selects a local endpoint in that direction, and holds references to the sets it names.
+ * - A set, while referenced, keeps each pod's contribution (its addresses, or its named-port
+ *   elements). A pod label or address change re-evaluates that pod against the live sets only:
+ *   "membership started / stopped", never a recompilation of the cluster.
+ * - A new set's members come from label indexes (pods and namespaces by label, pods by port name),
+ *   so building everything at once is not a pods × policies cross product either.
+ * - Endpoint chains follow which policies select each local pod.
+ *
+ * Everything touched since the last `takeDelta()` is recorded by name, so the dataplane writes only
+ * those sets, chains and dispatch entries. `ir()` assembles the same PolicyIR `compile()` gives for
+ * the same objects (the property test in test/policy/calc.test.ts holds the two together).
  */
-import { compile } from "./compile.js";
-import type { NamespaceState, PodState, PolicyIR, ServiceAccountState } from "./ir.js";
+import { hostIfName } from "../core/ifname.js";
+import {
+  ChainCompiler,
+  type Contribution,
+  Matcher,
+  type SetDef,
+  comparePolicies,
+  endpointChainName,
+  irSet,
+  podAddrs,
+  podContribution,
+  policyChainName,
+  policyKey,
+} from "./compile.js";
+import type {
+  AddrProtoPort,
+  Direction,
+  EndpointChain,
+  IREndpoint,
+  IRSet,
+  NamespaceState,
+  PodState,
+  PolicyChain,
+  PolicyIR,
+  ServiceAccountState,
+} from "./ir.js";
+import { PREAMBLE } from "./ir.js";
+import { LabelIndex } from "./labelindex.js";
 import type { Policy } from "./model.js";
-import { policyKey } from "./compile.js";
+import { refText } from "./model.js";
+import { type Labels, matches } from "./selector.js";
+import type { Interval } from "./cidr.js";
 
 /** A pod interface on this node as the CNI recorded it. */
 export interface LocalEndpoint {
@@ -15,86 +55,560 @@ export interface LocalEndpoint {
   readonly ips: readonly string[];
 }
 
+/** Names of what changed since the last takeDelta(). */
+export interface Delta {
+  readonly sets: ReadonlySet<string>;
+  /** Policy and endpoint chains. */
+  readonly chains: ReadonlySet<string>;
+  /** Interface names whose dispatch entries may have changed. */
+  readonly endpoints: ReadonlySet<string>;
+}
+
+const DIRS = ["ingress", "egress"] as const;
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+interface LiveSet {
+  readonly def: SetDef;
+  refs: number;
+  readonly members: Map<string, Contribution>;
+  ir: IRSet | null;
+}
+
+interface LocalEp {
+  readonly ifName: string;
+  readonly endpoint: IREndpoint;
+  /** Keys of the policies whose `applies` selects this pod (either direction). */
+  readonly selectedBy: Set<string>;
+}
+
+function sameContribution(a: Contribution | undefined, b: Contribution): boolean {
+  if (a === undefined) return b.length === 0;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Interval | AddrProtoPort;
+    const y = b[i] as Interval | AddrProtoPort;
+    if ("lo" in x) {
+      const yy = y as Interval;
+      if (x.lo !== yy.lo || x.hi !== yy.hi || x.family !== yy.family) return false;
+    } else {
+      const yy = y as AddrProtoPort;
+      if (x.addr !== yy.addr || x.proto !== yy.proto || x.port !== yy.port) return false;
+    }
+  }
+  return true;
+}
+
+function samePod(a: PodState, b: PodState): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+const podKeyOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
 
 export class PolicyCalc {
   private readonly namespaces = new Map<string, NamespaceState>();
+  private readonly saLabels = new Map<string, Labels>();
+  private readonly matcher = new Matcher(this.namespaces, this.saLabels);
+  /** As upserted. */
+  private readonly rawPods = new Map<string, PodState>();
+  /** As the calculation sees them (setLocalEndpoints applied); only pods with addresses. */
   private readonly pods = new Map<string, PodState>();
-  private readonly sas = new Map<string, ServiceAccountState>();
+  private readonly podsByNs = new Map<string, Set<string>>();
+  private readonly podIndex = new LabelIndex();
+  private readonly nsIndex = new LabelIndex();
+  private readonly podsByPortName = new Map<string, Set<string>>();
   private readonly policies = new Map<string, Policy>();
-  private local: Map<string, LocalEndpoint> | null = null;
-  private cached: PolicyIR | null = null;
+  /** Namespace ("" for cluster-wide) → keys of the policies that can select pods there. */
+  private readonly policyBuckets = new Map<string, Set<string>>();
+  private override: Map<string, LocalEndpoint> | null = null;
 
-  constructor(readonly node: string) {}
+  private readonly local = new Map<string, LocalEp>();
+  private readonly policyEps = new Map<string, Set<string>>();
+  private readonly compiled = new Map<
+    string,
+    { readonly chains: Record<Direction, PolicyChain | null>; readonly defs: ReadonlyMap<string, SetDef> }
+  >();
+  private readonly policyChains = new Map<string, { readonly chain: PolicyChain; readonly sets: string[] }>();
+  private readonly activeOf = new Map<string, Set<string>>();
+  private readonly sets = new Map<string, LiveSet>();
+  private readonly epChains = new Map<string, EndpointChain>();
+
+  private touched = { sets: new Set<string>(), chains: new Set<string>(), endpoints: new Set<string>() };
+  private irCache: PolicyIR | null = null;
+
+  /** `node` null: every pod with an address is local (what `explain` compiles). */
+  constructor(readonly node: string | null) {}
+
+  // ---- inputs ---------------------------------------------------------------------------------
 
   upsertPod(p: PodState): void {
-    this.pods.set(`${p.namespace}/${p.name}`, p);
-    this.cached = null;
+    const key = podKeyOf(p);
+    const old = this.rawPods.get(key);
+    if (old && samePod(old, p)) return;
+    this.rawPods.set(key, p);
+    this.podChanged(key);
   }
+
   removePod(namespace: string, name: string): void {
-    this.pods.delete(`${namespace}/${name}`);
-    this.cached = null;
+    const key = `${namespace}/${name}`;
+    if (!this.rawPods.delete(key)) return;
+    this.podChanged(key);
   }
+
   upsertNamespace(n: NamespaceState): void {
+    const old = this.namespaces.get(n.name);
+    if (old && JSON.stringify(old) === JSON.stringify(n)) return;
     this.namespaces.set(n.name, n);
-    this.cached = null;
+    this.namespaceChanged(n.name);
   }
+
   removeNamespace(name: string): void {
-    this.namespaces.delete(name);
-    this.cached = null;
+    if (!this.namespaces.delete(name)) return;
+    this.namespaceChanged(name);
   }
+
   upsertServiceAccount(s: ServiceAccountState): void {
-    this.sas.set(`${s.namespace}/${s.name}`, s);
-    this.cached = null;
+    this.saLabels.set(`${s.namespace}/${s.name}`, s.labels);
+    this.namespaceChanged(s.namespace);
   }
+
   removeServiceAccount(namespace: string, name: string): void {
-    this.sas.delete(`${namespace}/${name}`);
-    this.cached = null;
+    if (this.saLabels.delete(`${namespace}/${name}`)) this.namespaceChanged(namespace);
   }
+
   upsertPolicy(p: Policy): void {
-    this.policies.set(policyKey(p.ref), p);
-    this.cached = null;
+    const key = policyKey(p.ref);
+    const old = this.policies.get(key);
+    if (old && JSON.stringify(old) === JSON.stringify(p)) return;
+    if (old) this.dropPolicy(key, old);
+    this.policies.set(key, p);
+    const b = this.bucketOf(p);
+    let set = this.policyBuckets.get(b);
+    if (!set) this.policyBuckets.set(b, (set = new Set()));
+    set.add(key);
+    const eps = new Set<string>();
+    for (const [podKey, ep] of this.local) {
+      const pod = this.pods.get(podKey);
+      if (pod && this.selects(p, pod)) {
+        eps.add(podKey);
+        ep.selectedBy.add(key);
+      }
+    }
+    this.policyEps.set(key, eps);
+    this.refreshPolicy(key);
+    for (const podKey of eps) this.refreshEndpoint(podKey);
   }
+
   removePolicy(key: string): void {
-    this.policies.delete(key);
-    this.cached = null;
+    const old = this.policies.get(key);
+    if (!old) return;
+    this.dropPolicy(key, old);
   }
-  setLocalEndpoints(
-    eps: readonly { namespace: string; pod: string; ifName: string; ips: readonly string[] }[],
-  ): void {
-    this.local = new Map(eps.map((e) => [`${e.namespace}/${e.pod}`, e]));
-    this.cached = null;
+
+  setLocalEndpoints(eps: readonly LocalEndpoint[]): void {
+    const old = this.override;
+    this.override = new Map(eps.map((e) => [`${e.namespace}/${e.pod}`, e]));
+    // Only pods the override names (now or before) can change; switching it on also demotes the
+    // pods that were local by spec.nodeName.
+    const keys = new Set([...this.override.keys(), ...(old?.keys() ?? []), ...this.local.keys()]);
+    for (const k of keys) this.podChanged(k);
+  }
+
+  // ---- outputs --------------------------------------------------------------------------------
+
+  /** What changed since the last call (the dataplane writes only these). */
+  takeDelta(): Delta {
+    const d = this.touched;
+    this.touched = { sets: new Set(), chains: new Set(), endpoints: new Set() };
+    return d;
+  }
+
+  setIR(name: string): IRSet | undefined {
+    const s = this.sets.get(name);
+    if (!s) return undefined;
+    s.ir ??= irSet(s.def, s.members.values());
+    return s.ir;
+  }
+
+  policyChain(name: string): PolicyChain | undefined {
+    return this.policyChains.get(name)?.chain;
+  }
+
+  endpointChain(name: string): EndpointChain | undefined {
+    return this.epChains.get(name);
+  }
+
+  endpoint(ifName: string): IREndpoint | undefined {
+    for (const ep of this.local.values()) if (ep.ifName === ifName) return ep.endpoint;
+    return undefined;
   }
 
   ir(): PolicyIR {
-    if (this.cached) return this.cached;
-    const local = this.local;
-    const pods = [...this.pods.values()].map((p): PodState => {
-      if (!local) return p;
-      const ep = local.get(`${p.namespace}/${p.name}`);
-      if (ep) return { ...p, nodeName: this.node, ips: ep.ips };
-      return p.nodeName === this.node ? { ...p, nodeName: null } : p;
-    });
-    pods.sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
-    this.cached = compile({
-      state: {
-        namespaces: [...this.namespaces.values()],
-        pods,
-        serviceAccounts: [...this.sas.values()],
-      },
-      policies: [...this.policies.values()],
+    if (this.irCache) return this.irCache;
+    const endpoints = [...this.local.values()].map((e) => e.endpoint).sort((a, b) => cmp(a.ifName, b.ifName));
+    this.irCache = {
       node: this.node,
-    });
-    return this.cached;
+      preamble: PREAMBLE,
+      sets: [...this.sets.keys()].sort(cmp).map((n) => this.setIR(n) as IRSet),
+      policyChains: [...this.policyChains.keys()]
+        .sort(cmp)
+        .map((n) => this.policyChains.get(n)?.chain as PolicyChain),
+      endpointChains: [...this.epChains.keys()].sort(cmp).map((n) => this.epChains.get(n) as EndpointChain),
+      endpoints,
+      dispatch: {
+        fromEndpoint: endpoints.map((e) => ({ ifName: e.ifName, chain: e.egressChain })),
+        toEndpoint: endpoints.map((e) => ({ ifName: e.ifName, chain: e.ingressChain })),
+      },
+    };
+    return this.irCache;
   }
 
   stats(): { policies: number; sets: number; setElements: number; rules: number } {
-    const ir = this.ir();
+    let setElements = 0;
+    for (const name of this.sets.keys()) setElements += this.setIR(name)?.elements.length ?? 0;
+    let rules = 0;
+    for (const c of this.policyChains.values()) rules += c.chain.rules.length;
+    return { policies: this.policies.size, sets: this.sets.size, setElements, rules };
+  }
+
+  // ---- pods -----------------------------------------------------------------------------------
+
+  /** The pod as the calculation sees it, or undefined when it has no address (it then counts nowhere). */
+  private effective(key: string): PodState | undefined {
+    const raw = this.rawPods.get(key);
+    if (!raw) return undefined;
+    let p = raw;
+    if (this.override) {
+      const ep = this.override.get(key);
+      if (ep) p = { ...raw, nodeName: this.node, ips: ep.ips };
+      else if (raw.nodeName === this.node) p = { ...raw, nodeName: null };
+    }
+    return p.ips.length > 0 ? p : undefined;
+  }
+
+  private isLocal(p: PodState): boolean {
+    return this.node === null || p.nodeName === this.node;
+  }
+
+  private podChanged(key: string): void {
+    const before = this.pods.get(key);
+    const after = this.effective(key);
+    if (before === undefined && after === undefined) return;
+    const ep = this.local.get(key);
+    if (
+      before &&
+      after &&
+      samePod(before, after) &&
+      (ep !== undefined) === this.isLocal(after) &&
+      (ep === undefined || ep.ifName === this.ifNameOf(key))
+    )
+      return;
+    this.unindexPod(key, before);
+    if (after) this.indexPod(key, after);
+    for (const s of this.sets.values()) this.updateMember(s, key, after);
+    this.updateLocal(key, after);
+  }
+
+  private namespaceChanged(ns: string): void {
+    const labels = this.namespaces.get(ns)?.labels;
+    if (labels) this.nsIndex.set(ns, { ...labels, "projectcalico.org/name": ns });
+    else this.nsIndex.delete(ns);
+    for (const key of this.podsByNs.get(ns) ?? []) {
+      const pod = this.pods.get(key);
+      for (const s of this.sets.values()) this.updateMember(s, key, pod);
+      this.updateLocal(key, pod);
+    }
+  }
+
+  private indexPod(key: string, p: PodState): void {
+    this.pods.set(key, p);
+    let ns = this.podsByNs.get(p.namespace);
+    if (!ns) this.podsByNs.set(p.namespace, (ns = new Set()));
+    ns.add(key);
+    this.podIndex.set(key, {
+      ...p.labels,
+      "projectcalico.org/namespace": p.namespace,
+      "projectcalico.org/orchestrator": "k8s",
+      "projectcalico.org/serviceaccount": p.serviceAccountName,
+    });
+    for (const cp of p.ports)
+      if (cp.name !== undefined) {
+        let s = this.podsByPortName.get(cp.name);
+        if (!s) this.podsByPortName.set(cp.name, (s = new Set()));
+        s.add(key);
+      }
+  }
+
+  private unindexPod(key: string, p: PodState | undefined): void {
+    if (!p) return;
+    this.pods.delete(key);
+    const ns = this.podsByNs.get(p.namespace);
+    ns?.delete(key);
+    if (ns?.size === 0) this.podsByNs.delete(p.namespace);
+    this.podIndex.delete(key);
+    for (const cp of p.ports)
+      if (cp.name !== undefined) {
+        const s = this.podsByPortName.get(cp.name);
+        s?.delete(key);
+        if (s?.size === 0) this.podsByPortName.delete(cp.name);
+      }
+  }
+
+  private updateMember(s: LiveSet, key: string, pod: PodState | undefined): void {
+    const c = pod ? podContribution(s.def, pod, this.matcher) : [];
+    const old = s.members.get(key);
+    if (sameContribution(old, c)) return;
+    if (c.length === 0) s.members.delete(key);
+    else s.members.set(key, c);
+    this.setTouched(s);
+  }
+
+  private setTouched(s: LiveSet): void {
+    s.ir = null;
+    this.touched.sets.add(s.def.name);
+    this.irCache = null;
+  }
+
+  // ---- local endpoints ------------------------------------------------------------------------
+
+  private selects(p: Policy, pod: PodState): boolean {
+    return this.matcher.pod(p.applies, pod, p.tier === "extended");
+  }
+
+  private bucketOf(p: Policy): string {
+    return p.applies.namespaces.kind === "same" ? p.applies.namespaces.namespace : "";
+  }
+
+  private selectingPolicies(pod: PodState): Set<string> {
+    const out = new Set<string>();
+    for (const b of [pod.namespace, ""])
+      for (const key of this.policyBuckets.get(b) ?? []) {
+        const p = this.policies.get(key);
+        if (p && this.selects(p, pod)) out.add(key);
+      }
+    return out;
+  }
+
+  private updateLocal(key: string, pod: PodState | undefined): void {
+    const was = this.local.get(key);
+    const now = pod !== undefined && this.isLocal(pod);
+    if (!was && !now) return;
+    const before = was ? was.selectedBy : new Set<string>();
+    const after = now && pod ? this.selectingPolicies(pod) : new Set<string>();
+    if (was) {
+      this.touched.endpoints.add(was.ifName);
+      if (!now || this.ifNameOf(key) !== was.ifName) {
+        for (const dir of DIRS) this.deleteEpChain(endpointChainName(was.ifName, dir));
+      }
+    }
+    if (now && pod) {
+      const ifName = this.ifNameOf(key);
+      const endpoint = this.irEndpoint(pod, ifName);
+      this.local.set(key, { ifName, endpoint, selectedBy: after });
+      this.touched.endpoints.add(ifName);
+    } else this.local.delete(key);
+    this.irCache = null;
+    for (const pk of new Set([...before, ...after])) {
+      const eps = this.policyEps.get(pk);
+      if (!eps) continue;
+      if (after.has(pk)) eps.add(key);
+      else eps.delete(key);
+      if (before.has(pk) !== after.has(pk)) this.refreshPolicy(pk);
+    }
+    if (now) this.refreshEndpoint(key);
+  }
+
+  private ifNameOf(key: string): string {
+    const ep = this.override?.get(key);
+    if (ep) return ep.ifName;
+    const slash = key.indexOf("/");
+    return hostIfName(key.slice(0, slash), key.slice(slash + 1));
+  }
+
+  private irEndpoint(pod: PodState, ifName: string): IREndpoint {
     return {
-      policies: this.policies.size,
-      sets: ir.sets.length,
-      setElements: ir.sets.reduce((a, s) => a + s.elements.length, 0),
-      rules: ir.policyChains.reduce((a, c) => a + c.rules.length, 0),
+      namespace: pod.namespace,
+      pod: pod.name,
+      ifName,
+      ipv4: podAddrs(pod, 4),
+      ipv6: podAddrs(pod, 6),
+      ingressChain: endpointChainName(ifName, "ingress"),
+      egressChain: endpointChainName(ifName, "egress"),
     };
+  }
+
+  private deleteEpChain(name: string): void {
+    if (this.epChains.delete(name)) this.touched.chains.add(name);
+  }
+
+  /** Rebuilds a local pod's two endpoint chains from the policies selecting it. */
+  private refreshEndpoint(key: string): void {
+    const ep = this.local.get(key);
+    if (!ep) return;
+    const selecting = [...ep.selectedBy].flatMap((k) => {
+      const p = this.policies.get(k);
+      return p ? [p] : [];
+    });
+    for (const dir of DIRS) {
+      const applies = selecting.filter((p) => (dir === "ingress" ? p.ingress : p.egress) !== null);
+      const ext = applies
+        .filter((p) => p.tier === "extended")
+        .sort(comparePolicies)
+        .map((p) => policyChainName(p.ref, dir));
+      const k8s = applies
+        .filter((p) => p.tier === "kubernetes")
+        .sort((a, b) => cmp(refText(a.ref), refText(b.ref)))
+        .map((p) => policyChainName(p.ref, dir));
+      const name = endpointChainName(ep.ifName, dir);
+      const chain: EndpointChain = {
+        name,
+        endpoint: { namespace: ep.endpoint.namespace, pod: ep.endpoint.pod },
+        direction: dir,
+        extended: ext,
+        kubernetes: k8s,
+        endAction: ext.length + k8s.length > 0 ? "deny" : "allow",
+        endActionAfterPass: k8s.length > 0 ? "deny" : "allow",
+      };
+      const old = this.epChains.get(name);
+      if (old && JSON.stringify(old) === JSON.stringify(chain)) continue;
+      this.epChains.set(name, chain);
+      this.touched.chains.add(name);
+      this.irCache = null;
+    }
+  }
+
+  // ---- policies, chains and sets --------------------------------------------------------------
+
+  private dropPolicy(key: string, old: Policy): void {
+    const eps = this.policyEps.get(key) ?? new Set<string>();
+    this.policies.delete(key);
+    this.policyBuckets.get(this.bucketOf(old))?.delete(key);
+    this.policyEps.delete(key);
+    for (const podKey of eps) this.local.get(podKey)?.selectedBy.delete(key);
+    this.refreshPolicy(key);
+    this.compiled.delete(key);
+    for (const podKey of eps) this.refreshEndpoint(podKey);
+  }
+
+  private compiledOf(key: string, p: Policy) {
+    let c = this.compiled.get(key);
+    if (!c) {
+      const cc = new ChainCompiler();
+      const chains: Record<Direction, PolicyChain | null> = {
+        ingress: p.ingress !== null ? cc.policyChain(p, "ingress") : null,
+        egress: p.egress !== null ? cc.policyChain(p, "egress") : null,
+      };
+      c = { chains, defs: cc.defs };
+      this.compiled.set(key, c);
+    }
+    return c;
+  }
+
+  /** Makes the policy's live chains match which local endpoints it selects. */
+  private refreshPolicy(key: string): void {
+    const p = this.policies.get(key);
+    const selected = (this.policyEps.get(key)?.size ?? 0) > 0;
+    const want = new Map<string, PolicyChain>();
+    if (p && selected) {
+      const c = this.compiledOf(key, p);
+      for (const dir of DIRS) {
+        const chain = c.chains[dir];
+        if (chain) want.set(chain.name, chain);
+      }
+    }
+    const active = this.activeOf.get(key) ?? new Set<string>();
+    for (const name of active)
+      if (!want.has(name)) {
+        const live = this.policyChains.get(name);
+        this.policyChains.delete(name);
+        for (const s of live?.sets ?? []) this.unref(s);
+        active.delete(name);
+        this.touched.chains.add(name);
+        this.irCache = null;
+      }
+    const defs = p ? this.compiled.get(key)?.defs : undefined;
+    for (const [name, chain] of want) {
+      if (active.has(name)) continue;
+      const sets = [
+        ...new Set(
+          chain.rules.flatMap((r) =>
+            [...(r.match.src ?? []), ...(r.match.dst ?? []), ...(r.match.dstNamedPorts ?? [])].map(
+              (m) => m.set,
+            ),
+          ),
+        ),
+      ];
+      for (const s of sets) {
+        const def = defs?.get(s);
+        if (def) this.ref(def);
+      }
+      this.policyChains.set(name, { chain, sets });
+      active.add(name);
+      this.touched.chains.add(name);
+      this.irCache = null;
+    }
+    if (active.size) this.activeOf.set(key, active);
+    else this.activeOf.delete(key);
+  }
+
+  private ref(def: SetDef): void {
+    const live = this.sets.get(def.name);
+    if (live) {
+      live.refs++;
+      return;
+    }
+    const s: LiveSet = { def, refs: 1, members: new Map(), ir: null };
+    for (const key of this.candidates(def)) {
+      const pod = this.pods.get(key);
+      if (!pod) continue;
+      const c = podContribution(def, pod, this.matcher);
+      if (c.length > 0) s.members.set(key, c);
+    }
+    this.sets.set(def.name, s);
+    this.setTouched(s);
+  }
+
+  private unref(name: string): void {
+    const s = this.sets.get(name);
+    if (!s) return;
+    if (--s.refs > 0) return;
+    this.sets.delete(name);
+    this.touched.sets.add(name);
+    this.irCache = null;
+  }
+
+  /** Pods that may belong to a new set, from the indexes; every one is still matched in full. */
+  private candidates(def: SetDef): Iterable<string> {
+    if (def.kind === "nets") return [];
+    const out = new Set<string>();
+    if (def.kind === "named-port") {
+      for (const n of def.names) for (const k of this.podsByPortName.get(n) ?? []) out.add(k);
+      return out;
+    }
+    for (const peer of def.pods) {
+      const scope = peer.namespaces;
+      let pool: Iterable<string>;
+      let poolSize: number;
+      if (scope.kind === "same") {
+        const s = this.podsByNs.get(scope.namespace) ?? new Set<string>();
+        pool = s;
+        poolSize = s.size;
+      } else if (scope.kind === "all") {
+        pool = this.pods.keys();
+        poolSize = this.pods.size;
+      } else {
+        const nsCands = this.nsIndex.candidates(scope.selector);
+        const list: string[] = [];
+        for (const ns of this.podsByNs.keys()) {
+          if (nsCands && !nsCands.has(ns) && this.namespaces.has(ns)) continue;
+          if (!matches(scope.selector, this.matcher.nsLabels(ns, def.calico))) continue;
+          for (const k of this.podsByNs.get(ns) ?? []) list.push(k);
+        }
+        pool = list;
+        poolSize = list.length;
+      }
+      const bySel = this.podIndex.candidates(peer.pods);
+      for (const k of bySel && bySel.size < poolSize ? bySel : pool) out.add(k);
+    }
+    return out;
   }
 }

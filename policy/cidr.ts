@@ -21,14 +21,44 @@ function toBig(addr: ipaddr.IPv4 | ipaddr.IPv6): bigint {
 }
 
 function fromBig(v: bigint, f: Family): string {
+  if (f === 4) {
+    const n = Number(v);
+    return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
   const n = bits(f) / 8;
   const bytes: number[] = [];
   for (let i = 0; i < n; i++) bytes.unshift(Number((v >> BigInt(8 * i)) & 0xffn));
   return ipaddr.fromByteArray(bytes).toString();
 }
 
+type Parsed = { readonly family: Family; readonly value: bigint; readonly text: string };
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+/** Dotted decimal as written canonically: parsed without ipaddr.js, to the same value and text. */
+const V4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+/**
+ * A cluster's addresses are parsed over and over (every set a pod is in, every change): the answers
+ * are kept, up to a bound so a long-running agent does not grow without limit.
+ */
+const parsed = new Map<string, Parsed | null>();
+const PARSED_MAX = 1 << 20;
+
 /** Parses an address (no prefix); IPv4-mapped IPv6 stays IPv6. Returns null when invalid. */
-export function parseAddr(text: string): { family: Family; value: bigint; text: string } | null {
+export function parseAddr(text: string): Parsed | null {
+  let r = parsed.get(text);
+  if (r === undefined) {
+    r = parseAddrUncached(text);
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(text, r);
+  }
+  return r;
+}
+
+function parseAddrUncached(text: string): Parsed | null {
+  const m = V4.exec(text);
+  if (m) {
+    const v = ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) + Number(m[4]);
+    return { family: 4, value: BigInt(v), text };
+  }
   if (!ipaddr.isValid(text)) return null;
   if (ipaddr.IPv4.isValid(text) && !ipaddr.IPv4.isValidFourPartDecimal(text)) return null;
   const a = ipaddr.parse(text);

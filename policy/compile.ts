@@ -62,12 +62,16 @@ export function comparePolicies(a: Policy, b: Policy): number {
  * The labels a selector sees. Extended (Calico-style) selectors also see Calico's pseudo-labels, so
  * `projectcalico.org/namespace == "x"` works as in Calico; Kubernetes selectors see only real labels.
  */
-class Matcher {
-  private readonly namespaces: Map<string, NamespaceState>;
-  private readonly saLabels: Map<string, Labels>;
-  constructor(state: ClusterState) {
-    this.namespaces = new Map(state.namespaces.map((n) => [n.name, n]));
-    this.saLabels = new Map(state.serviceAccounts.map((s) => [`${s.namespace}/${s.name}`, s.labels]));
+export class Matcher {
+  constructor(
+    private readonly namespaces: ReadonlyMap<string, NamespaceState>,
+    private readonly saLabels: ReadonlyMap<string, Labels>,
+  ) {}
+  static of(state: ClusterState): Matcher {
+    return new Matcher(
+      new Map(state.namespaces.map((n) => [n.name, n])),
+      new Map(state.serviceAccounts.map((s) => [`${s.namespace}/${s.name}`, s.labels])),
+    );
   }
   nsLabels(ns: string, calico: boolean): Labels {
     const base = this.namespaces.get(ns)?.labels ?? { "kubernetes.io/metadata.name": ns };
@@ -137,120 +141,174 @@ function portEntries(specs: readonly PortSpec[]): PortEntry[] {
   return merged.map(([a, b]) => (a === b ? a : ([a, b] as const)));
 }
 
-class Compiler {
-  private readonly sets = new Map<string, IRSet>();
-  private readonly matcher: Matcher;
-  private readonly podsWithIps: readonly PodState[];
-  private readonly podAddrs: ReadonlyArray<{ readonly pod: PodState; readonly ivs: readonly Interval[] }>;
-  private readonly byNamespace = new Map<
-    string,
-    Array<{ readonly pod: PodState; readonly ivs: readonly Interval[] }>
-  >();
-
-  constructor(private readonly input: CompileInput) {
-    this.matcher = new Matcher(input.state);
-    this.podsWithIps = input.state.pods.filter((p) => p.ips.length > 0);
-    this.podAddrs = this.podsWithIps.map((pod) => ({
-      pod,
-      ivs: pod.ips.flatMap((ip) => {
-        const iv = addrInterval(ip);
-        return iv ? [iv] : [];
-      }),
-    }));
-    for (const pa of this.podAddrs) {
-      const list = this.byNamespace.get(pa.pod.namespace);
-      if (list) list.push(pa);
-      else this.byNamespace.set(pa.pod.namespace, [pa]);
+/**
+ * What a named set stands for, independent of the cluster's pods: the compiler of a policy's chains
+ * produces these, and the set's elements follow from the pods (`setElements` for a whole cluster,
+ * `podContribution` for one pod, which the incremental calculation keeps per pod).
+ */
+export type SetDef =
+  | {
+      readonly kind: "peers";
+      readonly name: string;
+      readonly family: Family;
+      readonly definition: string;
+      readonly calico: boolean;
+      readonly pods: readonly PodPeer[];
+      /** ipBlock peers, except already subtracted: the part that no pod changes. */
+      readonly fixed: readonly Interval[];
     }
-  }
-
-  selects(policy: Policy, pod: PodState): boolean {
-    return this.matcher.pod(policy.applies, pod, policy.tier === "extended");
-  }
-
-  private podIntervals(peer: PodPeer, calico: boolean, family: Family): Interval[] {
-    // The namespace index keeps a same-namespace peer from scanning every pod of the cluster.
-    const scope = peer.namespaces;
-    const candidates =
-      scope.kind === "same"
-        ? (this.byNamespace.get(scope.namespace) ?? [])
-        : scope.kind === "all"
-          ? this.podAddrs
-          : [...this.byNamespace]
-              .filter(([ns]) => matches(scope.selector, this.matcher.nsLabels(ns, calico)))
-              .flatMap(([, list]) => list);
-    const out: Interval[] = [];
-    for (const { pod, ivs } of candidates) {
-      if (!this.matcher.pod(peer, pod, calico)) continue;
-      for (const iv of ivs) if (iv.family === family) out.push(iv);
+  | {
+      readonly kind: "nets";
+      readonly name: string;
+      readonly family: Family;
+      readonly definition: string;
+      readonly fixed: readonly Interval[];
     }
-    return out;
-  }
+  | {
+      readonly kind: "named-port";
+      readonly name: string;
+      readonly family: Family;
+      readonly definition: string;
+      readonly names: readonly string[];
+      readonly proto: number;
+    };
 
-  /** Names hash the definition; the elements are computed once per name (sets are shared). */
-  private addrSet(definition: string, family: Family, ivs: () => readonly Interval[]): string {
-    const name = `ts${family}-${hash16(`${family} ${definition}`)}`;
-    if (!this.sets.has(name))
-      this.sets.set(name, { kind: "addr", name, family, elements: intervalsToCidrs(ivs()), definition });
-    return name;
+/** One pod's share of a set: address intervals, or named-port elements. */
+export type Contribution = readonly Interval[] | readonly AddrProtoPort[];
+
+/** A pod's addresses of one family, sorted by value, as the IR lists an endpoint's. */
+export function podAddrs(pod: PodState, family: Family): string[] {
+  return pod.ips
+    .flatMap((ip) => {
+      const a = parseAddr(ip);
+      return a && a.family === family ? [a] : [];
+    })
+    .sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0))
+    .map((a) => a.text);
+}
+
+/** Pod states are immutable values: their parsed addresses are computed once. */
+const podAddrCache = new WeakMap<PodState, { readonly 4: Interval[]; readonly 6: Interval[] }>();
+
+/** A pod's addresses of one family as intervals. */
+export function podIntervals(pod: PodState, family: Family): readonly Interval[] {
+  let c = podAddrCache.get(pod);
+  if (!c) {
+    c = { 4: [], 6: [] };
+    for (const ip of pod.ips) {
+      const iv = addrInterval(ip);
+      if (iv) c[iv.family].push(iv);
+    }
+    podAddrCache.set(pod, c);
+  }
+  return c[family];
+}
+
+/** What one pod adds to a set (empty when it adds nothing). Pods without addresses add nothing. */
+export function podContribution(def: SetDef, pod: PodState, m: Matcher): Contribution {
+  if (pod.ips.length === 0 || def.kind === "nets") return [];
+  if (def.kind === "peers") {
+    for (const peer of def.pods) if (m.pod(peer, pod, def.calico)) return podIntervals(pod, def.family);
+    return [];
+  }
+  const els: AddrProtoPort[] = [];
+  const ports = pod.ports.filter(
+    (cp) => cp.name !== undefined && def.names.includes(cp.name) && protoNumber(cp.protocol) === def.proto,
+  );
+  if (ports.length === 0) return els;
+  for (const ip of pod.ips) {
+    const a = parseAddr(ip);
+    if (!a || a.family !== def.family) continue;
+    for (const cp of ports) els.push({ addr: a.text, proto: def.proto, port: cp.containerPort });
+  }
+  return els;
+}
+
+/** Named-port elements in the IR's order (address, protocol, port), duplicates removed. */
+export function sortNamedPortElements(els: readonly AddrProtoPort[]): AddrProtoPort[] {
+  const key = new Map(els.map((e) => [e.addr, parseAddr(e.addr)?.value ?? 0n]));
+  const sorted = [...els].sort((x, y) => {
+    const ax = key.get(x.addr) ?? 0n;
+    const ay = key.get(y.addr) ?? 0n;
+    return ax < ay ? -1 : ax > ay ? 1 : x.proto - y.proto || x.port - y.port;
+  });
+  return sorted.filter(
+    (e, i) =>
+      i === 0 ||
+      !(sorted[i - 1]?.addr === e.addr && sorted[i - 1]?.proto === e.proto && sorted[i - 1]?.port === e.port),
+  );
+}
+
+/** The IR set for a definition from the pods' contributions. */
+export function irSet(def: SetDef, contributions: Iterable<Contribution>): IRSet {
+  const { name, family, definition } = def;
+  if (def.kind === "named-port") {
+    const els: AddrProtoPort[] = [];
+    for (const c of contributions) els.push(...(c as readonly AddrProtoPort[]));
+    return { kind: "named-port", name, family, elements: sortNamedPortElements(els), definition };
+  }
+  const ivs: Interval[] = [...def.fixed];
+  for (const c of contributions) ivs.push(...(c as readonly Interval[]));
+  return { kind: "addr", name, family, elements: intervalsToCidrs(ivs), definition };
+}
+
+/**
+ * Compiles policies into chains without looking at any pod: rules refer to sets by name, and the
+ * definitions of those sets are collected here. A policy's chains therefore change only when the
+ * policy does, and a pod change only ever touches set elements (and endpoint chains of local pods).
+ */
+export class ChainCompiler {
+  readonly defs = new Map<string, SetDef>();
+
+  private addrName(definition: string, family: Family): string {
+    return `ts${family}-${hash16(`${family} ${definition}`)}`;
   }
 
   private peersSet(peers: readonly Peer[], calico: boolean, family: Family): string {
-    const def = `${calico ? "calico " : ""}peers ${peers.map(peerText).sort().join(" | ")}`;
-    return this.addrSet(def, family, () => {
-      const ivs: Interval[] = [];
-      for (const p of peers) {
-        if (p.kind === "pods") ivs.push(...this.podIntervals(p, calico, family));
-        else ivs.push(...ipBlockIntervals(p).filter((iv) => iv.family === family));
-      }
-      return ivs;
-    });
+    const definition = `${calico ? "calico " : ""}peers ${peers.map(peerText).sort().join(" | ")}`;
+    const name = this.addrName(definition, family);
+    if (!this.defs.has(name))
+      this.defs.set(name, {
+        kind: "peers",
+        name,
+        family,
+        definition,
+        calico,
+        pods: peers.filter((p): p is PodPeer => p.kind === "pods"),
+        fixed: peers.flatMap((p) =>
+          p.kind === "ipBlock" ? ipBlockIntervals(p).filter((iv) => iv.family === family) : [],
+        ),
+      });
+    return name;
   }
 
   private netsSet(nets: readonly string[], family: Family): string | null {
     const mine = nets.filter((c) => familyOfCidr(c) === family);
     if (mine.length === 0) return null;
-    return this.addrSet(`nets ${[...new Set(mine)].sort().join(",")}`, family, () =>
-      mine.flatMap((c) => {
-        const iv = parseCidr(c);
-        return iv ? [iv] : [];
-      }),
-    );
+    const definition = `nets ${[...new Set(mine)].sort().join(",")}`;
+    const name = this.addrName(definition, family);
+    if (!this.defs.has(name))
+      this.defs.set(name, {
+        kind: "nets",
+        name,
+        family,
+        definition,
+        fixed: mine.flatMap((c) => {
+          const iv = parseCidr(c);
+          return iv ? [iv] : [];
+        }),
+      });
+    return name;
   }
 
   private namedPortSet(names: readonly string[], proto: number, family: Family): string {
     const sorted = [...new Set(names)].sort();
     const definition = `named ports ${sorted.join(",")} proto ${proto}`;
     const name = `tn${family}-${hash16(`${family} ${definition}`)}`;
-    if (!this.sets.has(name)) {
-      const els: AddrProtoPort[] = [];
-      for (const pod of this.podsWithIps) {
-        const ports = pod.ports.filter(
-          (cp) => cp.name !== undefined && sorted.includes(cp.name) && protoNumber(cp.protocol) === proto,
-        );
-        if (ports.length === 0) continue;
-        for (const ip of pod.ips) {
-          const a = parseAddr(ip);
-          if (!a || a.family !== family) continue;
-          for (const cp of ports) els.push({ addr: a.text, proto, port: cp.containerPort });
-        }
-      }
-      const key = new Map(els.map((e) => [e.addr, parseAddr(e.addr)?.value ?? 0n]));
-      els.sort((x, y) => {
-        const ax = key.get(x.addr) ?? 0n;
-        const ay = key.get(y.addr) ?? 0n;
-        return ax < ay ? -1 : ax > ay ? 1 : x.proto - y.proto || x.port - y.port;
-      });
-      const uniq = els.filter(
-        (e, i) =>
-          i === 0 ||
-          !(els[i - 1]?.addr === e.addr && els[i - 1]?.proto === e.proto && els[i - 1]?.port === e.port),
-      );
-      this.sets.set(name, { kind: "named-port", name, family, elements: uniq, definition });
-    }
+    if (!this.defs.has(name))
+      this.defs.set(name, { kind: "named-port", name, family, definition, names: sorted, proto });
     return name;
   }
-
   /** The address conditions of one side for one family; null when the side cannot match it. */
   private sideMatch(e: EntityMatch, calico: boolean, family: Family): AddrSetMatch[] | null {
     const out: AddrSetMatch[] = [];
@@ -293,7 +351,7 @@ class Compiler {
   compileRule(policy: Policy, dir: Direction, r: PolicyRule, chain: string, partStart: number): IRRule[] {
     const calico = policy.tier === "extended";
     if (r.protocol !== undefined && r.notProtocol !== undefined && r.protocol === r.notProtocol) return [];
-    const families: Array<Family | null> = Compiler.familySpecific(r)
+    const families: Array<Family | null> = ChainCompiler.familySpecific(r)
       ? ([4, 6] as const).filter((f) => r.ipVersion === undefined || r.ipVersion === f)
       : [null];
     const dstPorts = r.destination.ports ?? [];
@@ -370,6 +428,55 @@ class Compiler {
     }
     return { name, policy: policy.ref, tier: policy.tier, direction: dir, rules };
   }
+}
+
+class Compiler {
+  private readonly chains = new ChainCompiler();
+  private readonly matcher: Matcher;
+  private readonly podsWithIps: readonly PodState[];
+  private readonly byNamespace = new Map<string, PodState[]>();
+
+  constructor(private readonly input: CompileInput) {
+    this.matcher = Matcher.of(input.state);
+    this.podsWithIps = input.state.pods.filter((p) => p.ips.length > 0);
+    for (const pod of this.podsWithIps) {
+      const list = this.byNamespace.get(pod.namespace);
+      if (list) list.push(pod);
+      else this.byNamespace.set(pod.namespace, [pod]);
+    }
+  }
+
+  selects(policy: Policy, pod: PodState): boolean {
+    return this.matcher.pod(policy.applies, pod, policy.tier === "extended");
+  }
+
+  /** Pods a set could hold: the namespace index keeps a same-namespace peer from scanning every pod. */
+  private candidates(def: SetDef): readonly PodState[] {
+    if (def.kind === "nets") return [];
+    if (def.kind === "named-port") return this.podsWithIps;
+    const out = new Set<PodState>();
+    for (const peer of def.pods) {
+      const scope = peer.namespaces;
+      if (scope.kind === "all") return this.podsWithIps;
+      if (scope.kind === "same") for (const p of this.byNamespace.get(scope.namespace) ?? []) out.add(p);
+      else
+        for (const [ns, list] of this.byNamespace)
+          if (matches(scope.selector, this.matcher.nsLabels(ns, def.calico)))
+            for (const p of list) out.add(p);
+    }
+    return def.pods.length > 1 ? this.podsWithIps.filter((p) => out.has(p)) : [...out];
+  }
+
+  private setOf(def: SetDef): IRSet {
+    return irSet(
+      def,
+      this.candidates(def).map((p) => podContribution(def, p, this.matcher)),
+    );
+  }
+
+  policyChain(policy: Policy, dir: Direction): PolicyChain {
+    return this.chains.policyChain(policy, dir);
+  }
 
   run(): PolicyIR {
     const { policies, node } = this.input;
@@ -433,20 +540,12 @@ class Compiler {
           endActionAfterPass: k8s.length > 0 ? "deny" : "allow",
         });
       }
-      const fam = (f: Family): string[] =>
-        pod.ips
-          .flatMap((ip) => {
-            const a = parseAddr(ip);
-            return a && a.family === f ? [a] : [];
-          })
-          .sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0))
-          .map((a) => a.text);
       return {
         namespace: pod.namespace,
         pod: pod.name,
         ifName,
-        ipv4: fam(4),
-        ipv6: fam(6),
+        ipv4: podAddrs(pod, 4),
+        ipv6: podAddrs(pod, 6),
         ingressChain: chainNames.ingress,
         egressChain: chainNames.egress,
       };
@@ -460,7 +559,10 @@ class Compiler {
       node,
       preamble: PREAMBLE,
       // A side may have made a set before the other side ruled its family out; keep referenced ones.
-      sets: [...this.sets.values()].filter((s) => used.has(s.name)).sort((a, b) => cmp(a.name, b.name)),
+      sets: [...used].sort(cmp).flatMap((name) => {
+        const def = this.chains.defs.get(name);
+        return def ? [this.setOf(def)] : [];
+      }),
       policyChains: [...chains.values()].sort((a, b) => cmp(a.name, b.name)),
       endpointChains: endpointChains.sort((a, b) => cmp(a.name, b.name)),
       endpoints,

@@ -1,21 +1,49 @@
 /**
- * Puts a PolicyCalc's desired state into the kernel. The first program() and every resync() are one
- * full atomic transaction; later calls send only what changed.
+ * Puts a PolicyCalc's desired state into the kernel (felix's dataplane managers, in small). The first
+ * program() and every resync() are one full atomic transaction; later calls write only the sets,
+ * chains and dispatch entries the calculation touched, compared with what this programmer last put
+ * in the kernel:
+ * - nft, set elements only (a pod label or address change): one nf_tables netlink batch
+ *   (core/netlink/nftables.ts), no nft process, no re-reading of the ruleset;
+ * - nft, anything else: the minimal `nft -j -f` transaction for the touched objects (renderDiff of
+ *   the two partial IRs), elements included, so the change stays one atomic batch;
+ * - iptables: `ipset restore` add/del lines for touched sets, `iptables-restore --noflush` of the
+ *   touched chains only (tortie-from/-to when dispatch changed).
+ * A failed write leaves the kernel as it was (each step is atomic) and makes the next program() a
+ * full transaction, so nothing is lost.
  */
 import { run as exec } from "../core/exec.js";
-import type { PolicyCalc } from "./calc.js";
-import type { PolicyIR } from "./ir.js";
+import {
+  NftSets,
+  type SetChange,
+  type SetElement,
+  addrKey,
+  cidrElements,
+  concatKey,
+  portField,
+  protoField,
+} from "../core/netlink/nftables.js";
+import type { Delta, PolicyCalc } from "./calc.js";
+import type { EndpointChain, IREndpoint, IRSet, PolicyChain, PolicyIR } from "./ir.js";
+import { PREAMBLE } from "./ir.js";
 import { applyIptables } from "./iptables/apply.js";
-import { renderIptables } from "./iptables/render.js";
+import {
+  BASE_CHAIN,
+  FROM_CHAIN,
+  TO_CHAIN,
+  iptablesRestoreText,
+  ipsetOf,
+  renderIptables,
+} from "./iptables/render.js";
 import { applyNft, type Runner } from "./nft/apply.js";
-import { renderDiff, renderFull } from "./nft/render.js";
+import { TABLE, deepEqual, renderDiff, renderFull } from "./nft/render.js";
 
 export interface ProgramReport {
   readonly kind: "full" | "incremental";
   readonly ms: number;
-  /** Set elements added plus removed. */
+  /** Set elements added plus removed (all of them for a full transaction). */
   readonly setElements: number;
-  /** Chains written (created, rewritten or deleted). */
+  /** Chains created, rewritten or deleted (all of them for a full transaction). */
   readonly chains: number;
 }
 
@@ -31,67 +59,292 @@ export function runnerFor(netns?: string): Runner {
     : (cmd, args, o) => exec(cmd, args, o ?? {});
 }
 
+/** What a programmer last put into the kernel, by name. */
+class Applied {
+  sets = new Map<string, IRSet>();
+  policyChains = new Map<string, PolicyChain>();
+  endpointChains = new Map<string, EndpointChain>();
+  endpoints = new Map<string, IREndpoint>();
+
+  static of(ir: PolicyIR): Applied {
+    const a = new Applied();
+    for (const s of ir.sets) a.sets.set(s.name, s);
+    for (const c of ir.policyChains) a.policyChains.set(c.name, c);
+    for (const c of ir.endpointChains) a.endpointChains.set(c.name, c);
+    for (const e of ir.endpoints) a.endpoints.set(e.ifName, e);
+    return a;
+  }
+
+  /** The part of the applied IR the delta names. */
+  part(d: Delta): PolicyIR {
+    return partial(
+      d,
+      (n) => this.sets.get(n),
+      (n) => this.policyChains.get(n),
+      (n) => this.endpointChains.get(n),
+      (i) => this.endpoints.get(i),
+    );
+  }
+
+  update(d: Delta, to: PolicyIR): void {
+    for (const n of d.sets) this.sets.delete(n);
+    for (const n of d.chains) {
+      this.policyChains.delete(n);
+      this.endpointChains.delete(n);
+    }
+    for (const i of d.endpoints) this.endpoints.delete(i);
+    for (const s of to.sets) this.sets.set(s.name, s);
+    for (const c of to.policyChains) this.policyChains.set(c.name, c);
+    for (const c of to.endpointChains) this.endpointChains.set(c.name, c);
+    for (const e of to.endpoints) this.endpoints.set(e.ifName, e);
+  }
+}
+
+function partial(
+  d: Delta,
+  set: (n: string) => IRSet | undefined,
+  pc: (n: string) => PolicyChain | undefined,
+  ec: (n: string) => EndpointChain | undefined,
+  ep: (i: string) => IREndpoint | undefined,
+): PolicyIR {
+  const some = <T>(xs: Iterable<string>, f: (n: string) => T | undefined): T[] =>
+    [...xs].flatMap((n) => {
+      const v = f(n);
+      return v === undefined ? [] : [v];
+    });
+  const endpoints = some(d.endpoints, ep);
+  return {
+    node: null,
+    preamble: PREAMBLE,
+    sets: some(d.sets, set),
+    policyChains: some(d.chains, pc),
+    endpointChains: some(d.chains, ec),
+    endpoints,
+    dispatch: {
+      fromEndpoint: endpoints.map((e) => ({ ifName: e.ifName, chain: e.egressChain })),
+      toEndpoint: endpoints.map((e) => ({ ifName: e.ifName, chain: e.ingressChain })),
+    },
+  };
+}
+
+function calcPart(calc: PolicyCalc, d: Delta): PolicyIR {
+  return partial(
+    d,
+    (n) => calc.setIR(n),
+    (n) => calc.policyChain(n),
+    (n) => calc.endpointChain(n),
+    (i) => calc.endpoint(i),
+  );
+}
+
 const elementCount = (ir: PolicyIR): number => ir.sets.reduce((a, s) => a + s.elements.length, 0);
 const chainCount = (ir: PolicyIR): number => ir.policyChains.length + ir.endpointChains.length;
 
-class NftProgrammer implements Programmer {
-  private applied: PolicyIR | null = null;
-  constructor(private readonly run: Runner) {}
-
-  async program(calc: PolicyCalc): Promise<ProgramReport> {
-    if (!this.applied) return this.resync(calc);
-    const t0 = performance.now();
-    const ir = calc.ir();
-    const doc = renderDiff(this.applied, ir);
-    await applyNft(this.run, doc);
-    this.applied = ir;
-    let setElements = 0;
-    let chains = 0;
-    for (const c of doc.nftables) {
-      const op = Object.values(c)[0] as Record<string, unknown>;
-      if ("element" in op) setElements += ((op["element"] as { elem?: unknown[] }).elem ?? []).length;
-      if ("chain" in op) chains++;
-    }
-    return { kind: "incremental", ms: performance.now() - t0, setElements, chains };
-  }
-
-  async resync(calc: PolicyCalc): Promise<ProgramReport> {
-    const t0 = performance.now();
-    const ir = calc.ir();
-    await applyNft(this.run, renderFull(ir));
-    this.applied = ir;
-    return {
-      kind: "full",
-      ms: performance.now() - t0,
-      setElements: elementCount(ir),
-      chains: chainCount(ir),
-    };
-  }
-
-  close(): void {}
+/** Elements of a set as comparable keys. */
+function elementKeys(s: IRSet): Map<string, IRSet["elements"][number]> {
+  return new Map(
+    (s.elements as ReadonlyArray<IRSet["elements"][number]>).map((e) => [
+      typeof e === "string" ? e : `${e.addr}|${e.proto}|${e.port}`,
+      e,
+    ]),
+  );
 }
 
-class IptablesProgrammer implements Programmer {
-  private programmed = false;
-  constructor(private readonly run: Runner) {}
+/** Element changes of sets present on both sides; null when a set appears or disappears. */
+function elementChanges(
+  from: PolicyIR,
+  to: PolicyIR,
+): Array<{ set: IRSet; add: unknown[]; del: unknown[] }> | null {
+  const before = new Map(from.sets.map((s) => [s.name, s]));
+  if (from.sets.length !== to.sets.length) return null;
+  const out: Array<{ set: IRSet; add: unknown[]; del: unknown[] }> = [];
+  for (const s of to.sets) {
+    const b = before.get(s.name);
+    if (!b) return null;
+    const kb = elementKeys(b);
+    const ka = elementKeys(s);
+    const add = [...ka].filter(([k]) => !kb.has(k)).map(([, e]) => e);
+    const del = [...kb].filter(([k]) => !ka.has(k)).map(([, e]) => e);
+    if (add.length || del.length) out.push({ set: s, add, del });
+  }
+  return out;
+}
+
+/** How many chains differ between two partial IRs (added, removed or changed). */
+function changedChains(from: PolicyIR, to: PolicyIR, names: ReadonlySet<string>): number {
+  const f = new Map<string, unknown>([...from.policyChains, ...from.endpointChains].map((c) => [c.name, c]));
+  const t = new Map<string, unknown>([...to.policyChains, ...to.endpointChains].map((c) => [c.name, c]));
+  let n = 0;
+  for (const name of names) if (!deepEqual(f.get(name), t.get(name))) n++;
+  return n;
+}
+
+function nlElement(set: IRSet, e: unknown): SetElement[] {
+  if (set.kind === "addr") return cidrElements(e as string);
+  const x = e as { addr: string; proto: number; port: number };
+  return [{ key: concatKey([addrKey(x.addr), protoField(x.proto), portField(x.port)]) }];
+}
+
+abstract class BaseProgrammer implements Programmer {
+  protected applied: Applied | null = null;
 
   async program(calc: PolicyCalc): Promise<ProgramReport> {
-    const kind = this.programmed ? "incremental" : "full";
-    const r = await this.resync(calc);
-    return { ...r, kind };
+    const applied = this.applied;
+    if (!applied) return this.resync(calc);
+    const t0 = performance.now();
+    const d = calc.takeDelta();
+    const from = applied.part(d);
+    const to = calcPart(calc, d);
+    let r: { setElements: number; chains: number };
+    try {
+      r = await this.write(from, to, d, calc);
+    } catch (err) {
+      this.applied = null;
+      throw err;
+    }
+    applied.update(d, to);
+    return { kind: "incremental", ms: performance.now() - t0, ...r };
   }
 
   async resync(calc: PolicyCalc): Promise<ProgramReport> {
     const t0 = performance.now();
+    calc.takeDelta();
     const ir = calc.ir();
-    await applyIptables(this.run, renderIptables(ir));
-    this.programmed = true;
+    this.applied = null;
+    await this.writeFull(ir);
+    this.applied = Applied.of(ir);
     return {
       kind: "full",
       ms: performance.now() - t0,
       setElements: elementCount(ir),
       chains: chainCount(ir),
     };
+  }
+
+  protected abstract write(
+    from: PolicyIR,
+    to: PolicyIR,
+    d: Delta,
+    calc: PolicyCalc,
+  ): Promise<{ setElements: number; chains: number }>;
+  protected abstract writeFull(ir: PolicyIR): Promise<void>;
+  abstract close(): void;
+}
+
+class NftProgrammer extends BaseProgrammer {
+  private sets: NftSets | null = null;
+
+  constructor(
+    private readonly run: Runner,
+    private readonly netns: string | undefined,
+  ) {
+    super();
+  }
+
+  protected async write(
+    from: PolicyIR,
+    to: PolicyIR,
+    d: Delta,
+  ): Promise<{ setElements: number; chains: number }> {
+    const elems = d.chains.size === 0 && d.endpoints.size === 0 ? elementChanges(from, to) : null;
+    if (elems) {
+      const changes: SetChange[] = elems.map((c) => ({
+        family: "inet",
+        table: TABLE,
+        set: c.set.name,
+        add: c.add.flatMap((e) => nlElement(c.set, e)),
+        remove: c.del.flatMap((e) => nlElement(c.set, e)),
+      }));
+      if (changes.length) {
+        this.sets ??= new NftSets(this.netns);
+        await this.sets.apply(changes);
+      }
+      return { setElements: elems.reduce((a, c) => a + c.add.length + c.del.length, 0), chains: 0 };
+    }
+    const doc = renderDiff(from, to);
+    await applyNft(this.run, doc);
+    let setElements = 0;
+    for (const c of doc.nftables) {
+      const op = Object.values(c)[0] as Record<string, unknown>;
+      const el = op["element"] as { name?: string; elem?: unknown[] } | undefined;
+      if (el && el.name !== "from-endpoint" && el.name !== "to-endpoint")
+        setElements += (el.elem ?? []).length;
+    }
+    return { setElements, chains: changedChains(from, to, d.chains) };
+  }
+
+  protected async writeFull(ir: PolicyIR): Promise<void> {
+    await applyNft(this.run, renderFull(ir));
+  }
+
+  close(): void {
+    this.sets?.close();
+    this.sets = null;
+  }
+}
+
+class IptablesProgrammer extends BaseProgrammer {
+  constructor(private readonly run: Runner) {
+    super();
+  }
+
+  protected async write(
+    from: PolicyIR,
+    to: PolicyIR,
+    d: Delta,
+    calc: PolicyCalc,
+  ): Promise<{ setElements: number; chains: number }> {
+    // 1. Sets: new ones created and filled, changed ones edited in place (every line is atomic for
+    //    the packet path; the add/del of one change go in one `ipset restore`).
+    const before = new Map(from.sets.map((s) => [s.name, ipsetOf(s)]));
+    const after = new Map(to.sets.map((s) => [s.name, ipsetOf(s)]));
+    const lines: string[] = [];
+    let setElements = 0;
+    for (const [n, s] of after) {
+      const b = before.get(n);
+      if (!b) lines.push(`create ${s.name} ${s.type} family ${s.family} -exist`);
+      const had = new Set(b?.elements ?? []);
+      const has = new Set(s.elements);
+      for (const e of had)
+        if (!has.has(e)) {
+          lines.push(`del ${s.name} ${e} -exist`);
+          setElements++;
+        }
+      for (const e of has)
+        if (!had.has(e)) {
+          lines.push(`add ${s.name} ${e} -exist`);
+          setElements++;
+        }
+    }
+    if (lines.length) await this.run("ipset", ["restore", "-!"], { input: `${lines.join("\n")}\n` });
+    // 2. Chains: the touched ones, and the dispatch chains when endpoints came, went or moved.
+    const chains = changedChains(from, to, d.chains);
+    if (chains > 0 || d.endpoints.size > 0) {
+      const part = renderIptables(to);
+      const full = d.endpoints.size > 0 ? renderIptables(calc.ir()) : null;
+      const gone = [...from.policyChains, ...from.endpointChains]
+        .map((c) => c.name)
+        .filter(
+          (n) => !to.policyChains.some((c) => c.name === n) && !to.endpointChains.some((c) => c.name === n),
+        );
+      for (const [fam, restore] of [
+        ["v4", "iptables-restore"],
+        ["v6", "ip6tables-restore"],
+      ] as const) {
+        const write = new Map<string, readonly string[]>();
+        for (const [name, rules] of part[fam])
+          if (name !== BASE_CHAIN && name !== FROM_CHAIN && name !== TO_CHAIN) write.set(name, rules);
+        if (full) for (const name of [FROM_CHAIN, TO_CHAIN]) write.set(name, full[fam].get(name) ?? []);
+        await this.run(restore, ["--noflush"], { input: iptablesRestoreText(write, { stale: gone }) });
+      }
+    }
+    // 3. Sets nothing refers to any more.
+    for (const [n, s] of before) if (!after.has(n)) await this.run("ipset", ["destroy", s.name]);
+    return { setElements, chains };
+  }
+
+  protected async writeFull(ir: PolicyIR): Promise<void> {
+    await applyIptables(this.run, renderIptables(ir));
   }
 
   close(): void {}
@@ -103,5 +356,5 @@ export function makeProgrammer(opts: {
   run?: Runner;
 }): Programmer {
   const run = opts.run ?? runnerFor(opts.netns);
-  return opts.backend === "nft" ? new NftProgrammer(run) : new IptablesProgrammer(run);
+  return opts.backend === "nft" ? new NftProgrammer(run, opts.netns) : new IptablesProgrammer(run);
 }

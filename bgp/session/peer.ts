@@ -39,6 +39,10 @@ import {
   type Negotiated,
   type OpenMessage,
   type GracefulRestartCapability,
+  Afi,
+  Safi,
+  afiSafiKey,
+  encodeRouteRefresh,
 } from "../wire/index.js";
 import { Connection } from "./connection.js";
 import {
@@ -74,7 +78,9 @@ export interface PeerHost {
   /** Interned route attributes, shared by every peer. */
   readonly attrs: RouteAttrsTable;
   /** Routes this peer should carry in its Adj-RIB-Out right now. */
-  exportable(): Iterable<[PrefixKey, RouteAttrs]>;
+  exportable(peer: Peer): Iterable<[PrefixKey, RouteAttrs]>;
+  /** A received route after import policy, or undefined when it is rejected. */
+  importFor(peer: Peer, k: PrefixKey, attrs: RouteAttrs): RouteAttrs | undefined;
   /** Our RFC 4724 settings; undefined: graceful restart is off (neither role). */
   readonly gracefulRestart: GracefulRestartSettings | undefined;
   /** The peer sent End-of-RIB for every family of the session. */
@@ -102,6 +108,7 @@ export class Peer {
   private establishedWallClock: number | undefined;
   /** The peer's BGP Identifier from its OPEN, as a number (the decision process's tie-breaker). */
   remoteRouterId = 0;
+  remoteRouterIdText = "";
   readonly adjOut = new AdjRibOut<RouteAttrs>();
   /** Changes waiting for the socket to take them: attrs to announce, null to withdraw. */
   private readonly exportQueue = new Map<PrefixKey, RouteAttrs | null>();
@@ -268,7 +275,7 @@ export class Peer {
         this.establishedWallClock = Date.now();
         if (this.second) this.reject(this.second, "session already established");
         this.second = undefined;
-        for (const [k, attrs] of this.host.exportable()) this.exportQueue.set(k, attrs);
+        for (const [k, attrs] of this.host.exportable(this)) this.exportQueue.set(k, attrs);
         this.endOfRibPending = true;
         this.pumpExport();
         if (this.stale) {
@@ -501,7 +508,7 @@ export class Peer {
         if (this.fsm.state === "Established") {
           // RFC 2918: send the whole Adj-RIB-Out again.
           this.adjOut.clear();
-          for (const [k, attrs] of this.host.exportable()) this.exportQueue.set(k, attrs);
+          for (const [k, attrs] of this.host.exportable(this)) this.exportQueue.set(k, attrs);
           this.pumpExport();
         }
         return;
@@ -530,6 +537,7 @@ export class Peer {
       });
     this.negotiated = negotiate(local, open);
     this.remoteRouterId = ipv4ToNumber(open.bgpId);
+    this.remoteRouterIdText = open.bgpId;
     this.peerGr = open.capabilities.find(
       (c): c is GracefulRestartCapability => c.kind === "graceful-restart",
     );
@@ -579,7 +587,9 @@ export class Peer {
       }
       for (const k of g.keys) {
         stale?.delete(k);
-        rib.announce(this.id, k, g.attrs);
+        const attrs = this.host.importFor(this, k, g.attrs);
+        if (attrs) rib.announce(this.id, k, attrs);
+        else rib.withdraw(this.id, k);
       }
     }
     if (decoded.endOfRib) {
@@ -598,6 +608,36 @@ export class Peer {
       ebgp: this.isEbgp,
       localAddress: c.localAddress,
     };
+  }
+
+  /** RFC 2918: asks the peer to send its routes again (our import policy changed). */
+  requestRefresh(): void {
+    const neg = this.negotiated;
+    if (this.fsm.state !== "Established" || !neg || !this.conn) return;
+    if (!neg.routeRefresh) {
+      this.log.warn("import policy changed but the peer cannot refresh: resetting the session");
+      this.dispatch({ type: "AutomaticStop" });
+      this.dispatch({ type: "ManualStart" });
+      return;
+    }
+    for (const [afi, safi] of [
+      [Afi.IPV4, Safi.UNICAST],
+      [Afi.IPV6, Safi.UNICAST],
+    ] as const) {
+      if (neg.families.has(afiSafiKey(afi, safi)))
+        this.conn.send(encodeRouteRefresh({ kind: "route-refresh", afi, safi, subtype: 0 }));
+    }
+    this.log.info("import policy changed: ROUTE-REFRESH sent");
+  }
+
+  /** Export policy changed: re-evaluates every route for this peer, withdrawing what no longer goes. */
+  resendAll(): void {
+    if (this.fsm.state !== "Established") return;
+    const want = new Map<PrefixKey, RouteAttrs>();
+    for (const [k, attrs] of this.host.exportable(this)) want.set(k, attrs);
+    for (const k of this.adjOut.keys()) if (!want.has(k)) this.exportQueue.set(k, null);
+    for (const [k, attrs] of want) this.exportQueue.set(k, attrs);
+    this.pumpExport();
   }
 
   /** Queues one change for this peer (the speaker calls it when the exportable set changes). */

@@ -254,9 +254,12 @@ export function encodeRoutes(
       if (g) g.push(k);
       else groups.set(r, [k]);
     }
-    const nh = localNextHop(s, afi);
-    if (nh === undefined) continue;
+    const self = localNextHop(s, afi);
+    if (self === undefined) continue;
     for (const [r, keys] of groups) {
+      // A route exported with its own next hop carries it in nextHop; ours otherwise.
+      const own = r.nextHop[0];
+      const nh = own !== undefined && own.includes(":") === (afi === "ipv6") ? own : self;
       const attrs = exportAttributes(r, s, nh, afi);
       const prefixes = toPrefixes(afi, keys);
       messages.push(

@@ -13,6 +13,8 @@ import {
   type Selection,
 } from "../rib/decision.js";
 import { LOCAL_SOURCE, LocRib, type Candidate } from "../rib/rib.js";
+import type { CompiledFilter } from "../policy/filter.js";
+import { exportRoute, importRoute, type ExportPeer, type RouteOrigin } from "../policy/route-policy.js";
 import { Connection } from "./connection.js";
 import type { ControlTarget, RouteView, RoutesView, StatusView } from "./control.js";
 import { Peer, type PeerHost, type PeerSettings } from "./peer.js";
@@ -24,6 +26,7 @@ export type BestChangeListener = (prefix: string, nextHops: readonly string[] | 
 /** RFC 4724 restart time when the config enables graceful restart without one (BIRD's and FRR's default). */
 export const DEFAULT_RESTART_TIME = 120;
 
+const LOCAL_ORIGIN: RouteOrigin = { local: true, ebgp: false, rrClient: false, address: "", routerId: "" };
 const LOCAL_PATH_SOURCE: PathSource = { local: true, ebgp: false, peerAddress: "", routerId: 0 };
 
 /** The canonical text of an address, so "::ffff:10.0.0.1", "10.0.0.1" and "2001:DB8::1" compare sanely. */
@@ -66,6 +69,9 @@ export class Speaker implements ControlTarget {
   private readonly learned = new Map<PrefixKey, readonly string[]>();
   private readonly bestListeners = new Set<BestChangeListener>();
   private readonly syncedPeers = new Set<number>();
+  private readonly policyCache = new Map<number, ReturnType<Speaker["peerPolicy"]>>();
+  private readonly exportCache = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
+  private readonly importCache = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
   /** RFC 4724: set before start when this run follows a graceful restart (R and F bits in our OPEN). */
   restarting = false;
   private syncWaiters: (() => void)[] = [];
@@ -112,7 +118,8 @@ export class Speaker implements ControlTarget {
       rib: this.rib,
       log,
       attrs: new RouteAttrsTable(),
-      exportable: () => this.exportable(),
+      exportable: (p) => this.exportable(p),
+      importFor: (p, k, attrs) => this.importFor(p, k, attrs),
       synced: (p) => {
         this.syncedPeers.add(p.id);
         this.checkSynced();
@@ -120,11 +127,10 @@ export class Speaker implements ControlTarget {
     };
     this.rib.onChange((k, best) => this.learnedChanged(k, best));
     this.rib.onChange((k, best) => {
-      // Only what we originate is exported: a learned route's change concerns no peer (a million
-      // of them arrive in a full feed, so this test runs before any per-peer work).
-      if (best?.source !== LOCAL_SOURCE && !this.originated.has(k)) return;
-      const want = best?.source === LOCAL_SOURCE ? best.attrs : undefined;
-      for (const p of this.peers.values()) p.queueExport(k, want);
+      // Without reflection or filters only what we originate is exported: a learned route's change
+      // then concerns no peer (a million arrive in a full feed, so this runs before per-peer work).
+      if (!this.transit && best?.source !== LOCAL_SOURCE && !this.originated.has(k)) return;
+      for (const p of this.peers.values()) p.queueExport(k, this.exportFor(p, k, best));
     });
   }
 
@@ -232,8 +238,146 @@ export class Speaker implements ControlTarget {
     });
   }
 
-  private *exportable(): Iterable<[PrefixKey, RouteAttrs]> {
-    for (const [k, c] of this.rib.entries()) if (c.source === LOCAL_SOURCE) yield [k, c.attrs];
+  /** Learned routes may leave this speaker: it reflects, or some peer has filters that may accept them. */
+  private get transit(): boolean {
+    if (this.transitCache === undefined) {
+      const c = this.parsed.config;
+      this.transitCache = c.clusterId !== undefined || c.peers.some((p) => (p.filters ?? []).length > 0);
+    }
+    return this.transitCache;
+  }
+  private transitCache: boolean | undefined;
+
+  private originOf(source: number): RouteOrigin {
+    const p = this.peersById.get(source);
+    if (source === LOCAL_SOURCE || !p) return LOCAL_ORIGIN;
+    return {
+      local: false,
+      ebgp: p.isEbgp,
+      rrClient: this.peerConfig(p)?.routeReflectorClient ?? false,
+      address: p.settings.address,
+      routerId: p.remoteRouterIdText,
+    };
+  }
+
+  private peerConfig(p: Peer): BgpPeerConfig | undefined {
+    return this.peerPolicy(p).config;
+  }
+
+  /** Per-peer policy inputs, cached until the next apply (they are read once per route per peer). */
+  private peerPolicy(p: Peer): {
+    config: BgpPeerConfig | undefined;
+    exportPeer: ExportPeer;
+    filters: CompiledFilter[];
+  } {
+    let v = this.policyCache.get(p.id);
+    if (!v) {
+      const config = this.parsed.config.peers.find((c) => canonicalAddress(c.address) === p.settings.address);
+      const filters = this.filtersOf(config);
+      v = {
+        config,
+        filters,
+        exportPeer: {
+          address: p.settings.address,
+          asn: p.settings.asn,
+          ebgp: p.isEbgp,
+          rrClient: config?.routeReflectorClient ?? false,
+          nextHopMode: config?.nextHopMode ?? "Auto",
+          filters,
+        },
+      };
+      this.policyCache.set(p.id, v);
+    }
+    return v;
+  }
+
+  private filtersOf(c: BgpPeerConfig | undefined): CompiledFilter[] {
+    return (c?.filters ?? []).flatMap((n) => {
+      const f = this.parsed.filters.get(n);
+      return f ? [f] : [];
+    });
+  }
+
+  /** What a peer's export depends on besides the routes (a change re-evaluates them all). */
+  private exportPolicyKey(p: Peer): string {
+    const c = this.peerConfig(p);
+    return JSON.stringify([
+      c?.routeReflectorClient,
+      c?.nextHopMode,
+      this.parsed.config.clusterId,
+      (c?.filters ?? []).map((n) => this.parsed.config.filters?.find((f) => f.name === n)),
+    ]);
+  }
+
+  private importPolicyKey(p: Peer): string {
+    const c = this.peerConfig(p);
+    return JSON.stringify([
+      this.parsed.config.pools,
+      (c?.filters ?? []).map((n) => this.parsed.config.filters?.find((f) => f.name === n)),
+    ]);
+  }
+
+  private exportPeer(p: Peer): ExportPeer {
+    return this.peerPolicy(p).exportPeer;
+  }
+
+  /** One route as this peer gets it, interned so equal results share one object (one UPDATE). */
+  private exportFor(p: Peer, k: PrefixKey, best: Candidate<RouteAttrs> | undefined): RouteAttrs | undefined {
+    if (!best) return undefined;
+    const cfg = this.parsed.config;
+    const r = exportRoute(k, best.attrs.attributes, this.originOf(best.source), this.exportPeer(p), {
+      localAs: cfg.asn,
+      routerId: cfg.routerId,
+      clusterId: cfg.clusterId,
+    });
+    if (!r) return undefined;
+    if (r.attributes === best.attrs.attributes && !r.keepNextHop && best.attrs.nextHop.length === 0)
+      return best.attrs;
+    const key = `${p.id}|${best.source}|${r.by}|${r.keepNextHop}`;
+    let m = this.exportCache.get(best.attrs);
+    if (!m) {
+      m = new Map();
+      this.exportCache.set(best.attrs, m);
+    }
+    let out = m.get(key);
+    if (!out) {
+      out = this.host.attrs.get(r.attributes, r.keepNextHop ? best.attrs.nextHop.slice(0, 1) : []);
+      m.set(key, out);
+    }
+    return out;
+  }
+
+  private importFor(p: Peer, k: PrefixKey, attrs: RouteAttrs): RouteAttrs | undefined {
+    const filters = this.peerPolicy(p).filters;
+    const r = importRoute(
+      k,
+      attrs.attributes,
+      { ebgp: p.isEbgp, filters },
+      this.parsed.pools,
+      this.parsed.config.asn,
+    );
+    if (!r) return undefined;
+    if (r.attributes === attrs.attributes) return attrs;
+    let m = this.importCache.get(attrs);
+    if (!m) {
+      m = new Map();
+      this.importCache.set(attrs, m);
+    }
+    let out = m.get(r.by);
+    if (!out) {
+      out = this.host.attrs.get(r.attributes, attrs.nextHop);
+      m.set(r.by, out);
+    }
+    return out;
+  }
+
+  private *exportable(p: Peer): Iterable<[PrefixKey, RouteAttrs]> {
+    const transit = this.transit;
+    for (const [k, c] of this.rib.entries()) {
+      if (!transit && c.source !== LOCAL_SOURCE) continue;
+      const attrs = this.exportFor(p, k, c);
+      if (attrs) yield [k, attrs];
+    }
   }
 
   async start(): Promise<void> {
@@ -262,8 +406,12 @@ export class Speaker implements ControlTarget {
 
   /** Brings originated routes and peers in line with a (new) config; untouched peers keep their sessions. */
   apply(next: ParsedConfig): void {
+    const before = new Map<Peer, [string, string]>();
+    for (const p of this.peers.values()) before.set(p, [this.exportPolicyKey(p), this.importPolicyKey(p)]);
     const old = this.parsed;
     this.parsed = next;
+    this.policyCache.clear();
+    this.transitCache = undefined;
     if (old.config.asn !== next.config.asn || old.config.routerId !== next.config.routerId) {
       this.log.warn("asn or routerId changed: restarting every session");
       for (const p of this.peers.values()) this.removePeer(p);
@@ -286,6 +434,12 @@ export class Speaker implements ControlTarget {
     for (const [addr, p] of this.peers) {
       const s = settings.get(addr);
       if (!s || JSON.stringify(s) !== JSON.stringify(p.settings)) this.removePeer(p);
+    }
+    for (const p of this.peers.values()) {
+      const was = before.get(p);
+      if (!was) continue;
+      if (was[1] !== this.importPolicyKey(p)) p.requestRefresh();
+      if (was[0] !== this.exportPolicyKey(p)) p.resendAll();
     }
     for (const [addr, s] of settings) {
       if (this.peers.has(addr)) continue;

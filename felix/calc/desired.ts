@@ -30,8 +30,10 @@ export interface BgpPeerWant {
   readonly asn: number;
   /** Where the peer came from: "mesh", "BGPPeer <name>". */
   readonly source: string;
-  /** We are a route reflector and this peer is not one: it is our client (RFC 4456). */
+  /** We are a route reflector and this peer, in our AS, is not one: it is our client (RFC 4456). */
   readonly routeReflectorClient: boolean;
+  /** BGPPeer spec.nextHopMode, when given. */
+  readonly nextHopMode?: "Auto" | "Self" | "Keep";
 }
 
 export interface BgpWant {
@@ -241,12 +243,13 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
   const ownNode = (n: ObjectOf<"Node">, source: string): void => {
     const address = nodeAddress(n);
     if (address === undefined) return;
+    const peerAsn = asnOf(n, config?.asNumber, problems);
     add({
       address,
       port: listenPort,
-      asn: asnOf(n, config?.asNumber, problems),
+      asn: peerAsn,
       source,
-      routeReflectorClient: clusterId !== undefined && !isRR(n),
+      routeReflectorClient: clusterId !== undefined && !isRR(n) && peerAsn === asn,
     });
   };
   if (config?.nodeToNodeMeshEnabled !== false) for (const n of nodes) ownNode(n, "mesh");
@@ -276,7 +279,13 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
       problems.push(`${what}: spec.peerIP: ${JSON.stringify(s.peerIP)} is not an IP or IP:port`);
       continue;
     }
-    add({ ...ip, asn: s.asNumber ?? asn, source: what, routeReflectorClient: false });
+    add({
+      ...ip,
+      asn: s.asNumber ?? asn,
+      source: what,
+      routeReflectorClient: false,
+      ...(s.nextHopMode !== undefined ? { nextHopMode: s.nextHopMode } : {}),
+    });
   }
   const noExport = cache
     .list("IPPool")

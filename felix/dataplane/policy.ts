@@ -45,6 +45,7 @@ const nft = (cmd: string, args: readonly string[], opts?: { input?: string }): P
 export class EnginePolicy implements PolicyProgrammer {
   private readonly engine: PolicyEngine;
   private programmedIr: PolicyIR | undefined;
+  private readonly carried = new Map<string, number>();
 
   constructor(
     node: string,
@@ -72,6 +73,9 @@ export class EnginePolicy implements PolicyProgrammer {
   }
 
   async resync(): Promise<ProgramReport> {
+    // A full load recreates the table and zeroes its counters: carry what they counted so far.
+    for (const [p, n] of await this.current().catch(() => new Map<string, number>()))
+      this.carried.set(p, (this.carried.get(p) ?? 0) + n);
     const r = await this.engine.resync();
     this.programmedIr = undefined;
     return r;
@@ -83,9 +87,17 @@ export class EnginePolicy implements PolicyProgrammer {
 
   /**
    * Packets dropped because of each policy (nft backend): its deny rules, plus the default drop of
-   * every endpoint chain it isolates (counted for each policy selecting that endpoint).
+   * every endpoint chain it isolates (counted for each policy selecting that endpoint). Totals since
+   * the agent started, across resyncs.
    */
   async drops(): Promise<Map<string, number>> {
+    const out = await this.current();
+    for (const [p, n] of this.carried) out.set(p, (out.get(p) ?? 0) + n);
+    return out;
+  }
+
+  /** What the kernel's counters say now (zeroed at each full load). */
+  private async current(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (this.backend !== "nft") return out;
     const ir = (this.programmedIr ??= this.engine.ir());

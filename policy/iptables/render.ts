@@ -58,7 +58,7 @@ function netElements(cidr: string): string[] {
   return [cidr];
 }
 
-function ipsetOf(s: IRSet): IpsetDef {
+export function ipsetOf(s: IRSet): IpsetDef {
   const family = s.family === 4 ? "inet" : "inet6";
   if (s.kind === "addr")
     return { name: ipsetName(s.name), type: "hash:net", family, elements: s.elements.flatMap(netElements) };

@@ -4,6 +4,7 @@ import { hostIfName } from "../../core/ifname.js";
 import type { StoredObject } from "../../datastore/types.js";
 import { ClusterCache, WATCHED_KINDS, type WatchedKind } from "../../felix/calc/cache.js";
 import { computeDesired, learnedRoutes } from "../../felix/calc/desired.js";
+import { speakerConfig } from "../../felix/bgp.js";
 
 type Ev = { kind: WatchedKind; obj: StoredObject };
 
@@ -117,10 +118,18 @@ t.test("the desired state of a node", async (t) => {
     rr.bgp?.peers.filter((p) => p.source === "mesh").map((p) => [p.address, p.routeReflectorClient]),
     [
       ["10.0.0.1", true],
-      ["10.0.0.2", true],
+      ["10.0.0.2", false],
     ],
-    "a route reflector's mesh peers that are not reflectors are its clients",
+    "a route reflector's mesh peers in its AS that are not reflectors are its clients",
   );
+  if (!rr.bgp) throw new Error("a node with an address has a BGP config");
+  const parsed = speakerConfig(rr.bgp);
+  t.equal(parsed.config.clusterId, "1.1.1.1", "the speaker config carries the cluster id");
+  t.same(
+    parsed.config.peers.filter((p) => p.routeReflectorClient).map((p) => p.address),
+    ["10.0.0.1"],
+  );
+  t.same(parsed.config.gracefulRestart, { restartTime: 120 });
   const n2 = computeDesired(cache, { name: "n2", ip: "10.0.0.2/24" });
   t.same(
     n2.bgp?.peers.map((p) => p.address),
