@@ -116,6 +116,10 @@ export class Agent {
   private heartbeatAt = 0;
   private adopted = 0;
   private readonly stepMs: Record<string, number> = {};
+  /** Datastore event (informer delivery) → kernel programmed, ms, for the last passes (bench/felix). */
+  readonly eventLatencies: number[] = [];
+  /** WorkloadEndpoints by namespace/pod: a pod event must not scan them all. */
+  private readonly wepByPod = new Map<string, ObjectOf<"WorkloadEndpoint">>();
 
   constructor(private readonly opts: AgentOptions) {
     this.routes = new RouteReconciler((a) => this.peerUptime(a));
@@ -217,7 +221,12 @@ export class Agent {
     if (kind === "Pod") this.feedPod(obj.metadata.namespace ?? "default", obj.metadata.name);
     if (kind === "WorkloadEndpoint") {
       const pod = (obj.spec as { pod?: string } | undefined)?.pod;
-      if (pod) this.feedPod(obj.metadata.namespace ?? "default", pod);
+      if (pod) {
+        const key = `${obj.metadata.namespace ?? "default"}/${pod}`;
+        if (type === "DELETED") this.wepByPod.delete(key);
+        else this.wepByPod.set(key, obj as ObjectOf<"WorkloadEndpoint">);
+        this.feedPod(obj.metadata.namespace ?? "default", pod);
+      }
     }
     this.schedule();
   }
@@ -241,9 +250,7 @@ export class Agent {
       this.policy.remove("Pod", namespace, name);
       return;
     }
-    const wep = this.cache
-      .list("WorkloadEndpoint")
-      .find((w) => (w.metadata.namespace ?? "default") === namespace && w.spec.pod === name);
+    const wep = this.wepByPod.get(`${namespace}/${name}`);
     let view: StoredObject = pod;
     if (wep && !pod.status?.podIPs?.length && !pod.status?.podIP) {
       const podIPs = wep.spec.ipNetworks.map((c) => ({ ip: c.split("/")[0] ?? c }));
@@ -316,6 +323,10 @@ export class Agent {
         "slow programming pass",
       );
     this.metrics.programming.observe({ what: full ? "resync" : "event" }, (done - since) / 1000);
+    if (!full) {
+      this.eventLatencies.push(done - since);
+      if (this.eventLatencies.length > 10_000) this.eventLatencies.shift();
+    }
     this.lastProgramming = {
       ms: Math.round((done - began) * 100) / 100,
       at: new Date().toISOString(),

@@ -29,6 +29,7 @@ export async function serveControlSocket(agent: Agent, path: string): Promise<Fa
   rmSync(path, { force: true });
   const app = fastify({ logger: false });
   app.get("/v1/status", () => agent.status());
+  app.get("/v1/latencies", () => ({ eventMs: agent.eventLatencies }));
   await app.listen({ path });
   return app;
 }

@@ -22,7 +22,7 @@ t.test("datastore unreachable: keep the last state, not ready; resync when it re
   await ns.addr("eth0", "10.0.0.1/24");
   // etcd lives in the node's namespace: the agent reaches it on that namespace's loopback.
   const clientPort = await freePort();
-  let etcd = await startEtcd(kit, ns, { clientPort });
+  const etcd = await startEtcd(kit, ns, { clientPort });
   const datastore = `etcd:${etcd.url}`;
   /** Writes a confirmed block affinity for the node from inside its namespace. */
   const affine = (cidr: string) =>
@@ -92,7 +92,7 @@ t.test("datastore unreachable: keep the last state, not ready; resync when it re
   );
   t.match(await ns.exec("nft", ["list", "tables"]), /inet tortie\b/, "nftables kept while it is away");
 
-  etcd = await startEtcd(kit, ns, { clientPort, dataDir: etcd.dataDir });
+  await startEtcd(kit, ns, { clientPort, dataDir: etcd.dataDir });
   await waitFor("the agent to be ready again", async () => (await status()).ready, { timeoutMs: 20_000 });
   await affine("10.244.8.0/26");
   await waitFor(
