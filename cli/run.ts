@@ -5,6 +5,7 @@ import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log
 import { registerBgpCommands } from "../bgp/cli.js";
 import { registerCniCommands } from "../cni/cli.js";
 import { registerIpamCommands } from "../ipam/cli.js";
+import { registerLabCommands } from "../lab/cli.js";
 import { registerDoctor } from "./doctor.js";
 import { registerPolicyCommands } from "../policy/cli.js";
 import { registerNodeCommands } from "../felix/cli.js";
@@ -27,6 +28,7 @@ const groups: ReadonlyArray<(program: Command) => void> = [
   registerIpamCommands,
   registerCniCommands,
   registerNodeCommands,
+  registerLabCommands,
 ];
 
 export function buildProgram(): Command {

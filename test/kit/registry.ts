@@ -9,6 +9,9 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { destroyNetnsSync, listNetns } from "../../core/netns.js";
+import { isAlive, processStart } from "../../core/proc.js";
+
+export { isAlive, processStart };
 
 /**
  * Every resource a test process makes is written down here before it exists,
@@ -28,30 +31,6 @@ export type Resource =
 interface Owner {
   readonly pid: number;
   readonly start: string;
-}
-
-/** The kernel's start time of a process (field 22 of /proc/PID/stat): a PID plus this names one process. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const afterComm = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return afterComm[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** True while the process runs; a zombie (exited, not yet reaped) counts as gone. */
-export function isAlive(pid: number, start?: string): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return false;
-  }
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return false;
-  return start === undefined || fields[19] === start;
 }
 
 export class Registry {

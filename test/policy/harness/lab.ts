@@ -1,10 +1,13 @@
-import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostIfName } from "../../../core/ifname.js";
 import type { Netns } from "../../../core/netns.js";
 import type { Daemon, Kit } from "../../kit/kit.js";
-import type { ProbeProtocol, ProbeReply, ProbeRequest, ProbeResult, ProbeTarget } from "./protocol.js";
+import type { Matrix, PortKey } from "../../../lab/matrix.js";
+import { ProbeClient, type ProbeOutcome } from "../../../lab/probe.js";
+
+export { formatMatrix, matrixDiff, type Matrix, type PortKey } from "../../../lab/matrix.js";
+export type { ProbeOutcome } from "../../../lab/probe.js";
 
 /**
  * Pods and nodes wired the way Calico's CNI plugin wires them, in namespaces:
@@ -35,17 +38,6 @@ export interface LabNode {
   readonly podCidr: string;
 }
 
-/** "80/TCP" style keys, as Kubernetes writes a port and protocol. */
-export type PortKey = `${number}/${ProbeProtocol}`;
-/** source "ns/pod" → destination "ns/pod" → allowed. */
-export type Matrix = Record<string, Record<string, boolean>>;
-
-export interface ProbeOutcome {
-  readonly matrices: Record<PortKey, Matrix>;
-  /** For every allowed probe, the source address the server saw. */
-  readonly seen: Array<{ from: string; to: string; port: PortKey; saw: string }>;
-}
-
 export const LAB_PORTS: readonly PortKey[] = ["80/TCP", "81/TCP", "80/UDP", "81/UDP"];
 
 /** 3 namespaces × 3 pods on node1, one pod of x and y on node2 for cross-node peers. */
@@ -61,18 +53,14 @@ export function defaultPods(): LabPodSpec[] {
   return pods;
 }
 
-const AGENT = fileURLToPath(new URL("./agent.js", import.meta.url));
+const AGENT = fileURLToPath(new URL("../../../lab/pod-agent.js", import.meta.url));
 
 export class PolicyLab {
-  private nextId = 1;
-  private readonly controls = new Map<string, Socket>();
-  private readonly waiting = new Map<number, (r: ProbeReply) => void>();
-
   private constructor(
     readonly kit: Kit,
     readonly nodes: ReadonlyMap<string, LabNode>,
     readonly pods: readonly LabPod[],
-    private readonly agents: ReadonlyMap<string, { daemon: Daemon; socket: string }>,
+    private readonly client: ProbeClient,
   ) {}
 
   static async create(
@@ -133,9 +121,10 @@ export class PolicyLab {
       agents.set(p.key, { daemon, socket });
     }
     await Promise.all([...agents.values()].map((a) => a.daemon.waitForOutput(/READY/, 20_000)));
-    const lab = new PolicyLab(kit, nodes, pods, agents);
-    await Promise.all(pods.map((p) => lab.connectControl(p.key)));
-    return lab;
+    const client = await ProbeClient.connect(
+      pods.map((p) => ({ key: p.key, ip: p.ip, socket: agents.get(p.key)?.socket ?? "" })),
+    );
+    return new PolicyLab(kit, nodes, pods, client);
   }
 
   pod(key: string): LabPod {
@@ -150,95 +139,9 @@ export class PolicyLab {
     return n;
   }
 
-  private connectControl(key: string): Promise<void> {
-    const agent = this.agents.get(key);
-    if (!agent) throw new Error(`no agent for ${key}`);
-    return new Promise((resolve, reject) => {
-      const s = connect(agent.socket, () => resolve());
-      s.once("error", reject);
-      let buf = "";
-      s.on("data", (b: Buffer) => {
-        buf += b.toString();
-        let nl;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const reply = JSON.parse(buf.slice(0, nl)) as ProbeReply;
-          buf = buf.slice(nl + 1);
-          this.waiting.get(reply.id)?.(reply);
-          this.waiting.delete(reply.id);
-        }
-      });
-      this.controls.set(key, s);
-    });
-  }
-
-  private ask(
-    from: string,
-    targets: readonly ProbeTarget[],
-    timeoutMs: number,
-  ): Promise<readonly ProbeResult[]> {
-    const s = this.controls.get(from);
-    if (!s) throw new Error(`no control connection to ${from}`);
-    const req: ProbeRequest = { id: this.nextId++, timeoutMs, targets };
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`agent ${from} did not answer`)),
-        timeoutMs * 4 + 5_000,
-      );
-      this.waiting.set(req.id, (r) => {
-        clearTimeout(timer);
-        resolve(r.results);
-      });
-      s.write(`${JSON.stringify(req)}\n`);
-    });
-  }
-
-  /**
-   * Probes every pod pair on every port concurrently. A denied probe costs one
-   * timeout; every failure is retried once with a longer timeout so that a slow
-   * moment on a busy machine is not mistaken for a drop.
-   */
-  async probe(ports: readonly PortKey[] = LAB_PORTS, timeoutMs = 400): Promise<ProbeOutcome> {
-    const jobs: Array<{ from: string; to: string; port: PortKey; target: ProbeTarget }> = [];
-    for (const src of this.pods)
-      for (const dst of this.pods)
-        for (const port of ports) {
-          const [num, proto] = port.split("/") as [string, ProbeProtocol];
-          jobs.push({
-            from: src.key,
-            to: dst.key,
-            port,
-            target: { ip: dst.ip, port: Number(num), protocol: proto },
-          });
-        }
-    const results = new Map<(typeof jobs)[number], ProbeResult>();
-    const runJobs = async (list: typeof jobs, timeout: number): Promise<void> => {
-      const bySource = new Map<string, typeof jobs>();
-      for (const j of list) bySource.set(j.from, [...(bySource.get(j.from) ?? []), j]);
-      await Promise.all(
-        [...bySource].map(async ([from, js]) => {
-          const rs = await this.ask(
-            from,
-            js.map((j) => j.target),
-            timeout,
-          );
-          js.forEach((j, i) => results.set(j, rs[i] ?? { ok: false, error: "no result" }));
-        }),
-      );
-    };
-    await runJobs(jobs, timeoutMs);
-    await runJobs(
-      jobs.filter((j) => !results.get(j)?.ok),
-      timeoutMs * 2,
-    );
-    const matrices = {} as Record<PortKey, Matrix>;
-    const seen: ProbeOutcome["seen"] = [];
-    for (const j of jobs) {
-      const r = results.get(j);
-      const m = (matrices[j.port] ??= {});
-      (m[j.from] ??= {})[j.to] = r?.ok === true;
-      if (r?.ok && r.saw !== undefined) seen.push({ from: j.from, to: j.to, port: j.port, saw: r.saw });
-    }
-    return { matrices, seen };
+  /** Probes every pod pair on every port concurrently (see ProbeClient.probe). */
+  probe(ports: readonly PortKey[] = LAB_PORTS, timeoutMs = 400): Promise<ProbeOutcome> {
+    return this.client.probe(ports, timeoutMs);
   }
 
   /**
@@ -264,29 +167,6 @@ export class PolicyLab {
   }
 
   close(): void {
-    for (const s of this.controls.values()) s.destroy();
+    this.client.close();
   }
-}
-
-/** A readable grid (rows: from, columns: to, "." allowed, "X" denied) for failure messages. */
-export function formatMatrix(m: Matrix): string {
-  const keys = Object.keys(m);
-  const head = ["from\\to".padEnd(8), ...keys.map((k) => k.padStart(4))].join(" ");
-  const rows = keys.map((a) =>
-    [a.padEnd(8), ...keys.map((b) => (m[a]?.[b] ? "." : "X").padStart(4))].join(" "),
-  );
-  return [head, ...rows].join("\n");
-}
-
-/** Every cell where got differs from want, as "from -> to port: want allow/deny". */
-export function matrixDiff(want: Record<string, Matrix>, got: Record<string, Matrix>): string[] {
-  const out: string[] = [];
-  for (const [port, wm] of Object.entries(want))
-    for (const [a, row] of Object.entries(wm))
-      for (const [b, w] of Object.entries(row)) {
-        const g = got[port]?.[a]?.[b];
-        if (g !== w)
-          out.push(`${a} -> ${b} ${port}: want ${w ? "allow" : "deny"}, got ${g ? "allow" : "deny"}`);
-      }
-  return out;
 }

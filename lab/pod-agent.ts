@@ -1,12 +1,12 @@
 /**
- * One process per pod namespace, started by the policy lab: it serves TCP and
+ * One process per pod namespace, started by the lab (and the policy tests' lab): it serves TCP and
  * UDP on the given ports (each reply names the port and the source address the
  * server saw, so a test can prove no NAT happened), and it probes other pods on
  * request. Requests arrive on a Unix socket: path sockets live in the file
- * system, so the test process in the root namespace reaches an agent inside a
- * pod namespace without any route.
+ * system, so a process in the root namespace (`tortie lab matrix`, a test) reaches
+ * an agent inside a pod namespace without any route.
  *
- * Usage: agent.js CONTROL_SOCKET PORT...
+ * Usage: pod-agent.js CONTROL_SOCKET PORT...
  */
 import { createSocket } from "node:dgram";
 import { unlinkSync } from "node:fs";
@@ -15,7 +15,7 @@ import type { ProbeReply, ProbeRequest, ProbeResult, ProbeTarget } from "./proto
 
 const [socketPath, ...portArgs] = process.argv.slice(2);
 if (socketPath === undefined || portArgs.length === 0) {
-  process.stderr.write("usage: agent.js CONTROL_SOCKET PORT...\n");
+  process.stderr.write("usage: pod-agent.js CONTROL_SOCKET PORT...\n");
   process.exit(2);
 }
 const ports = portArgs.map(Number);
