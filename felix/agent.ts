@@ -537,6 +537,7 @@ export class Agent {
     // No Cease: peers keep our routes as stale (RFC 4724) until the next agent re-announces them.
     await this.speaker?.stop({ graceful: true });
     this.routes.close();
+    this.policy.close();
     await this.ds.close();
   }
 }

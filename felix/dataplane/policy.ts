@@ -37,6 +37,8 @@ export interface PolicyProgrammer {
   stats(): PolicyStats;
   /** Drop counters per policy (packets), read from the kernel's rule counters. */
   drops(): Promise<Map<string, number>>;
+  /** Releases the engine's netlink socket; what is programmed stays. */
+  close(): void;
 }
 
 const nft = (cmd: string, args: readonly string[], opts?: { input?: string }): Promise<string> =>
@@ -83,6 +85,10 @@ export class EnginePolicy implements PolicyProgrammer {
 
   stats(): PolicyStats {
     return this.engine.stats();
+  }
+
+  close(): void {
+    this.engine.close();
   }
 
   /**
