@@ -5,9 +5,6 @@
 import { checkConfig, type ParsedConfig } from "../bgp/config.js";
 import type { BgpWant } from "./calc/desired.js";
 
-/** RFC 4724 restart time we announce (BIRD's and FRR's default): how long peers keep our routes. */
-export const RESTART_TIME = 120;
-
 /** The speaker config for a node; the node's address is where it listens and connects from. */
 export function speakerConfig(want: BgpWant): ParsedConfig {
   return checkConfig(
@@ -22,10 +19,17 @@ export function speakerConfig(want: BgpWant): ParsedConfig {
         ...(p.address.includes(":") ? {} : { localAddress: want.routerId }),
         ...(p.routeReflectorClient ? { routeReflectorClient: true } : {}),
         ...(p.nextHopMode !== undefined ? { nextHopMode: p.nextHopMode } : {}),
+        ...(p.filters !== undefined ? { filters: [...p.filters] } : {}),
+        ...(p.ttlSecurity !== undefined ? { ttlSecurity: p.ttlSecurity } : {}),
       })),
+      filters: [...want.filters],
+      pools: [...want.pools],
+      serviceClusterIPs: want.serviceClusterIPs.map((cidr) => ({ cidr })),
+      serviceExternalIPs: want.serviceExternalIPs.map((cidr) => ({ cidr })),
+      serviceLoadBalancerIPs: want.serviceLoadBalancerIPs.map((cidr) => ({ cidr })),
       originate: [...want.originate],
       multipath: true,
-      gracefulRestart: { restartTime: RESTART_TIME },
+      gracefulRestart: { restartTime: want.restartTime },
       ...(want.routeReflectorClusterId !== undefined ? { clusterId: want.routeReflectorClusterId } : {}),
     },
     "felix bgp config",

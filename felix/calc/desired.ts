@@ -4,6 +4,9 @@
  * never on the order the events arrived in.
  */
 import ipaddr from "ipaddr.js";
+import { checkConfig } from "../../bgp/config.js";
+import type { BgpFilter, FilterRule } from "../../bgp/policy/filter.js";
+import { ValidationError } from "../../core/errors.js";
 import { hostIfName } from "../../core/ifname.js";
 import type { RouteSpec } from "../../core/kernel-routes.js";
 import type { ObjectOf } from "../../datastore/types.js";
@@ -34,6 +37,10 @@ export interface BgpPeerWant {
   readonly routeReflectorClient: boolean;
   /** BGPPeer spec.nextHopMode, when given. */
   readonly nextHopMode?: "Auto" | "Self" | "Keep";
+  /** BGPFilter names (spec.filters), only those that exist and are valid, in the BGPPeer's order. */
+  readonly filters?: readonly string[];
+  /** RFC 5082 GTSM hops (BGPPeer spec.ttlSecurity, 0 = off). */
+  readonly ttlSecurity?: number;
 }
 
 export interface BgpWant {
@@ -44,7 +51,20 @@ export interface BgpWant {
   readonly peers: readonly BgpPeerWant[];
   /** The node's affine blocks that BGP export allows. */
   readonly originate: readonly string[];
+  /** Valid BGPFilters, by name; a bad one is left out (and listed under problems). */
+  readonly filters: readonly BgpFilter[];
+  /** Every IPPool CIDR: iBGP import is limited to these, eBGP import to what a filter accepts. */
+  readonly pools: readonly string[];
+  /** BGPConfiguration default's service ranges, advertised from every node (as Calico does). */
+  readonly serviceClusterIPs: readonly string[];
+  readonly serviceExternalIPs: readonly string[];
+  readonly serviceLoadBalancerIPs: readonly string[];
+  /** RFC 4724 restart time we announce, in seconds. */
+  readonly restartTime: number;
 }
+
+/** RFC 4724 restart time announced when no BGPPeer asks for another (BIRD's and FRR's default). */
+export const DEFAULT_RESTART_TIME = 120;
 
 export interface Masquerade {
   /** Every pool's CIDR: traffic to these is not masqueraded. */
@@ -218,7 +238,91 @@ function selects(
   }
 }
 
-export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[], problems: string[]) {
+/** A Go duration as Calico writes them ("120s", "2m", "1h30m") → whole seconds; undefined if not one. */
+export function parseDuration(s: string): number | undefined {
+  const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  const parts = [...s.trim().matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((m) => m[0]).join("") !== s.trim()) return undefined;
+  return Math.round(parts.reduce((sum, m) => sum + Number(m[1]) * (unit[m[2] ?? "s"] ?? 1), 0));
+}
+
+/** Calico's rule fields; anything else in a stored rule is not ours to pass on. */
+function calicoRule(r: Record<string, unknown>): FilterRule {
+  const pick = ["action", "matchOperator", "cidr", "prefixLength", "source"] as const;
+  return Object.fromEntries(
+    pick.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]),
+  ) as unknown as FilterRule;
+}
+
+const FILTER_LISTS = ["exportV4", "importV4", "exportV6", "importV6"] as const;
+
+/**
+ * Every BGPFilter as the speaker takes it, each checked on its own with the speaker's own checks
+ * (a bad one must not make the whole speaker config unusable): bad ones are left out and named.
+ */
+export function bgpFilters(cache: ClusterCache, problems: string[]): BgpFilter[] {
+  const out: BgpFilter[] = [];
+  for (const f of cache.list("BGPFilter").sort((a, b) => cmp(a.metadata.name, b.metadata.name))) {
+    const what = `BGPFilter ${f.metadata.name}`;
+    const spec = f.spec as Partial<Record<(typeof FILTER_LISTS)[number], Record<string, unknown>[]>>;
+    const unsupported = FILTER_LISTS.flatMap((list) =>
+      (spec[list] ?? []).flatMap((r, i) =>
+        r["interface"] !== undefined ? [`spec.${list}[${i}].interface`] : [],
+      ),
+    );
+    if (unsupported.length > 0) {
+      problems.push(
+        `${what}: ${unsupported[0] ?? ""}: interface matches are not supported (no interface routes are exported)`,
+      );
+      continue;
+    }
+    const filter: BgpFilter = {
+      name: f.metadata.name,
+      ...Object.fromEntries(
+        FILTER_LISTS.filter((l) => spec[l] !== undefined).map((l) => [l, (spec[l] ?? []).map(calicoRule)]),
+      ),
+    };
+    try {
+      checkConfig(
+        {
+          routerId: "0.0.0.1",
+          asn: 1,
+          listen: { address: "0.0.0.1", port: 0 },
+          peers: [],
+          filters: [filter],
+        },
+        what,
+      );
+      out.push(filter);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      for (const p of err.problems)
+        problems.push(`${what}: ${p.path.replace(/^filters\[0\]\.?/, "spec.")}: ${p.message}`);
+    }
+  }
+  return out;
+}
+
+function cidrsOf(
+  list: readonly { readonly cidr: string }[] | undefined,
+  what: string,
+  problems: string[],
+): string[] {
+  const out = new Set<string>();
+  (list ?? []).forEach((r, i) => {
+    const c = canonicalCidr(r.cidr);
+    if (c === undefined) problems.push(`${what}[${i}].cidr: ${JSON.stringify(r.cidr)} is not a CIDR`);
+    else out.add(c);
+  });
+  return [...out].sort(cmp);
+}
+
+export function bgpFor(
+  cache: ClusterCache,
+  self: Self,
+  blocks: readonly string[],
+  problems: string[],
+): BgpWant | undefined {
   const routerId = self.ip === undefined ? undefined : canonicalIp(self.ip);
   if (routerId === undefined || isV6(routerId)) return undefined;
   const config = cache.get("BGPConfiguration", "default")?.spec;
@@ -240,7 +344,17 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
     // An explicit BGPPeer wins over the mesh; between two BGPPeers the first by name wins.
     if (!had || (had.source === "mesh" && p.source !== "mesh")) peers.set(p.address, p);
   };
-  const ownNode = (n: ObjectOf<"Node">, source: string): void => {
+  const filters = bgpFilters(cache, problems);
+  const filterNames = new Set(filters.map((f) => f.name));
+  const restartTimes: number[] = [];
+  const restartTime = (raw: string | undefined, what: string): void => {
+    if (raw === undefined) return;
+    const secs = parseDuration(raw);
+    if (secs === undefined || secs < 1 || secs > 4095)
+      problems.push(`${what}: ${JSON.stringify(raw)} is not a duration from 1s to 4095s (RFC 4724)`);
+    else restartTimes.push(secs);
+  };
+  const ownNode = (n: ObjectOf<"Node">, source: string, extra: Partial<BgpPeerWant> = {}): void => {
     const address = nodeAddress(n);
     if (address === undefined) return;
     const peerAsn = asnOf(n, config?.asNumber, problems);
@@ -250,9 +364,13 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
       asn: peerAsn,
       source,
       routeReflectorClient: clusterId !== undefined && !isRR(n) && peerAsn === asn,
+      ...extra,
     });
   };
-  if (config?.nodeToNodeMeshEnabled !== false) for (const n of nodes) ownNode(n, "mesh");
+  const mesh = config?.nodeToNodeMeshEnabled !== false;
+  if (mesh) for (const n of nodes) ownNode(n, "mesh");
+  if (mesh && nodes.length > 0)
+    restartTime(config?.nodeMeshMaxRestartTime, "BGPConfiguration default: spec.nodeMeshMaxRestartTime");
   const bgpPeers = cache.list("BGPPeer").sort((a, b) => cmp(a.metadata.name, b.metadata.name));
   for (const p of bgpPeers) {
     const s = p.spec;
@@ -264,10 +382,25 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
           ? selects(s.nodeSelector, myLabels, `${what}: spec.nodeSelector`, problems)
           : true;
     if (!forMe) continue;
+    const peerFilters = (s.filters ?? []).filter((name, i) => {
+      if (filterNames.has(name)) return true;
+      problems.push(`${what}: spec.filters[${i}]: no usable BGPFilter named ${JSON.stringify(name)}`);
+      return false;
+    });
+    const ttl = s.ttlSecurity ?? 0;
+    if (ttl > 254)
+      problems.push(`${what}: spec.ttlSecurity: ${ttl} hops leaves no TTL to check (at most 254)`);
+    const nextHopMode = s.nextHopMode ?? (s.keepOriginalNextHop === true ? "Keep" : undefined);
+    const extra: Partial<BgpPeerWant> = {
+      ...(peerFilters.length > 0 ? { filters: peerFilters } : {}),
+      ...(ttl >= 1 && ttl <= 254 ? { ttlSecurity: ttl } : {}),
+      ...(nextHopMode !== undefined ? { nextHopMode } : {}),
+    };
+    restartTime(s.maxRestartTime, `${what}: spec.maxRestartTime`);
     if (s.peerSelector !== undefined && s.peerSelector.trim() !== "") {
       for (const n of nodes)
         if (selects(s.peerSelector, { ...(n.metadata.labels ?? {}) }, `${what}: spec.peerSelector`, problems))
-          ownNode(n, what);
+          ownNode(n, what, extra);
       continue;
     }
     if (s.peerIP === undefined) {
@@ -284,7 +417,7 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
       asn: s.asNumber ?? asn,
       source: what,
       routeReflectorClient: false,
-      ...(s.nextHopMode !== undefined ? { nextHopMode: s.nextHopMode } : {}),
+      ...extra,
     });
   }
   const noExport = cache
@@ -298,6 +431,24 @@ export function bgpFor(cache: ClusterCache, self: Self, blocks: readonly string[
     routeReflectorClusterId: clusterId,
     peers: [...peers.values()].sort((a, b) => cmp(a.address, b.address)),
     originate: blocks.filter((b) => !isV6(b) && !noExport.some((c) => contains(c, b))),
+    filters,
+    pools: [...new Set(cache.list("IPPool").flatMap((p) => canonicalCidr(p.spec.cidr) ?? []))].sort(cmp),
+    serviceClusterIPs: cidrsOf(
+      config?.serviceClusterIPs,
+      "BGPConfiguration default: spec.serviceClusterIPs",
+      problems,
+    ),
+    serviceExternalIPs: cidrsOf(
+      config?.serviceExternalIPs,
+      "BGPConfiguration default: spec.serviceExternalIPs",
+      problems,
+    ),
+    serviceLoadBalancerIPs: cidrsOf(
+      config?.serviceLoadBalancerIPs,
+      "BGPConfiguration default: spec.serviceLoadBalancerIPs",
+      problems,
+    ),
+    restartTime: restartTimes.length > 0 ? Math.max(...restartTimes) : DEFAULT_RESTART_TIME,
   };
 }
 

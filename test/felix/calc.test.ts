@@ -3,7 +3,7 @@ import t from "tap";
 import { hostIfName } from "../../core/ifname.js";
 import type { StoredObject } from "../../datastore/types.js";
 import { ClusterCache, WATCHED_KINDS, type WatchedKind } from "../../felix/calc/cache.js";
-import { computeDesired, learnedRoutes } from "../../felix/calc/desired.js";
+import { computeDesired, learnedRoutes, parseDuration } from "../../felix/calc/desired.js";
 import { speakerConfig } from "../../felix/bgp.js";
 
 type Ev = { kind: WatchedKind; obj: StoredObject };
@@ -109,6 +109,12 @@ t.test("the desired state of a node", async (t) => {
       { address: "192.0.2.254", port: 1179, asn: 65000, source: "BGPPeer tor", routeReflectorClient: false },
     ],
     originate: ["10.244.1.0/26", "10.250.0.0/26"],
+    filters: [],
+    pools: ["10.244.0.0/16", "10.250.0.0/16", "fd00::/64"],
+    serviceClusterIPs: [],
+    serviceExternalIPs: [],
+    serviceLoadBalancerIPs: [],
+    restartTime: 120,
   });
   t.same(d.problems, []);
 
@@ -222,4 +228,107 @@ t.test("the result does not depend on the order events arrive in", async (t) => 
   );
   t.pass("100 orders give the same desired state");
   t.same(WATCHED_KINDS.length, 14);
+});
+
+t.test("BGPFilters, pools, service ranges and peer options reach the speaker config", async (t) => {
+  const cache = build(
+    [
+      ...FINAL.filter((e) => e.kind !== "BGPConfiguration" && e.kind !== "BGPPeer"),
+      ours("BGPConfiguration", "default", {
+        asNumber: 64513,
+        nodeMeshMaxRestartTime: "90s",
+        serviceClusterIPs: [{ cidr: "10.96.0.0/12" }],
+        serviceExternalIPs: [{ cidr: "192.0.2.0/24" }, { cidr: "not-a-cidr" }],
+        serviceLoadBalancerIPs: [{ cidr: "198.51.100.0/24" }],
+      }),
+      ours("BGPFilter", "tor-in", {
+        importV4: [{ action: "Accept", matchOperator: "In", cidr: "203.0.113.0/24" }, { action: "Reject" }],
+        exportV4: [{ action: "Accept", matchOperator: "Equal", cidr: "10.244.1.0/26" }],
+      }),
+      ours("BGPFilter", "v6-only", {
+        importV6: [{ action: "Accept", matchOperator: "In", cidr: "fd00::/48" }],
+      }),
+      ours("BGPFilter", "bad", {
+        exportV4: [{ action: "Accept" }, { action: "Accept", matchOperator: "In", cidr: "fd00::/64" }],
+      }),
+      ours("BGPFilter", "iface", { exportV4: [{ action: "Accept", interface: "eth*" }] }),
+      ours("BGPPeer", "tor", {
+        node: "n1",
+        peerIP: "192.0.2.254",
+        asNumber: 65000,
+        filters: ["tor-in", "bad", "v6-only", "missing"],
+        ttlSecurity: 1,
+        maxRestartTime: "5m",
+        keepOriginalNextHop: true,
+      }),
+      ours("BGPPeer", "far", {
+        peerIP: "192.0.2.250",
+        asNumber: 65001,
+        ttlSecurity: 255,
+        maxRestartTime: "soon",
+      }),
+      ours("BGPPeer", "explicit", {
+        peerIP: "192.0.2.251",
+        asNumber: 65001,
+        nextHopMode: "Self",
+        keepOriginalNextHop: true,
+      }),
+    ].map((ev) => ({ ev, type: "ADDED" as const })),
+  );
+  const d = computeDesired(cache, { name: "n1", ip: "10.0.0.1/24" });
+  const bgp = d.bgp;
+  if (!bgp) throw new Error("no bgp");
+  t.same(
+    bgp.filters.map((f) => f.name),
+    ["tor-in", "v6-only"],
+    "the bad filters are left out, the good ones kept",
+  );
+  t.match(d.problems, [
+    /BGPConfiguration default: spec\.serviceExternalIPs\[1\]\.cidr: "not-a-cidr" is not a CIDR/,
+    /BGPFilter bad: spec\.exportV4\[1\]\.cidr: fd00::\/64 is not an IPv4 CIDR/,
+    /BGPFilter iface: spec\.exportV4\[0\]\.interface: interface matches are not supported/,
+    /BGPPeer far: spec\.maxRestartTime: "soon" is not a duration/,
+    /BGPPeer far: spec\.ttlSecurity: 255 hops/,
+    /BGPPeer tor: spec\.filters\[1\]: no usable BGPFilter named "bad"/,
+    /BGPPeer tor: spec\.filters\[3\]: no usable BGPFilter named "missing"/,
+  ]);
+  t.equal(d.problems.length, 7);
+  const parsed = speakerConfig(bgp);
+  const peer = (a: string) => parsed.config.peers.find((p) => p.address === a);
+  t.same(peer("192.0.2.254")?.filters, ["tor-in", "v6-only"], "the peer selects its filters in order");
+  t.equal(peer("192.0.2.254")?.ttlSecurity, 1);
+  t.equal(peer("192.0.2.254")?.nextHopMode, "Keep", "keepOriginalNextHop means Keep");
+  t.equal(peer("192.0.2.251")?.nextHopMode, "Self", "an explicit nextHopMode wins");
+  t.equal(peer("192.0.2.250")?.ttlSecurity, undefined, "a bad ttlSecurity is not passed on");
+  t.equal(peer("192.0.2.250")?.filters, undefined);
+  t.same(parsed.config.gracefulRestart, { restartTime: 300 }, "the longest maxRestartTime asked for");
+  t.same([...(parsed.filters?.keys() ?? [])], ["tor-in", "v6-only"]);
+  t.equal(parsed.filters?.get("tor-in")?.importV4.length, 2);
+  t.same(
+    parsed.pools?.map((p) => p.prefix.len),
+    [16, 16, 64],
+    "every pool (v4 and v6) limits import",
+  );
+  t.same(parsed.config.pools, ["10.244.0.0/16", "10.250.0.0/16", "fd00::/64"]);
+  t.same(parsed.config.serviceClusterIPs, [{ cidr: "10.96.0.0/12" }]);
+  t.same(parsed.config.serviceExternalIPs, [{ cidr: "192.0.2.0/24" }]);
+  t.same(parsed.config.serviceLoadBalancerIPs, [{ cidr: "198.51.100.0/24" }]);
+  t.equal(parsed.originate.length, 5, "the two affine blocks and the three service ranges are originated");
+
+  const plain = computeDesired(build(FINAL.map((ev) => ({ ev, type: "ADDED" }))), {
+    name: "n1",
+    ip: "10.0.0.1/24",
+  });
+  t.equal(plain.bgp?.restartTime, 120, "no maxRestartTime: 120 s");
+  t.same(plain.bgp?.filters, []);
+});
+
+t.test("Go durations", async (t) => {
+  t.equal(parseDuration("120s"), 120);
+  t.equal(parseDuration("2m"), 120);
+  t.equal(parseDuration("1h30m"), 5400);
+  t.equal(parseDuration("1500ms"), 2);
+  t.equal(parseDuration("2 m"), undefined);
+  t.equal(parseDuration("120"), undefined);
+  t.equal(parseDuration(""), undefined);
 });
