@@ -373,5 +373,36 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   );
   t.equal((await n2.ns.exec("curl", ["-s", "http://127.0.0.1:9099/liveness"])).trim(), '{"ok":true}');
 
+  // Import is limited to the IP pools: a block n2 originates outside every pool stays out of n1
+  // until a pool covers it. The in-pool block written after it is the barrier (one ordered session).
+  const block = (name: string, cidr: string) =>
+    ds.create("IPAMBlock", {
+      apiVersion: "tortie.io/v1",
+      kind: "IPAMBlock",
+      metadata: { name },
+      spec: { cidr, affinity: "host:n2", allocations: [], unallocated: [] },
+    });
+  const learnedBy = async (n: NodeUnderTest, prefix: string) =>
+    (await status(n)).routes.in.some((r) => r.prefix === prefix);
+  await block("outside", "10.250.0.0/26");
+  await waitFor("n2 to originate the block outside the pools", async () =>
+    (await status(n2)).routes.out.includes("10.250.0.0/26"),
+  );
+  await block("inside", "10.244.200.0/26");
+  await waitFor("n1 to learn n2's later in-pool block", () => learnedBy(n1, "10.244.200.0/26"), {
+    timeoutMs: 10_000,
+  });
+  t.notOk(await learnedBy(n1, "10.250.0.0/26"), "a prefix outside every IP pool is not imported from iBGP");
+  await ds.create("IPPool", {
+    apiVersion: "tortie.io/v1",
+    kind: "IPPool",
+    metadata: { name: "more" },
+    spec: { cidr: "10.250.0.0/16" },
+  });
+  await waitFor("n1 to import the block once a pool covers it", () => learnedBy(n1, "10.250.0.0/26"), {
+    timeoutMs: 10_000,
+  });
+  t.pass("a new pool widens import without a session reset");
+
   for (const n of nodes) await n.agent?.stop();
 });
