@@ -8,24 +8,15 @@
  *
  * Needs root (namespaces). Never part of the test command.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
 import type { Netns } from "../../core/netns.js";
-import { queryControl, type StatusView } from "../../bgp/session/control.js";
+import { queryControl } from "../../bgp/session/control.js";
 import { startBird, startGobgpd } from "../../test/kit/daemons.js";
 import { Kit, type Daemon } from "../../test/kit/kit.js";
 import { waitFor } from "../../test/kit/wait.js";
+import { arg, measureEach, peakRss, startTortieBgp } from "./common.js";
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? def) : def;
-};
 const N = Number(arg("routes", "1000000"));
 const only = arg("only", "tortie,bird,gobgpd").split(",");
-const MAIN = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 
 function senderConfig(n: number): string {
   const lines: string[] = [];
@@ -46,11 +37,6 @@ protocol bgp out1 {
 `;
 }
 
-function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
 interface Receiver {
   name: string;
   pid(): number;
@@ -60,27 +46,19 @@ interface Receiver {
 }
 
 async function tortieReceiver(kit: Kit, ns: Netns): Promise<Receiver & { daemon: Daemon }> {
-  const dir = kit.dir("tortie");
-  const cfg = join(dir, "bgp.yaml");
-  const control = join(dir, "bgp.sock");
-  writeFileSync(
-    cfg,
-    stringify({
+  const { daemon, control, status } = await startTortieBgp(
+    kit,
+    ns,
+    {
       routerId: "192.0.2.1",
       asn: 65001,
       listen: { address: "192.0.2.1", port: 179 },
       peers: [{ address: "192.0.2.2", asn: 65002, holdTime: 240 }],
       originate: [],
-    }),
+    },
+    "tortie",
+    ["--expose-gc"],
   );
-  const daemon = kit.spawn(
-    ns,
-    process.execPath,
-    ["--expose-gc", MAIN, "--log-level", "warn", "bgp", "run", "--config", cfg, "--control", control],
-    { name: "tortie" },
-  );
-  const status = () => queryControl<StatusView>(control, "status");
-  await waitFor("tortie control socket", () => status(), { timeoutMs: 30_000 });
   const mem = () => queryControl<{ heapUsed: number }>(control, "memory");
   const base = (await mem()).heapUsed;
   return {
@@ -201,14 +179,7 @@ const makers: Record<string, (kit: Kit, ns: Netns) => Promise<Receiver>> = {
   bird: birdReceiver,
   gobgpd: gobgpReceiver,
 };
-const results: Result[] = [];
-for (const k of only) {
-  const make = makers[k];
-  if (!make) throw new Error(`unknown receiver ${k}`);
-  const r = await measure(k, make);
-  results.push(r);
-  process.stdout.write(`${JSON.stringify(r)}\n`);
-}
+const results = await measureEach(only, makers, measure);
 process.stdout.write(
   `\n${N} prefixes\n| receiver | t99 (s) | t100 (s) | peak RSS (MB) | heap/route (B) |\n|---|---|---|---|---|\n`,
 );
