@@ -225,6 +225,9 @@ export class Peer {
         this.dial();
         return;
       case "DropTcp":
+        // A dial still in flight when the ConnectRetry timer fires is given up, not failed: say so,
+        // or an unreachable or key-mismatched peer looks as if we never tried again.
+        if (this.dialing) this.log.debug("connect attempt abandoned");
         this.dialing?.destroy();
         this.dialing = undefined;
         this.conn?.close();
