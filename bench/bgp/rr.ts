@@ -53,6 +53,10 @@ async function tortieReflector(kit: Kit, ns: Netns): Promise<Reflector> {
       })),
     },
     "tortie-rr",
+    // A profile of the reflector: TORTIE_BENCH_PROF=DIR writes a .cpuprofile there at its exit.
+    process.env["TORTIE_BENCH_PROF"]
+      ? ["--cpu-prof", `--cpu-prof-dir=${process.env["TORTIE_BENCH_PROF"]}`]
+      : [],
   );
   return {
     name: "tortie",

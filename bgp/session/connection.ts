@@ -67,6 +67,16 @@ export class Connection {
     return this.socket.write(buf);
   }
 
+  /** Writes a batch of messages in one system call (writev) rather than one per message. */
+  sendAll(bufs: readonly Buffer[]): boolean {
+    if (this.closed || bufs.length === 0) return !this.closed;
+    this.socket.cork();
+    let ok = true;
+    for (const b of bufs) ok = this.socket.write(b);
+    this.socket.uncork();
+    return ok;
+  }
+
   /** True while the kernel and Node buffers can take more without growing past the high-water mark. */
   get writable(): boolean {
     return !this.closed && !this.socket.writableNeedDrain;

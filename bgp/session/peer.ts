@@ -117,6 +117,8 @@ export class Peer {
   /** Changes waiting for the socket to take them: attrs to announce, null to withdraw. */
   private readonly exportQueue = new Map<PrefixKey, RouteAttrs | null>();
   private endOfRibPending = false;
+  /** A pump is due at the end of this event-loop turn (changes queued since are sent together). */
+  private pumpScheduled = false;
   /** The state and event of the step being performed (graceful restart depends on how a session ended). */
   private dropCause: { from: string; event: string } = { from: "Idle", event: "" };
   /** RFC 4724 helper: the peer's GR capability from its last OPEN. */
@@ -694,7 +696,14 @@ export class Peer {
     // Most changes are routes we do not export: nothing to withdraw if we never sent it.
     if (attrs === undefined && !this.adjOut.has(k) && !this.exportQueue.has(k)) return;
     this.exportQueue.set(k, attrs ?? null);
-    this.pumpExport();
+    // One received UPDATE changes many prefixes one by one: send them together, not one UPDATE
+    // each (a reflector of 200 clients otherwise encodes ten times the messages).
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pumpExport();
+    });
   }
 
   /**
@@ -722,7 +731,7 @@ export class Peer {
       const { messages, unsent } = encodeRoutes(this.exportSession(c, neg), announce, withdraw);
       // What the session cannot carry (a family without a next hop) is not in its Adj-RIB-Out.
       for (const k of unsent) this.adjOut.update(k, undefined);
-      for (const m of messages) c.send(m);
+      c.sendAll(messages);
     }
     if (this.exportQueue.size === 0 && this.endOfRibPending && c.writable) {
       this.endOfRibPending = false;

@@ -226,6 +226,27 @@ function exportAttributes(
 }
 
 /**
+ * The last UPDATEs encoded per exported route: a reflector sends the same routes with the same
+ * attributes to every client, so most encodes repeat the one before for another peer.
+ */
+const lastEncoded = new WeakMap<
+  RouteAttrs,
+  { key: string; keys: readonly PrefixKey[]; messages: Buffer[] }
+>();
+
+/** What besides the attributes and prefixes decides the bytes of an UPDATE on a session. */
+function encodingKey(s: ExportSession): string {
+  const c = s.context;
+  return `${c.asn4}|${c.extendedMessage}|${[...c.addPathSend].join(",")}|${s.ebgp}|${s.localAs}`;
+}
+
+function sameKeys(a: readonly PrefixKey[], b: readonly PrefixKey[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * UPDATEs for a batch of changes to one peer. A family the peer did not
  * negotiate, or one we have no next hop for (IPv6 routes over an IPv4-only
  * session), is skipped: those prefixes are reported back as not sent.
@@ -237,16 +258,17 @@ export function encodeRoutes(
 ): { messages: Buffer[]; unsent: PrefixKey[] } {
   const messages: Buffer[] = [];
   const unsent: PrefixKey[] = [];
-  const can = (afi: "ipv4" | "ipv6"): boolean =>
-    s.families.has(afiSafiKey(afi === "ipv4" ? Afi.IPV4 : Afi.IPV6, Safi.UNICAST)) &&
-    localNextHop(s, afi) !== undefined;
+  const ek = encodingKey(s);
   for (const afi of ["ipv4", "ipv6"] as const) {
+    const self = localNextHop(s, afi);
+    const can =
+      s.families.has(afiSafiKey(afi === "ipv4" ? Afi.IPV4 : Afi.IPV6, Safi.UNICAST)) && self !== undefined;
     const w = withdraw.filter((k) => (typeof k === "number") === (afi === "ipv4"));
-    if (w.length > 0 && can(afi)) messages.push(...encodeWithdrawals(toPrefixes(afi, w), s.context));
+    if (w.length > 0 && can) messages.push(...encodeWithdrawals(toPrefixes(afi, w), s.context));
     const groups = new Map<RouteAttrs, PrefixKey[]>();
     for (const [k, r] of announce) {
       if ((typeof k === "number") !== (afi === "ipv4")) continue;
-      if (!can(afi)) {
+      if (!can) {
         unsent.push(k);
         continue;
       }
@@ -254,19 +276,25 @@ export function encodeRoutes(
       if (g) g.push(k);
       else groups.set(r, [k]);
     }
-    const self = localNextHop(s, afi);
     if (self === undefined) continue;
     for (const [r, keys] of groups) {
       // A route exported with its own next hop carries it in nextHop; ours otherwise.
       const own = r.nextHop[0];
       const nh = own !== undefined && own.includes(":") === (afi === "ipv6") ? own : self;
+      const memoKey = `${ek}|${nh}`;
+      const last = lastEncoded.get(r);
+      if (last && last.key === memoKey && sameKeys(last.keys, keys)) {
+        messages.push(...last.messages);
+        continue;
+      }
       const attrs = exportAttributes(r, s, nh, afi);
       const prefixes = toPrefixes(afi, keys);
-      messages.push(
-        ...(afi === "ipv4"
+      const encoded =
+        afi === "ipv4"
           ? encodeAnnouncements(attrs, prefixes, s.context)
-          : encodeAnnouncements(attrs, prefixes, s.context, { safi: Safi.UNICAST, nextHop: [nh] })),
-      );
+          : encodeAnnouncements(attrs, prefixes, s.context, { safi: Safi.UNICAST, nextHop: [nh] });
+      lastEncoded.set(r, { key: memoKey, keys, messages: encoded });
+      messages.push(...encoded);
     }
   }
   return { messages, unsent };

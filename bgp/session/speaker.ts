@@ -73,7 +73,14 @@ export class Speaker implements ControlTarget {
   private readonly bestListeners = new Set<BestChangeListener>();
   private readonly syncedPeers = new Set<number>();
   private readonly policyCache = new Map<number, ReturnType<Speaker["peerPolicy"]>>();
-  private readonly exportCache = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
+  /**
+   * Export results per best route and peer class, replaced on every apply: a reflector's clients
+   * share one class, so a route is evaluated once for all of them, not once per client.
+   */
+  private exportCache = new WeakMap<RouteAttrs, Map<RouteOrigin, (RouteAttrs | null | undefined)[]>>();
+  /** Results of filter rules, interned per attribute set, origin, peer class and rule. */
+  private exportInterned = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
+  private readonly exportClasses = new Map<string, number>();
   private readonly importCache = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
   /** RFC 4724: set before start when this run follows a graceful restart (R and F bits in our OPEN). */
   restarting = false;
@@ -254,13 +261,17 @@ export class Speaker implements ControlTarget {
   private originOf(source: number): RouteOrigin {
     const p = this.peersById.get(source);
     if (source === LOCAL_SOURCE || !p) return LOCAL_ORIGIN;
-    return {
-      local: false,
-      ebgp: p.isEbgp,
-      rrClient: this.peerConfig(p)?.routeReflectorClient ?? false,
-      address: p.settings.address,
-      routerId: p.remoteRouterIdText,
-    };
+    const v = this.peerPolicy(p);
+    // One object per peer and session (export results are cached by it): a new router id, a new one.
+    if (v.origin?.routerId !== p.remoteRouterIdText)
+      v.origin = {
+        local: false,
+        ebgp: p.isEbgp,
+        rrClient: v.config?.routeReflectorClient ?? false,
+        address: p.settings.address,
+        routerId: p.remoteRouterIdText,
+      };
+    return v.origin;
   }
 
   private peerConfig(p: Peer): BgpPeerConfig | undefined {
@@ -272,23 +283,30 @@ export class Speaker implements ControlTarget {
     config: BgpPeerConfig | undefined;
     exportPeer: ExportPeer;
     filters: CompiledFilter[];
+    /** Peers of one class get the same export of every route they are eligible for. */
+    exportClass: number;
+    origin?: RouteOrigin;
   } {
     let v = this.policyCache.get(p.id);
     if (!v) {
       const config = this.parsed.config.peers.find((c) => canonicalAddress(c.address) === p.settings.address);
       const filters = this.filtersOf(config);
-      v = {
-        config,
+      const exportPeer: ExportPeer = {
+        address: p.settings.address,
+        asn: p.settings.asn,
+        ebgp: p.isEbgp,
+        rrClient: config?.routeReflectorClient ?? false,
+        nextHopMode: config?.nextHopMode ?? "Auto",
         filters,
-        exportPeer: {
-          address: p.settings.address,
-          asn: p.settings.asn,
-          ebgp: p.isEbgp,
-          rrClient: config?.routeReflectorClient ?? false,
-          nextHopMode: config?.nextHopMode ?? "Auto",
-          filters,
-        },
       };
+      const { address: _a, filters: _f, ...facts } = exportPeer;
+      const classKey = JSON.stringify([facts, config?.filters ?? []]);
+      let exportClass = this.exportClasses.get(classKey);
+      if (exportClass === undefined) {
+        exportClass = this.exportClasses.size;
+        this.exportClasses.set(classKey, exportClass);
+      }
+      v = { config, filters, exportPeer, exportClass };
       this.policyCache.set(p.id, v);
     }
     return v;
@@ -327,27 +345,55 @@ export class Speaker implements ControlTarget {
   /** One route as this peer gets it, interned so equal results share one object (one UPDATE). */
   private exportFor(p: Peer, k: PrefixKey, best: Candidate<RouteAttrs> | undefined): RouteAttrs | undefined {
     if (!best) return undefined;
+    const origin = this.originOf(best.source);
+    // Never back to where it came from: the one input of eligibility a peer's class does not hold.
+    if (!origin.local && origin.address === p.settings.address) return undefined;
+    const policy = this.peerPolicy(p);
+    // Filters may match on the prefix: only filterless classes share a result across prefixes.
+    const shared = policy.filters.length === 0;
+    let byClass: (RouteAttrs | null | undefined)[] | undefined;
+    if (shared) {
+      let m = this.exportCache.get(best.attrs);
+      if (!m) {
+        m = new Map();
+        this.exportCache.set(best.attrs, m);
+      }
+      byClass = m.get(origin);
+      if (!byClass) {
+        byClass = [];
+        m.set(origin, byClass);
+      }
+      const hit = byClass[policy.exportClass];
+      if (hit !== undefined) return hit ?? undefined;
+    }
     const cfg = this.parsed.config;
-    const r = exportRoute(k, best.attrs.attributes, this.originOf(best.source), this.exportPeer(p), {
+    const r = exportRoute(k, best.attrs.attributes, origin, policy.exportPeer, {
       localAs: cfg.asn,
       routerId: cfg.routerId,
       clusterId: cfg.clusterId,
     });
-    if (!r) return undefined;
-    if (r.attributes === best.attrs.attributes && !r.keepNextHop && best.attrs.nextHop.length === 0)
-      return best.attrs;
-    const key = `${p.id}|${best.source}|${r.by}|${r.keepNextHop}`;
-    let m = this.exportCache.get(best.attrs);
-    if (!m) {
-      m = new Map();
-      this.exportCache.set(best.attrs, m);
+    let out: RouteAttrs | null;
+    if (!r) out = null;
+    else if (r.attributes === best.attrs.attributes && !r.keepNextHop && best.attrs.nextHop.length === 0)
+      out = best.attrs;
+    else {
+      // One rule's changes to one attribute set are the same for every prefix: intern the result
+      // so the prefixes it applies to still share one UPDATE.
+      let m = this.exportInterned.get(best.attrs);
+      if (!m) {
+        m = new Map();
+        this.exportInterned.set(best.attrs, m);
+      }
+      const key = `${best.source}|${origin.routerId}|${policy.exportClass}|${r.by}|${r.keepNextHop}`;
+      let interned = m.get(key);
+      if (!interned) {
+        interned = this.host.attrs.get(r.attributes, r.keepNextHop ? best.attrs.nextHop.slice(0, 1) : []);
+        m.set(key, interned);
+      }
+      out = interned;
     }
-    let out = m.get(key);
-    if (!out) {
-      out = this.host.attrs.get(r.attributes, r.keepNextHop ? best.attrs.nextHop.slice(0, 1) : []);
-      m.set(key, out);
-    }
-    return out;
+    if (byClass) byClass[policy.exportClass] = out;
+    return out ?? undefined;
   }
 
   private importFor(p: Peer, k: PrefixKey, attrs: RouteAttrs): RouteAttrs | undefined {
@@ -423,6 +469,8 @@ export class Speaker implements ControlTarget {
     const old = this.parsed;
     this.parsed = next;
     this.policyCache.clear();
+    this.exportCache = new WeakMap();
+    this.exportInterned = new WeakMap();
     this.transitCache = undefined;
     if (old.config.asn !== next.config.asn || old.config.routerId !== next.config.routerId) {
       this.log.warn("asn or routerId changed: restarting every session");
