@@ -1,5 +1,5 @@
 import { canonicalCidr } from "./netlink/addr.js";
-import { NETLINK_ROUTE, NetlinkSocket } from "./netlink/socket.js";
+import { NETLINK_ROUTE, NetlinkSocket, type Request } from "./netlink/socket.js";
 import {
   RTM,
   decodeLink,
@@ -76,28 +76,47 @@ export function sameRoute(have: KernelRoute, want: KernelRoute): boolean {
 }
 
 /**
- * The pure half of reconciliation: given what the kernel holds in our table
- * under our protocol and what we want there, the routes to replace and remove.
+ * The pure half of reconciliation, one desired route at a time: what the kernel holds in our
+ * table under our protocol against what we want there.
  */
+export class RouteDiff {
+  private readonly have = new Map<string, KernelRoute>();
+  private readonly wanted = new Set<string>();
+  unchanged = 0;
+
+  constructor(private readonly actual: readonly KernelRoute[]) {
+    for (const r of actual) this.have.set(routeKey(r), r);
+  }
+
+  /** Takes one desired route; true when the kernel must be given it. */
+  want(r: KernelRoute): boolean {
+    const k = routeKey(r);
+    this.wanted.add(k);
+    const cur = this.have.get(k);
+    if (cur && sameRoute(cur, r)) {
+      this.unchanged++;
+      return false;
+    }
+    return true;
+  }
+
+  /** Ours in the kernel and not wanted: once every desired route was taken. */
+  unwanted(): KernelRoute[] {
+    return this.actual.filter((r) => !this.wanted.has(routeKey(r)));
+  }
+}
+
 export function diffRoutes(
   actual: readonly KernelRoute[],
   desired: readonly KernelRoute[],
 ): { replace: KernelRoute[]; remove: KernelRoute[]; unchanged: number } {
-  const have = new Map<string, KernelRoute>();
-  for (const r of actual) have.set(routeKey(r), r);
-  const replace: KernelRoute[] = [];
-  let unchanged = 0;
-  const wanted = new Set<string>();
-  for (const r of desired) {
-    const k = routeKey(r);
-    wanted.add(k);
-    const cur = have.get(k);
-    if (cur && sameRoute(cur, r)) unchanged++;
-    else replace.push(r);
-  }
-  const remove = actual.filter((r) => !wanted.has(routeKey(r)));
-  return { replace, remove, unchanged };
+  const d = new RouteDiff(actual);
+  const replace = desired.filter((r) => d.want(r));
+  return { replace, remove: d.unwanted(), unchanged: d.unchanged };
 }
+
+/** Routes per netlink batch of a sync: the kernel installs one batch while the next is encoded. */
+const PIPELINE_ROUTES = 8192;
 
 /**
  * tortie's routes in one table of one network namespace, programmed over
@@ -193,21 +212,33 @@ export class KernelRoutes {
    */
   async sync(desired: readonly RouteSpec[]): Promise<SyncReport> {
     const links = await this.links();
-    const { routes, failed } = this.resolve(desired, links);
-    const actual = await this.list();
-    const d = diffRoutes(actual, routes);
-    const reqs = [...d.remove.map(deleteRoute), ...d.replace.map(replaceRoute)];
-    const refusals = await this.sock.batch(reqs);
-    const all = [...d.remove, ...d.replace];
-    const failures = [
-      ...failed,
-      ...refusals.map((r) => ({ dst: all[r.index]?.dst ?? "?", reason: r.error.message })),
-    ];
+    const diff = new RouteDiff(await this.list());
+    const failed: RouteFailure[] = [];
+    const sent: Promise<RouteFailure[]>[] = [];
+    let replaced = 0;
+    const send = (routes: KernelRoute[], encode: (r: KernelRoute) => Request): Promise<RouteFailure[]> =>
+      this.sock
+        .batch(routes.map(encode))
+        .then((refusals) =>
+          refusals.map((r) => ({ dst: routes[r.index]?.dst ?? "?", reason: r.error.message })),
+        );
+    for (let i = 0; i < desired.length; i += PIPELINE_ROUTES) {
+      const chunk = this.resolve(desired.slice(i, i + PIPELINE_ROUTES), links);
+      failed.push(...chunk.failed);
+      const replace = chunk.routes.filter((r) => diff.want(r));
+      replaced += replace.length;
+      if (replace.length > 0) sent.push(send(replace, replaceRoute));
+      // Lets the batch reach the kernel (a thread-pool job) before this thread encodes the next.
+      if (i + PIPELINE_ROUTES < desired.length) await new Promise((r) => setImmediate(r));
+    }
+    const remove = diff.unwanted();
+    const removeFailed = remove.length > 0 ? await send(remove, deleteRoute) : [];
+    const replaceFailed = (await Promise.all(sent)).flat();
     return {
-      replaced: d.replace.length - refusals.filter((r) => r.index >= d.remove.length).length,
-      removed: d.remove.length - refusals.filter((r) => r.index < d.remove.length).length,
-      unchanged: d.unchanged,
-      failed: failures,
+      replaced: replaced - replaceFailed.length,
+      removed: remove.length - removeFailed.length,
+      unchanged: diff.unchanged,
+      failed: [...failed, ...removeFailed, ...replaceFailed],
     };
   }
 

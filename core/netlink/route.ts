@@ -92,6 +92,18 @@ class Out {
   }
 }
 
+/** Few distinct gateways carry many routes: their bytes once each (bounded: cleared when large). */
+const gatewayBytes = new Map<string, Buffer>();
+function gatewayOf(gw: string): Buffer {
+  let b = gatewayBytes.get(gw);
+  if (!b) {
+    if (gatewayBytes.size >= 4096) gatewayBytes.clear();
+    b = addrBytes(gw);
+    gatewayBytes.set(gw, b);
+  }
+  return b;
+}
+
 function header(
   o: Out,
   r: KernelRoute,
@@ -137,7 +149,7 @@ export function replaceRoute(r: KernelRoute): Request {
   keyAttrs(o, r, d.bytes);
   if (single) {
     const gw = single.gateway;
-    if (gw !== undefined) o.attr(RTA.GATEWAY, () => o.bytes(addrBytes(gw)));
+    if (gw !== undefined) o.attr(RTA.GATEWAY, () => o.bytes(gatewayOf(gw)));
     const ifindex = single.ifindex;
     if (ifindex) o.attr(RTA.OIF, () => o.u32(ifindex));
   } else if (r.type === "unicast" && r.nexthops.length > 1) {
@@ -149,7 +161,7 @@ export function replaceRoute(r: KernelRoute): Request {
         o.u8(Math.max(0, (n.weight ?? 1) - 1));
         o.i32(n.ifindex ?? 0);
         const gw = n.gateway;
-        if (gw !== undefined) o.attr(RTA.GATEWAY, () => o.bytes(addrBytes(gw)));
+        if (gw !== undefined) o.attr(RTA.GATEWAY, () => o.bytes(gatewayOf(gw)));
         scratch.writeUInt16LE(o.off - start, start);
       }
     });

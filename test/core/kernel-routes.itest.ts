@@ -134,3 +134,46 @@ t.test("routes are reconciled over rtnetlink in a namespace, touching only our o
   const failures = await routes.apply({ remove: [{ dst: "10.1.0.0/26" }] });
   t.same(failures, [], "removing a route that is already gone is not a failure");
 });
+
+t.test(
+  "a sync larger than one pipelined batch: failures placed, unwanted removed, nothing lost",
+  async (t) => {
+    const kit = Kit.create(t);
+    const node = await kit.netns("rt-big");
+    const peer = await kit.netns("rt-big-peer");
+    await kit.veth(node, "eth0", peer, "eth0");
+    await node.addr("eth0", "192.0.2.1/24");
+    const table = 101;
+    const routes = new KernelRoutes({ netns: node.name, table, protocol: 201 });
+    t.teardown(() => routes.close());
+    const dst = (i: number): string => `10.${(i >> 10) & 255}.${(i >> 2) & 255}.${(i & 3) << 6}/26`;
+    const N = 22_000; // two batches of 8192 and a remainder of 5616
+    const spec = (i: number) =>
+      // One refused route per batch, each somewhere else in its batch.
+      i % 8192 === 4000 + (i >> 13)
+        ? { dst: dst(i), nexthops: [{ dev: "nosuchdev" }] }
+        : i === 17_001
+          ? { dst: dst(i), nexthops: [{ gateway: "198.18.0.1" }] } // unreachable gateway: the kernel says no
+          : { dst: dst(i), nexthops: [{ gateway: "192.0.2.2" }] };
+    const first = await routes.sync([{ dst: "10.255.0.0/26", nexthops: [{ gateway: "192.0.2.2" }] }]);
+    t.equal(first.replaced, 1);
+    const rep = await routes.sync(Array.from({ length: N }, (_, i) => spec(i)));
+    t.same(
+      rep.failed.map((f) => f.dst).sort(),
+      [dst(4000), dst(8192 + 4001), dst(16384 + 4002), dst(17_001)].sort(),
+      "each refusal names its own route",
+    );
+    t.equal(rep.replaced, N - 4);
+    t.equal(rep.removed, 1, "the route from before is unwanted now");
+    const listed = await routes.list();
+    t.equal(listed.length, N - 4);
+    t.notOk(
+      listed.some((r) => r.dst === "10.255.0.0/26"),
+      "the unwanted one is gone",
+    );
+    const again = await routes.sync(Array.from({ length: N }, (_, i) => spec(i)));
+    t.equal(again.unchanged, N - 4, "a second sync changes nothing");
+    t.equal(again.replaced, 0);
+    t.equal(again.failed.length, 4);
+  },
+);

@@ -17,6 +17,21 @@ t.test("canonicalCidr clears host bits and shortens IPv6", async (t) => {
   t.equal(canonicalCidr("10.1.2.7/32"), "10.1.2.7/32");
   t.equal(canonicalCidr("0.0.0.0/0"), "0.0.0.0/0");
   t.equal(canonicalCidr("fd00:0:0:0:0:0:0:7f/122"), "fd00::40/122");
+  t.equal(canonicalCidr("10.001.2.0/24"), "10.1.2.0/24", "leading zeros dropped");
+  t.equal(canonicalCidr("10.1.2.0/024"), "10.1.2.0/24");
+  t.equal(canonicalCidr("255.255.255.255/1"), "128.0.0.0/1");
+  t.equal(canonicalCidr("10.0.0.0/8"), "10.0.0.0/8");
+  for (const bad of [
+    "10.1.2/24",
+    "10.1.2.256/24",
+    "10.1.2.3.4/32",
+    "10..2.3/8",
+    "10.1.2.3/33",
+    "10.1.2.3/",
+    "a.b.c.d/8",
+    "10.1.2.3",
+  ])
+    t.throws(() => canonicalCidr(bad), `${bad} refused`);
 });
 
 t.test("diffRoutes replaces what differs, removes what is unwanted, keeps what matches", async (t) => {
