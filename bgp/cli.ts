@@ -77,7 +77,7 @@ async function runSpeaker(file: string, control: string): Promise<void> {
 function statusText(s: StatusView): string {
   if (s.peers.length === 0) return "no peers configured";
   return table([
-    ["PEER", "ASN", "STATE", "RECEIVED", "ADVERTISED", "UPTIME"],
+    ["PEER", "ASN", "STATE", "RECEIVED", "ADVERTISED", "UPTIME", "BFD"],
     ...s.peers.map((p) => [
       p.address,
       String(p.asn),
@@ -85,6 +85,8 @@ function statusText(s: StatusView): string {
       String(p.prefixesReceived),
       String(p.prefixesAdvertised),
       `${p.uptime}s`,
+      // The diagnostic says why a session that was up went down.
+      !p.bfd ? "-" : p.bfd.diag === "None" ? p.bfd.state : `${p.bfd.state} (${p.bfd.diag})`,
     ]),
   ]);
 }

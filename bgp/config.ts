@@ -30,6 +30,11 @@ export interface BgpPeerConfig {
   readonly password?: string;
   /** RFC 5082 GTSM: the peer is at most this many hops away (1 = directly connected). */
   readonly ttlSecurity?: number;
+  /**
+   * RFC 5880/5881 single-hop BFD: the session goes down within `minRx` x `multiplier` ms of a
+   * dead path instead of waiting for the hold time. `true` = 300 ms x 3.
+   */
+  readonly bfd?: boolean | { readonly minTx?: number; readonly minRx?: number; readonly multiplier?: number };
 }
 
 export interface BgpConfig {
@@ -154,6 +159,20 @@ const schema = {
           filters: { type: "array", items: { type: "string" } },
           password: { type: "string", minLength: 1, maxLength: 80 },
           ttlSecurity: { type: "integer", minimum: 1, maximum: 254 },
+          bfd: {
+            anyOf: [
+              { type: "boolean" },
+              {
+                type: "object",
+                additionalProperties: false,
+                properties: {
+                  minTx: { type: "integer", minimum: 10, maximum: 60000 },
+                  minRx: { type: "integer", minimum: 10, maximum: 60000 },
+                  multiplier: { type: "integer", minimum: 1, maximum: 255 },
+                },
+              },
+            ],
+          },
         },
       },
     },

@@ -14,6 +14,16 @@ export interface PeerStatus {
   readonly prefixesAdvertised: number;
   /** Seconds since the session reached Established (0 when it is not). */
   readonly uptime: number;
+  /** Peers watched by BFD: its state and why it last went down (RFC 5880 names), and the timers. */
+  readonly bfd?: {
+    readonly state: string;
+    readonly diag: string;
+    readonly txIntervalMs?: number | undefined;
+    readonly detectionTimeMs?: number;
+    readonly localDiscriminator?: number;
+    readonly remoteDiscriminator?: number;
+    readonly received?: number;
+  };
 }
 
 export interface StatusView {

@@ -16,6 +16,7 @@ import { ipv4ToNumber } from "../rib/decision.js";
 import { loopReason } from "../rib/loops.js";
 import { AdjRibOut, type LocRib, type SourceId } from "../rib/rib.js";
 import type { PrefixKey } from "../rib/prefix.js";
+import type { BfdTimers } from "../bfd/session.js";
 import {
   AttributeCache,
   BgpError,
@@ -67,6 +68,8 @@ export interface PeerSettings {
   readonly password?: string;
   /** GTSM: the peer is at most this many hops away. */
   readonly ttlSecurity?: number;
+  /** BFD timers when the session is watched by BFD. */
+  readonly bfd?: BfdTimers;
   readonly fsm: FsmConfig;
 }
 
@@ -89,6 +92,8 @@ export interface PeerHost {
   readonly gracefulRestart: GracefulRestartSettings | undefined;
   /** The peer sent End-of-RIB for every family of the session. */
   synced(peer: Peer): void;
+  /** The session reached Established over a connection from this local address. */
+  established?(peer: Peer, localAddress: string): void;
 }
 
 const CEASE_COLLISION = 7;
@@ -189,6 +194,18 @@ export class Peer {
     this.disarm();
   }
 
+  /**
+   * Something faster than the hold timer (BFD) saw the forwarding path die: the session goes
+   * now, and its routes with it — no graceful-restart grace, the path is what failed (RFC 5882
+   * §4.3). The session is started again and comes back when the path does.
+   */
+  pathDown(why: string): void {
+    if (this.fsm.state !== "Established") return;
+    this.log.warn({ why }, "forwarding path down: closing the session");
+    this.dispatch({ type: "AutomaticStop" });
+    this.start();
+  }
+
   dispatch(ev: BgpEvent): void {
     const from = this.fsm.state;
     this.dropCause = { from, event: ev.type };
@@ -284,6 +301,7 @@ export class Peer {
         return;
       case "SessionEstablished":
         this.establishedWallClock = Date.now();
+        this.host.established?.(this, this.conn?.localAddress ?? "");
         if (this.second) this.reject(this.second, "session already established");
         this.second = undefined;
         for (const [k, attrs] of this.host.exportable(this)) this.exportQueue.set(k, attrs);

@@ -17,7 +17,10 @@ import type { CompiledFilter } from "../policy/filter.js";
 import { exportRoute, importRoute, type ExportPeer, type RouteOrigin } from "../policy/route-policy.js";
 import { setMd5Key, setTtlSecurity } from "../native/index.js";
 import { Connection } from "./connection.js";
-import type { ControlTarget, RouteView, RoutesView, StatusView } from "./control.js";
+import type { ControlTarget, PeerStatus, RouteView, RoutesView, StatusView } from "./control.js";
+import { BfdDiag, BfdState } from "../bfd/packet.js";
+import { BfdService } from "../bfd/service.js";
+import { DEFAULT_TIMERS, type BfdTimers } from "../bfd/session.js";
 import { Peer, type PeerHost, type PeerSettings } from "./peer.js";
 import { LOCAL_ROUTE, RouteAttrsTable, attributesView, type RouteAttrs } from "./routes.js";
 
@@ -40,6 +43,15 @@ export function canonicalAddress(a: string): string {
   }
 }
 
+function bfdTimers(b: true | { minTx?: number; minRx?: number; multiplier?: number }): BfdTimers {
+  if (b === true) return DEFAULT_TIMERS;
+  return {
+    minTxMs: b.minTx ?? DEFAULT_TIMERS.minTxMs,
+    minRxMs: b.minRx ?? DEFAULT_TIMERS.minRxMs,
+    multiplier: b.multiplier ?? DEFAULT_TIMERS.multiplier,
+  };
+}
+
 function peerSettings(p: BgpPeerConfig, globalHold: number | undefined): PeerSettings {
   return {
     address: canonicalAddress(p.address),
@@ -48,6 +60,7 @@ function peerSettings(p: BgpPeerConfig, globalHold: number | undefined): PeerSet
     ...(p.localAddress !== undefined ? { localAddress: p.localAddress } : {}),
     ...(p.password !== undefined ? { password: p.password } : {}),
     ...(p.ttlSecurity !== undefined ? { ttlSecurity: p.ttlSecurity } : {}),
+    ...(p.bfd ? { bfd: bfdTimers(p.bfd) } : {}),
     fsm: {
       ...DEFAULT_FSM_CONFIG,
       holdTime: p.holdTime ?? globalHold ?? DEFAULT_FSM_CONFIG.holdTime,
@@ -81,6 +94,9 @@ export class Speaker implements ControlTarget {
   /** Results of filter rules, interned per attribute set, origin, peer class and rule. */
   private exportInterned = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
   private readonly exportClasses = new Map<string, number>();
+  private bfd: BfdService | undefined;
+  /** Peers watched by BFD, with the local address their BFD session runs from. */
+  private readonly bfdWatched = new Map<Peer, string>();
   private readonly importCache = new WeakMap<RouteAttrs, Map<string, RouteAttrs>>();
   /** RFC 4724: set before start when this run follows a graceful restart (R and F bits in our OPEN). */
   restarting = false;
@@ -134,6 +150,7 @@ export class Speaker implements ControlTarget {
         this.syncedPeers.add(p.id);
         this.checkSynced();
       },
+      established: (p, local) => this.watchPath(p, local),
     };
     this.rib.onChange((k, best) => this.learnedChanged(k, best));
     this.rib.onChange((k, best) => {
@@ -524,7 +541,31 @@ export class Speaker implements ControlTarget {
     }
   }
 
+  /** BFD for a peer that asks for it, from the address its session uses; once per peer. */
+  private watchPath(p: Peer, local: string): void {
+    const timers = p.settings.bfd;
+    if (!timers || this.bfdWatched.has(p) || !local) return;
+    const bfd = (this.bfd ??= new BfdService(this.log));
+    this.bfdWatched.set(p, canonicalAddress(local));
+    let wasUp = false;
+    bfd
+      .add(canonicalAddress(local), p.settings.address, timers, (state, diag) => {
+        if (state === BfdState.Up) wasUp = true;
+        else if (state === BfdState.Down && wasUp) {
+          wasUp = false;
+          p.pathDown(`BFD: ${BfdDiag[diag]}`);
+        }
+      })
+      .catch((err: unknown) => {
+        this.bfdWatched.delete(p);
+        p.log.error({ err }, "BFD session could not start: the session is watched by its hold timer only");
+      });
+  }
+
   private removePeer(p: Peer): void {
+    const bfdLocal = this.bfdWatched.get(p);
+    if (bfdLocal !== undefined) this.bfd?.remove(bfdLocal, p.settings.address);
+    this.bfdWatched.delete(p);
     if (p.settings.password !== undefined) this.setListenerKey(p.settings.address, "");
     p.stop();
     this.rib.removeSource(p.id);
@@ -538,6 +579,10 @@ export class Speaker implements ControlTarget {
    */
   async stop(opts: { graceful?: boolean } = {}): Promise<void> {
     for (const p of this.peers.values()) p.stop(opts);
+    // A graceful stop must not look like a dead path to peers: AdminDown, not silence.
+    for (const [p, local] of this.bfdWatched) this.bfd?.remove(local, p.settings.address);
+    this.bfdWatched.clear();
+    await this.bfd?.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
@@ -550,8 +595,16 @@ export class Speaker implements ControlTarget {
         prefixesReceived: p.prefixesReceived,
         prefixesAdvertised: p.prefixesAdvertised,
         uptime: p.uptimeSeconds,
+        ...this.bfdStatus(p),
       })),
     };
+  }
+
+  private bfdStatus(p: Peer): { bfd?: PeerStatus["bfd"] } {
+    const local = this.bfdWatched.get(p);
+    if (!p.settings.bfd) return {};
+    const v = local === undefined ? undefined : this.bfd?.session(local, p.settings.address);
+    return { bfd: v ?? { state: "Down", diag: "None" } };
   }
 
   private sourceName(id: number): string {

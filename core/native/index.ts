@@ -7,6 +7,8 @@ export interface NativeAddon {
   setMd5(fd: number, peer: string, key: string): void;
   setTtl(fd: number, ttl: number, minTtl: number): void;
   connect(opts: object): Promise<number>;
+  /** A bound UDP socket sending with TTL `ttl` and receiving only datagrams that arrived with it. */
+  udpSocket(address: string, port: number, ttl: number): number;
   netlinkOpen(protocol: number, netnsPath: string, rcvbuf: number): number;
   netlinkClose(fd: number): void;
   netlinkExchange(

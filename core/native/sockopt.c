@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <stdlib.h>
+#include <linux/filter.h>
 
 #ifndef IP_MINTTL
 #define IP_MINTTL 21
@@ -241,8 +242,73 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
   return queue_work(env, "tortie.connect", connect_execute, connect_complete, j, &j->deferred, &j->work);
 }
 
+/*
+ * GTSM for datagrams: IP_MINTTL only guards TCP, so a classic BPF socket filter drops every
+ * datagram whose IPv4 TTL (IPv6 hop limit) is not exactly `ttl` before it is queued.
+ */
+static int attach_ttl_filter(int fd, int ttl) {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)SKF_NET_OFF),     /* 0: A = version byte */
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),                        /* 1: A = IP version */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 2),                  /* 2: IPv6 -> 3, else 5 */
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)SKF_NET_OFF + 7), /* 3: A = hop limit */
+      BPF_STMT(BPF_JMP | BPF_JA, 1),                                 /* 4: -> 6 */
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)SKF_NET_OFF + 8), /* 5: A = TTL */
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)ttl, 0, 1),      /* 6: == ttl -> 7, else 8 */
+      BPF_STMT(BPF_RET | BPF_K, 0xffff),                             /* 7: keep */
+      BPF_STMT(BPF_RET | BPF_K, 0),                                  /* 8: drop */
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) return errno;
+  return 0;
+}
+
+/*
+ * udpSocket(address, port, ttl): a UDP socket bound to address:port that sends with TTL (hop
+ * limit) `ttl` and receives only datagrams that arrived with exactly that TTL; handed to
+ * dgram's bind({fd}). Port 0 picks one.
+ */
+static napi_value UdpSocket(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char addr[64];
+  int32_t port, ttl;
+  if (argc < 3 || get_string(env, argv[0], addr, sizeof addr, NULL) < 0 ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &ttl) != napi_ok || ttl < 1 || ttl > 255) {
+    napi_throw_type_error(env, NULL, "udpSocket(address: string, port: number, ttl: 1..255)");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int family = parse_addr(addr, port, &ss, &len);
+  if (family < 0) return throw_errno(env, "udpSocket: address", EINVAL);
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int one = 1, err = 0;
+  const char *stage = "bind";
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    err = errno;
+    stage = "SO_REUSEADDR";
+  } else if ((err = do_ttl(fd, family, ttl, 0))) {
+    stage = "IP_TTL";
+  } else if ((err = attach_ttl_filter(fd, ttl))) {
+    stage = "SO_ATTACH_FILTER";
+  } else if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    err = errno;
+  }
+  if (err) {
+    close(fd);
+    return throw_errno(env, stage, err);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
 void register_sockopt(napi_env env, napi_value exports) {
-  static const char *const names[] = {"setMd5", "setTtl", "connect"};
-  static const napi_callback fns[] = {SetMd5, SetTtl, Connect};
-  define_functions(env, exports, names, fns, 3);
+  static const char *const names[] = {"setMd5", "setTtl", "connect", "udpSocket"};
+  static const napi_callback fns[] = {SetMd5, SetTtl, Connect, UdpSocket};
+  define_functions(env, exports, names, fns, 4);
 }
