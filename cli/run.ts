@@ -2,13 +2,6 @@ import { Command, CommanderError, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { UserError, errorMessage } from "../core/errors.js";
 import { LOG_LEVELS, createLogger, isLogLevel, setRootLogger } from "../core/log.js";
-import { registerBgpCommands } from "../bgp/cli.js";
-import { registerCniCommands } from "../cni/cli.js";
-import { registerIpamCommands } from "../ipam/cli.js";
-import { registerLabCommands } from "../lab/cli.js";
-import { registerDoctor } from "./doctor.js";
-import { registerPolicyCommands } from "../policy/cli.js";
-import { registerNodeCommands } from "../felix/cli.js";
 
 export interface GlobalOptions {
   logLevel: string;
@@ -20,18 +13,40 @@ function packageVersion(): string {
   return typeof pkg.version === "string" ? pkg.version : "0.0.0";
 }
 
-/** Each subsystem adds its command group here; keep one line per group. */
-const groups: ReadonlyArray<(program: Command) => void> = [
-  registerDoctor,
-  registerPolicyCommands,
-  registerBgpCommands,
-  registerIpamCommands,
-  registerCniCommands,
-  registerNodeCommands,
-  registerLabCommands,
-];
+type Register = (program: Command) => void;
 
-export function buildProgram(): Command {
+/**
+ * Each subsystem adds its command group here; keep one line per group. Loaded on demand: a
+ * command loads only its own group (`tortie bgp run` never loads the policy compiler or the
+ * Kubernetes client), help and unknown commands load them all.
+ */
+const groups: Readonly<Record<string, () => Promise<Register>>> = {
+  doctor: async () => (await import("./doctor.js")).registerDoctor,
+  policy: async () => (await import("../policy/cli.js")).registerPolicyCommands,
+  bgp: async () => (await import("../bgp/cli.js")).registerBgpCommands,
+  ipam: async () => (await import("../ipam/cli.js")).registerIpamCommands,
+  cni: async () => (await import("../cni/cli.js")).registerCniCommands,
+  node: async () => (await import("../felix/cli.js")).registerNodeCommands,
+  lab: async () => (await import("../lab/cli.js")).registerLabCommands,
+};
+
+/** The command groups `argv` needs: its first word's group, or every group. */
+export async function loadGroups(argv: readonly string[] = []): Promise<Register[]> {
+  // The first word that is neither an option nor an option's value names the group.
+  let word: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? "";
+    if (a === "--log-level") i++;
+    else if (!a.startsWith("-")) {
+      word = a;
+      break;
+    }
+  }
+  const only = word !== undefined ? groups[word] : undefined;
+  return Promise.all(only ? [only()] : Object.values(groups).map((g) => g()));
+}
+
+export function buildProgram(registered: readonly Register[]): Command {
   const program = new Command("tortie")
     .description("tortie: pod networking for Kubernetes (IPAM, CNI, BGP, NetworkPolicy on nftables)")
     .version(packageVersion(), "-V, --version")
@@ -50,7 +65,7 @@ export function buildProgram(): Command {
     const level = cmd.optsWithGlobals<GlobalOptions>().logLevel;
     setRootLogger(createLogger(isLogLevel(level) ? level : "info"));
   });
-  for (const g of groups) g(program);
+  for (const g of registered) g(program);
   // Every subcommand shares the parent's exit behaviour: usage errors exit 2.
   const propagate = (c: Command): void => {
     for (const sub of c.commands) {
@@ -66,8 +81,9 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI and returns the process exit code; never throws. */
-export async function run(argv: readonly string[], program: Command = buildProgram()): Promise<number> {
+export async function run(argv: readonly string[], given?: Command): Promise<number> {
   try {
+    const program = given ?? buildProgram(await loadGroups(argv));
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {

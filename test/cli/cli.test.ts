@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { UserError } from "../../core/errors.js";
-import { buildProgram, run } from "../../cli/run.js";
+import { buildProgram, loadGroups, run } from "../../cli/run.js";
 
 const bin = fileURLToPath(new URL("../../../bin/tortie.js", import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
@@ -59,12 +59,12 @@ t.test("a UserError from an action exits 2 with its message; other errors exit 1
   const write = process.stderr.write.bind(process.stderr);
   process.stderr.write = (s: string) => (errs.push(s), true);
   try {
-    const p1 = buildProgram();
+    const p1 = buildProgram(await loadGroups());
     p1.command("bad").action(() => {
       throw new UserError("config.yaml: peers[0].asn: must be an integer");
     });
     t.equal(await run(["bad"], p1), 2);
-    const p2 = buildProgram();
+    const p2 = buildProgram(await loadGroups());
     p2.command("boom").action(() => {
       throw new Error("socket closed");
     });
