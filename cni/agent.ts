@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { IpamDatastore } from "../ipam/store.js";
 import { openIpamDatastore } from "../ipam/open.js";
-import { AGENT_PROTOCOL, type AgentAnswer, type AgentCall } from "./agent-protocol.js";
+import { AGENT_PROTOCOLS, type AgentAnswer, type AgentCall } from "./agent-protocol.js";
 import { runPlugin } from "./plugin.js";
 
 /**
@@ -51,12 +51,18 @@ async function answer(call: AgentCall, s: Serve): Promise<AgentAnswer> {
     });
     return a;
   };
-  if (call.v !== AGENT_PROTOCOL) return done({ v: AGENT_PROTOCOL, refused: `protocol ${String(call.v)}` });
-  if (call.netns !== netnsId())
-    return done({ v: AGENT_PROTOCOL, refused: "the caller runs in another network namespace" });
+  const v = AGENT_PROTOCOLS.includes(call.v) ? call.v : Math.max(...AGENT_PROTOCOLS);
+  if (v !== call.v) return done({ v, refused: `protocol ${String(call.v)}` });
+  if (call.netns !== netnsId()) return done({ v, refused: "the caller runs in another network namespace" });
   const env: NodeJS.ProcessEnv = { ...call.env };
   const { code, out } = await runPlugin(call.kind, env, call.stdin, { open: s.open, keepOpen: true });
-  return done({ v: AGENT_PROTOCOL, code, out });
+  return done({ v, code, out });
+}
+
+/** The answer's bytes in the caller's protocol (agent-protocol.ts). */
+function encode(a: AgentAnswer): string {
+  if (a.v !== 2 || a.refused !== undefined) return `${JSON.stringify(a)}\n`;
+  return `${JSON.stringify({ v: a.v, code: a.code })}\n${a.out ? `${a.out}\n` : ""}`;
 }
 
 function serveConnection(conn: Socket, s: Serve): void {
@@ -71,12 +77,12 @@ function serveConnection(conn: Socket, s: Serve): void {
     try {
       call = JSON.parse(buf.slice(0, nl)) as AgentCall;
     } catch {
-      conn.end(`${JSON.stringify({ v: AGENT_PROTOCOL, refused: "not JSON" })}\n`);
+      conn.end(encode({ v: 2, refused: "not JSON" }));
       return;
     }
     void answer(call, s).then(
-      (a) => conn.end(`${JSON.stringify(a)}\n`),
-      (e: unknown) => conn.end(`${JSON.stringify({ v: AGENT_PROTOCOL, refused: (e as Error).message })}\n`),
+      (a) => conn.end(encode(a)),
+      (e: unknown) => conn.end(encode({ v: call.v, refused: (e as Error).message })),
     );
   });
   conn.on("error", () => conn.destroy());

@@ -6,7 +6,13 @@ import { Allocator, type AssignedAddress } from "../ipam/allocator.js";
 import { IpamError } from "../ipam/errors.js";
 import { openIpamDatastore } from "../ipam/open.js";
 import { eligiblePools, podRequest } from "../ipam/select.js";
-import { handleName, isNotFound, type IpamDatastore, type IPAMHandleSpec } from "../ipam/store.js";
+import {
+  handleName,
+  isNotFound,
+  type IpamDatastore,
+  type IpamObject,
+  type IPAMHandleSpec,
+} from "../ipam/store.js";
 import {
   SUPPORTED_VERSIONS,
   parseNetConf,
@@ -318,7 +324,7 @@ async function cmdMain(
       return undefined;
     }
     case "GC":
-      await gc(conf, ds);
+      await gc(conf, ds, true);
       return undefined;
     case "STATUS":
     case "VERSION":
@@ -334,16 +340,65 @@ function delegateQuiet(conf: NetConf, env: CniEnv, stdin: string): void {
   }
 }
 
-/** CNI 1.1 GC: release every attachment of this node and network that the runtime no longer lists. */
-async function gc(conf: NetConf, ds: IpamDatastore): Promise<void> {
-  const valid = new Set((conf.validAttachments ?? []).map((a) => `${conf.name}.${a.containerID}`));
+interface EndpointSpec {
+  readonly node: string;
+  readonly pod: string;
+  readonly containerID: string;
+  readonly network: string;
+  readonly interfaceName: string;
+}
+
+/**
+ * CNI 1.1 GC: drop every attachment of this node and network that the
+ * runtime no longer lists in `cni.dev/valid-attachments`: its host veth (the
+ * pod end goes with it), its WorkloadEndpoint and its addresses. The host
+ * link is named by namespace and pod, not by container: a link that a valid
+ * attachment of the same pod uses (the pod's sandbox was re-created) is kept.
+ * With `links` false (the IPAM plugin) only addresses are released.
+ */
+async function gc(conf: NetConf, ds: IpamDatastore, links: boolean): Promise<void> {
+  const valid = new Set((conf.validAttachments ?? []).map((a) => a.containerID));
   const alloc = new Allocator(ds);
-  const { items } = await ds.list("IPAMHandle");
-  for (const o of items) {
+  const prefix = `${conf.name}.`;
+  const stale: { containerID: string; namespace?: string; pod?: string; endpoint?: IpamObject }[] = [];
+  const inUse = new Set<string>();
+  if (links) {
+    for (const o of (await ds.list("WorkloadEndpoint")).items) {
+      const w = o.spec as EndpointSpec;
+      if (w.node !== conf.nodeName || w.network !== conf.name) continue;
+      if (valid.has(w.containerID)) inUse.add(w.interfaceName);
+      else
+        stale.push({
+          containerID: w.containerID,
+          ...(o.metadata.namespace !== undefined ? { namespace: o.metadata.namespace } : {}),
+          pod: w.pod,
+          endpoint: o,
+        });
+    }
+  }
+  for (const o of (await ds.list("IPAMHandle")).items) {
     const h = o.spec as IPAMHandleSpec;
-    if (h.node !== conf.nodeName || !h.handleID.startsWith(`${conf.name}.`) || valid.has(h.handleID))
-      continue;
-    await alloc.releaseHandle(h.handleID);
+    if (h.node !== conf.nodeName || !h.handleID.startsWith(prefix)) continue;
+    const containerID = h.handleID.slice(prefix.length);
+    if (valid.has(containerID) || stale.some((s) => s.containerID === containerID)) continue;
+    stale.push({
+      containerID,
+      ...(h.namespace !== undefined ? { namespace: h.namespace } : {}),
+      ...(h.pod !== undefined ? { pod: h.pod } : {}),
+    });
+  }
+  for (const s of stale) {
+    if (links && s.namespace && s.pod) {
+      const hostIf = hostIfName(s.namespace, s.pod);
+      if (!inUse.has(hostIf)) await detach(hostIf);
+    }
+    if (s.endpoint)
+      await ds
+        .delete("WorkloadEndpoint", s.endpoint.metadata.name, s.endpoint.metadata.namespace)
+        .catch((e: unknown) => {
+          if (!isNotFound(e)) throw e;
+        });
+    await alloc.releaseHandle(`${prefix}${s.containerID}`);
   }
 }
 
@@ -380,7 +435,7 @@ async function cmdIpam(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<C
         return undefined;
       }
       case "GC":
-        await gc(conf, ds);
+        await gc(conf, ds, false);
         return undefined;
       case "STATUS":
       case "VERSION":
