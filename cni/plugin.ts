@@ -22,7 +22,7 @@ import {
   type CniResult,
   type NetConf,
 } from "./config.js";
-import { GATEWAY4, GATEWAY6, HOST_MAC, attach, detach, verify } from "./dataplane.js";
+import { GATEWAY4, GATEWAY6, HOST_MAC, attach, detach, podMac, verify } from "./dataplane.js";
 import { CNI_CODES, CniError } from "./errors.js";
 
 export type PluginKind = "main" | "ipam";
@@ -74,7 +74,12 @@ function allocatorFor(ds: IpamDatastore, conf: NetConf): Allocator {
 async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<AssignedAddress[]> {
   const who = podOf(env);
   const alloc = allocatorFor(ds, conf);
-  const ann = who ? await annotations(ds, who.namespace, who.pod) : { pod: {}, namespace: {} };
+  // Independent reads, at once: each one is a round trip (etcd) or a file read behind other writers.
+  const [ann, pools, labels] = await Promise.all([
+    who ? annotations(ds, who.namespace, who.pod) : { pod: {}, namespace: {} },
+    alloc.poolConfig(),
+    alloc.nodeLabels(conf.nodeName),
+  ]);
   const ref = who ? `${who.namespace}/${who.pod}` : env.containerId;
   let request;
   try {
@@ -83,7 +88,6 @@ async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<A
     throw new CniError(CNI_CODES.InvalidNetworkConfig, (e as Error).message);
   }
   // Each family whose pools select this node gets an address, unless the config says otherwise.
-  const [pools, labels] = await Promise.all([alloc.poolConfig(), alloc.nodeLabels(conf.nodeName)]);
   const want = (family: 4 | 6, key: string): number => {
     const f = flag(conf.ipam[key]);
     if (f !== undefined) return f ? 1 : 0;
@@ -235,27 +239,39 @@ async function cmdMain(
         throw ipamError(e);
       }
       const hostIf = hostIfName(who.namespace, who.pod);
-      try {
-        const { podMac } = await attach({
+      // The pod's MAC is derived from the container id, so the endpoint record (a datastore write:
+      // an fsync or an etcd round trip) is written while the links are made, not after.
+      const mac = podMac(env.containerId);
+      const [wired, recorded] = await Promise.allSettled([
+        attach({
           hostIf,
           ifname: env.ifname,
           netns: env.netns,
           mtu: conf.mtu,
           addresses: ips.map((i) => i.address),
           containerId: env.containerId,
-        });
-        await writeEndpoint(ds, conf, env, who.namespace, who.pod, hostIf, podMac, ips);
+        }),
+        writeEndpoint(ds, conf, env, who.namespace, who.pod, hostIf, mac, ips),
+      ]);
+      try {
+        if (wired.status === "rejected") throw wired.reason;
+        if (recorded.status === "rejected") throw recorded.reason;
         const r = ipamResult(conf, ips);
         return {
           ...r,
           interfaces: [
             { name: hostIf, mac: HOST_MAC },
-            { name: env.ifname, mac: podMac, sandbox: env.netns },
+            { name: env.ifname, mac, sandbox: env.netns },
           ],
           ips: r.ips.map((i) => ({ ...i, interface: 1 })),
         };
       } catch (e) {
         // Leave nothing half-made: the kubelet will retry ADD or call DEL.
+        if (wired.status === "fulfilled") await detach(hostIf).catch(() => undefined);
+        if (recorded.status === "fulfilled")
+          await ds
+            .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
+            .catch(() => undefined);
         if (ours)
           await allocatorFor(ds, conf)
             .releaseHandle(handleOf(conf, env))
@@ -266,14 +282,15 @@ async function cmdMain(
     }
     case "DEL": {
       const who = await podFor(ds, conf, env);
-      if (who) {
-        await detach(hostIfName(who.namespace, who.pod));
-        await ds
-          .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
-          .catch((e: unknown) => {
-            if (!isNotFound(e)) throw e;
-          });
-      }
+      if (who)
+        await Promise.all([
+          detach(hostIfName(who.namespace, who.pod)),
+          ds
+            .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
+            .catch((e: unknown) => {
+              if (!isNotFound(e)) throw e;
+            }),
+        ]);
       try {
         if (ours) await allocatorFor(ds, conf).releaseHandle(handleOf(conf, env));
         else delegate(conf, env, stdin);

@@ -173,6 +173,14 @@ async function cniLatency(kit: Kit): Promise<void> {
   console.log(
     `node -e 0 (process start floor): p50 ${pct(floor, 50).toFixed(1)} ms, p99 ${pct(floor, 99).toFixed(1)} ms`,
   );
+  const version: number[] = [];
+  for (let i = 0; i < 20; i++)
+    version.push(
+      await timed("ip", ["netns", "exec", node.name, join(bin, "tortie")], { CNI_COMMAND: "VERSION" }, ""),
+    );
+  console.log(
+    `installed \`tortie\` (the C launcher) VERSION via ip netns exec: p50 ${pct(version, 50).toFixed(1)} ms, p99 ${pct(version, 99).toFixed(1)} ms`,
+  );
   let seen = server.output().split("\n").length - 1;
   for (const c of confs) {
     const adds: number[] = [];

@@ -296,14 +296,15 @@ int main(void) {
   struct baked_conf c;
   if (read_baked(&c) != 0)
     return cni_error("1.0.0", "tortie launcher: not configured (run `tortie cni install`)");
+  /* Read even for VERSION: a runtime writing the config to a pipe nobody reads would get EPIPE. */
+  struct buf in = read_all(0);
   const char *command = getenv("CNI_COMMAND");
-  /* VERSION needs neither stdin nor the agent: the answer was baked in by install. */
+  /* VERSION needs no agent: the answer was baked in by install. */
   if (command && strcmp(command, "VERSION") == 0) {
     write_all(1, c.version, strlen(c.version));
     write_all(1, "\n", 1);
     return 0;
   }
-  struct buf in = read_all(0);
   struct conf_keys k;
   scan_conf(in.p, in.len, &k);
   /* Not an object, or a socket path this launcher cannot use: the plugin reports or handles it. */
