@@ -4,7 +4,7 @@
 #
 #   docker build -t ghcr.io/tortie/tortie:0.1.0 .
 
-# ---- build: TypeScript and the native addon (core/native: TCP-MD5/GTSM sockopts, netlink) ----
+# ---- build: TypeScript, the native addon (core/native: TCP-MD5/GTSM sockopts, netlink) and the CNI launcher ----
 FROM node:20-bookworm AS build
 WORKDIR /src
 # node-gyp needs python3, make and a C compiler; the bookworm image has them.
@@ -20,7 +20,8 @@ RUN npx --no-install node-gyp rebuild --nodedir=/usr/local --directory core/nati
 # in a directory named by it, so an upgrade never overwrites files a running CNI plugin is reading.
 RUN mkdir -p /app/core/native/build/Release \
  && cp -R dist bin node_modules package.json /app/ \
- && cp core/native/build/Release/tortie_native.node /app/core/native/build/Release/ \
+ && cp core/native/build/Release/tortie_native.node core/native/build/Release/tortie-cni-launcher \
+      /app/core/native/build/Release/ \
  && (cd /app && find . -type f ! -name .build-id -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16 > .build-id)
 
 # ---- runtime ----

@@ -3,10 +3,17 @@ import { connect } from "node:net";
 
 /**
  * What the CNI executable and the resident server (agent.ts) say to each
- * other: one JSON line each way. Kept free of other imports: the executable
- * loads this and nothing else when a server answers.
+ * other. Kept free of other imports: the Node entry loads this and nothing
+ * else when a server answers.
+ *   v1 (cni/main.ts): one JSON line each way, the answer `{"v":1,"code","out"}`.
+ *   v2 (the C launcher, cni/launcher/launcher.c): the same request line; the
+ *      answer is a JSON header line `{"v":2,"code":N}` followed by the plugin's
+ *      stdout as raw bytes up to EOF, so the launcher needs no JSON decoder.
+ * Either way a refusal is `{"v":N,"refused":"why"}` and the caller does the
+ * work itself.
  */
 export const AGENT_PROTOCOL = 1;
+export const AGENT_PROTOCOLS: readonly number[] = [1, 2];
 
 /** Where the server listens unless the network configuration says `"agentSocket"`. */
 export const DEFAULT_AGENT_SOCKET = "/run/tortie/cni.sock";

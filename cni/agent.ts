@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { IpamDatastore } from "../ipam/store.js";
 import { openIpamDatastore } from "../ipam/open.js";
-import { AGENT_PROTOCOL, type AgentAnswer, type AgentCall } from "./agent-protocol.js";
+import { AGENT_PROTOCOLS, type AgentAnswer, type AgentCall } from "./agent-protocol.js";
 import { runPlugin } from "./plugin.js";
 
 /**
@@ -51,12 +51,18 @@ async function answer(call: AgentCall, s: Serve): Promise<AgentAnswer> {
     });
     return a;
   };
-  if (call.v !== AGENT_PROTOCOL) return done({ v: AGENT_PROTOCOL, refused: `protocol ${String(call.v)}` });
-  if (call.netns !== netnsId())
-    return done({ v: AGENT_PROTOCOL, refused: "the caller runs in another network namespace" });
+  const v = AGENT_PROTOCOLS.includes(call.v) ? call.v : Math.max(...AGENT_PROTOCOLS);
+  if (v !== call.v) return done({ v, refused: `protocol ${String(call.v)}` });
+  if (call.netns !== netnsId()) return done({ v, refused: "the caller runs in another network namespace" });
   const env: NodeJS.ProcessEnv = { ...call.env };
   const { code, out } = await runPlugin(call.kind, env, call.stdin, { open: s.open, keepOpen: true });
-  return done({ v: AGENT_PROTOCOL, code, out });
+  return done({ v, code, out });
+}
+
+/** The answer's bytes in the caller's protocol (agent-protocol.ts). */
+function encode(a: AgentAnswer): string {
+  if (a.v !== 2 || a.refused !== undefined) return `${JSON.stringify(a)}\n`;
+  return `${JSON.stringify({ v: a.v, code: a.code })}\n${a.out ? `${a.out}\n` : ""}`;
 }
 
 function serveConnection(conn: Socket, s: Serve): void {
@@ -71,15 +77,36 @@ function serveConnection(conn: Socket, s: Serve): void {
     try {
       call = JSON.parse(buf.slice(0, nl)) as AgentCall;
     } catch {
-      conn.end(`${JSON.stringify({ v: AGENT_PROTOCOL, refused: "not JSON" })}\n`);
+      conn.end(encode({ v: 2, refused: "not JSON" }));
       return;
     }
     void answer(call, s).then(
-      (a) => conn.end(`${JSON.stringify(a)}\n`),
-      (e: unknown) => conn.end(`${JSON.stringify({ v: AGENT_PROTOCOL, refused: (e as Error).message })}\n`),
+      (a) => conn.end(encode(a)),
+      (e: unknown) => conn.end(encode({ v: call.v, refused: (e as Error).message })),
     );
   });
   conn.on("error", () => conn.destroy());
+}
+
+/** What an ADD writes: their schemas are compiled before the first call, not during it. */
+const WRITTEN_KINDS = ["IPAMHandle", "IPAMBlock", "BlockAffinity", "WorkloadEndpoint"] as const;
+
+/**
+ * Loads, right after the server starts, what its first call would otherwise
+ * pay for: the datastore backends (imported lazily by datastore/open.ts) and
+ * the schemas of the kinds an ADD writes (compiled lazily by
+ * datastore/validate.ts). Measured on a loaded machine: ~0.7 s of imports and
+ * ~0.3 s of schema compiles, all of it on the first pod's ADD before this.
+ */
+async function warmUp(): Promise<void> {
+  await Promise.all([import("../datastore/file.js"), import("../datastore/etcd.js")]);
+  const { validateObject } = await import("../datastore/validate.js");
+  for (const kind of WRITTEN_KINDS)
+    validateObject(kind, {
+      apiVersion: "tortie.io/v1",
+      kind,
+      metadata: { name: "warm-up", namespace: "default" },
+    });
 }
 
 /** Listens on `socket` (mode 0600: only root may wire pods) until close(). */
@@ -106,6 +133,8 @@ export async function serveCni(socket: string, onCall?: (r: CallRecord) => void)
     server.listen(socket, () => resolve());
   });
   chmodSync(socket, 0o600);
+  // Not awaited: a call arriving meanwhile waits for the same imports, no longer than it would have.
+  void warmUp().catch(() => undefined);
   return {
     socket,
     close: async () => {

@@ -1,10 +1,11 @@
 /**
- * The lean entry point the installed `tortie` and `tortie-ipam` executables
- * run: no CLI framework, only what a CNI command needs.
- *   node dist/cni/main.js main|ipam   (CNI env, network configuration on stdin)
- * When the resident server (agent.ts, `tortie cni serve`) listens on the
- * configured socket, the work is handed to it and this process loads nothing
- * more than agent-protocol.js; otherwise the plugin runs here.
+ * The lean Node entry of the CNI plugin: no CLI framework, only what a CNI
+ * command needs.
+ *   node dist/cni/main.js main|ipam [--no-agent]   (CNI env, network configuration on stdin)
+ * The installed executables are the C launcher (launcher/launcher.c), which
+ * hands the work to the resident server itself and runs this with
+ * `--no-agent` only when no server takes it. Run directly, this tries the
+ * server first too (and then loads nothing more than agent-protocol.js).
  */
 import { readFileSync } from "node:fs";
 import { agentSocketOf, callAgent } from "./agent-protocol.js";
@@ -16,7 +17,10 @@ try {
   /* no stdin (VERSION may come without one) */
 }
 const kind = process.argv[2] === "ipam" ? "ipam" : "main";
-const socket = process.env["CNI_COMMAND"] === "VERSION" ? undefined : agentSocketOf(stdin);
+const socket =
+  process.env["CNI_COMMAND"] === "VERSION" || process.argv[3] === "--no-agent"
+    ? undefined
+    : agentSocketOf(stdin);
 let result: { code: number; out: string } | undefined;
 try {
   result = socket ? await callAgent(socket, kind, process.env, stdin) : undefined;

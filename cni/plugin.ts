@@ -6,7 +6,13 @@ import { Allocator, type AssignedAddress } from "../ipam/allocator.js";
 import { IpamError } from "../ipam/errors.js";
 import { openIpamDatastore } from "../ipam/open.js";
 import { eligiblePools, podRequest } from "../ipam/select.js";
-import { handleName, isNotFound, type IpamDatastore, type IPAMHandleSpec } from "../ipam/store.js";
+import {
+  handleName,
+  isNotFound,
+  type IpamDatastore,
+  type IpamObject,
+  type IPAMHandleSpec,
+} from "../ipam/store.js";
 import {
   SUPPORTED_VERSIONS,
   parseNetConf,
@@ -16,7 +22,7 @@ import {
   type CniResult,
   type NetConf,
 } from "./config.js";
-import { GATEWAY4, GATEWAY6, HOST_MAC, attach, detach, verify } from "./dataplane.js";
+import { GATEWAY4, GATEWAY6, HOST_MAC, attach, detach, podMac, verify } from "./dataplane.js";
 import { CNI_CODES, CniError } from "./errors.js";
 
 export type PluginKind = "main" | "ipam";
@@ -68,7 +74,12 @@ function allocatorFor(ds: IpamDatastore, conf: NetConf): Allocator {
 async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<AssignedAddress[]> {
   const who = podOf(env);
   const alloc = allocatorFor(ds, conf);
-  const ann = who ? await annotations(ds, who.namespace, who.pod) : { pod: {}, namespace: {} };
+  // Independent reads, at once: each one is a round trip (etcd) or a file read behind other writers.
+  const [ann, pools, labels] = await Promise.all([
+    who ? annotations(ds, who.namespace, who.pod) : { pod: {}, namespace: {} },
+    alloc.poolConfig(),
+    alloc.nodeLabels(conf.nodeName),
+  ]);
   const ref = who ? `${who.namespace}/${who.pod}` : env.containerId;
   let request;
   try {
@@ -77,7 +88,6 @@ async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<A
     throw new CniError(CNI_CODES.InvalidNetworkConfig, (e as Error).message);
   }
   // Each family whose pools select this node gets an address, unless the config says otherwise.
-  const [pools, labels] = await Promise.all([alloc.poolConfig(), alloc.nodeLabels(conf.nodeName)]);
   const want = (family: 4 | 6, key: string): number => {
     const f = flag(conf.ipam[key]);
     if (f !== undefined) return f ? 1 : 0;
@@ -229,27 +239,39 @@ async function cmdMain(
         throw ipamError(e);
       }
       const hostIf = hostIfName(who.namespace, who.pod);
-      try {
-        const { podMac } = await attach({
+      // The pod's MAC is derived from the container id, so the endpoint record (a datastore write:
+      // an fsync or an etcd round trip) is written while the links are made, not after.
+      const mac = podMac(env.containerId);
+      const [wired, recorded] = await Promise.allSettled([
+        attach({
           hostIf,
           ifname: env.ifname,
           netns: env.netns,
           mtu: conf.mtu,
           addresses: ips.map((i) => i.address),
           containerId: env.containerId,
-        });
-        await writeEndpoint(ds, conf, env, who.namespace, who.pod, hostIf, podMac, ips);
+        }),
+        writeEndpoint(ds, conf, env, who.namespace, who.pod, hostIf, mac, ips),
+      ]);
+      try {
+        if (wired.status === "rejected") throw wired.reason;
+        if (recorded.status === "rejected") throw recorded.reason;
         const r = ipamResult(conf, ips);
         return {
           ...r,
           interfaces: [
             { name: hostIf, mac: HOST_MAC },
-            { name: env.ifname, mac: podMac, sandbox: env.netns },
+            { name: env.ifname, mac, sandbox: env.netns },
           ],
           ips: r.ips.map((i) => ({ ...i, interface: 1 })),
         };
       } catch (e) {
         // Leave nothing half-made: the kubelet will retry ADD or call DEL.
+        if (wired.status === "fulfilled") await detach(hostIf).catch(() => undefined);
+        if (recorded.status === "fulfilled")
+          await ds
+            .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
+            .catch(() => undefined);
         if (ours)
           await allocatorFor(ds, conf)
             .releaseHandle(handleOf(conf, env))
@@ -260,14 +282,15 @@ async function cmdMain(
     }
     case "DEL": {
       const who = await podFor(ds, conf, env);
-      if (who) {
-        await detach(hostIfName(who.namespace, who.pod));
-        await ds
-          .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
-          .catch((e: unknown) => {
-            if (!isNotFound(e)) throw e;
-          });
-      }
+      if (who)
+        await Promise.all([
+          detach(hostIfName(who.namespace, who.pod)),
+          ds
+            .delete("WorkloadEndpoint", endpointName(conf, who.pod, env.ifname), who.namespace)
+            .catch((e: unknown) => {
+              if (!isNotFound(e)) throw e;
+            }),
+        ]);
       try {
         if (ours) await allocatorFor(ds, conf).releaseHandle(handleOf(conf, env));
         else delegate(conf, env, stdin);
@@ -318,7 +341,7 @@ async function cmdMain(
       return undefined;
     }
     case "GC":
-      await gc(conf, ds);
+      await gc(conf, ds, true);
       return undefined;
     case "STATUS":
     case "VERSION":
@@ -334,16 +357,65 @@ function delegateQuiet(conf: NetConf, env: CniEnv, stdin: string): void {
   }
 }
 
-/** CNI 1.1 GC: release every attachment of this node and network that the runtime no longer lists. */
-async function gc(conf: NetConf, ds: IpamDatastore): Promise<void> {
-  const valid = new Set((conf.validAttachments ?? []).map((a) => `${conf.name}.${a.containerID}`));
+interface EndpointSpec {
+  readonly node: string;
+  readonly pod: string;
+  readonly containerID: string;
+  readonly network: string;
+  readonly interfaceName: string;
+}
+
+/**
+ * CNI 1.1 GC: drop every attachment of this node and network that the
+ * runtime no longer lists in `cni.dev/valid-attachments`: its host veth (the
+ * pod end goes with it), its WorkloadEndpoint and its addresses. The host
+ * link is named by namespace and pod, not by container: a link that a valid
+ * attachment of the same pod uses (the pod's sandbox was re-created) is kept.
+ * With `links` false (the IPAM plugin) only addresses are released.
+ */
+async function gc(conf: NetConf, ds: IpamDatastore, links: boolean): Promise<void> {
+  const valid = new Set((conf.validAttachments ?? []).map((a) => a.containerID));
   const alloc = new Allocator(ds);
-  const { items } = await ds.list("IPAMHandle");
-  for (const o of items) {
+  const prefix = `${conf.name}.`;
+  const stale: { containerID: string; namespace?: string; pod?: string; endpoint?: IpamObject }[] = [];
+  const inUse = new Set<string>();
+  if (links) {
+    for (const o of (await ds.list("WorkloadEndpoint")).items) {
+      const w = o.spec as EndpointSpec;
+      if (w.node !== conf.nodeName || w.network !== conf.name) continue;
+      if (valid.has(w.containerID)) inUse.add(w.interfaceName);
+      else
+        stale.push({
+          containerID: w.containerID,
+          ...(o.metadata.namespace !== undefined ? { namespace: o.metadata.namespace } : {}),
+          pod: w.pod,
+          endpoint: o,
+        });
+    }
+  }
+  for (const o of (await ds.list("IPAMHandle")).items) {
     const h = o.spec as IPAMHandleSpec;
-    if (h.node !== conf.nodeName || !h.handleID.startsWith(`${conf.name}.`) || valid.has(h.handleID))
-      continue;
-    await alloc.releaseHandle(h.handleID);
+    if (h.node !== conf.nodeName || !h.handleID.startsWith(prefix)) continue;
+    const containerID = h.handleID.slice(prefix.length);
+    if (valid.has(containerID) || stale.some((s) => s.containerID === containerID)) continue;
+    stale.push({
+      containerID,
+      ...(h.namespace !== undefined ? { namespace: h.namespace } : {}),
+      ...(h.pod !== undefined ? { pod: h.pod } : {}),
+    });
+  }
+  for (const s of stale) {
+    if (links && s.namespace && s.pod) {
+      const hostIf = hostIfName(s.namespace, s.pod);
+      if (!inUse.has(hostIf)) await detach(hostIf);
+    }
+    if (s.endpoint)
+      await ds
+        .delete("WorkloadEndpoint", s.endpoint.metadata.name, s.endpoint.metadata.namespace)
+        .catch((e: unknown) => {
+          if (!isNotFound(e)) throw e;
+        });
+    await alloc.releaseHandle(`${prefix}${s.containerID}`);
   }
 }
 
@@ -380,7 +452,7 @@ async function cmdIpam(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<C
         return undefined;
       }
       case "GC":
-        await gc(conf, ds);
+        await gc(conf, ds, false);
         return undefined;
       case "STATUS":
       case "VERSION":

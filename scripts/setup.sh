@@ -43,11 +43,14 @@ if [ ! -f node_modules/.tortie-lock ] || [ "$(cat node_modules/.tortie-lock)" !=
   echo "$lock_sum" > node_modules/.tortie-lock
 fi
 
-# The native addon (core/native: TCP-MD5 and GTSM for BGP, netlink sockets), built against this
-# Node's headers when missing or older than its sources.
+# The native addon (core/native: TCP-MD5 and GTSM for BGP, netlink sockets) and the CNI launcher
+# (cni/launcher/launcher.c, an executable target of the same binding.gyp), built against this Node's
+# headers when either is missing or older than its sources.
 for dir in core/native; do
   addon=$(ls "$dir"/build/Release/*.node 2>/dev/null | head -n 1 || true)
-  if [ -z "$addon" ] || [ -n "$(find "$dir" -maxdepth 1 \( -name '*.c' -o -name '*.h' -o -name binding.gyp \) -newer "$addon")" ]; then
+  launcher=$dir/build/Release/tortie-cni-launcher
+  if [ -z "$addon" ] || [ ! -x "$launcher" ] ||
+    [ -n "$(find "$dir" cni/launcher -maxdepth 1 \( -name '*.c' -o -name '*.h' -o -name binding.gyp \) \( -newer "$addon" -o -newer "$launcher" \))" ]; then
     echo "setup: building $dir"
     npx --no-install node-gyp rebuild --directory "$dir" --loglevel=error >/dev/null
   fi

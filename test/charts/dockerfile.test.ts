@@ -35,7 +35,19 @@ t.test("the image's layout is the one the init script and the addon loader expec
   // core/native/index.ts loads ../../../core/native/build/Release/tortie_native.node from dist/core/native/.
   const loader = readFileSync(join(REPO, "core", "native", "index.ts"), "utf8");
   t.match(loader, "../../../core/native/build/Release/tortie_native.node");
-  t.match(dockerfile, "cp core/native/build/Release/tortie_native.node /app/core/native/build/Release/");
+  t.match(
+    dockerfile,
+    "cp core/native/build/Release/tortie_native.node core/native/build/Release/tortie-cni-launcher",
+  );
+  // cni/install.ts copies the C launcher (a node-gyp executable target) from there into the CNI bin dir.
+  t.match(
+    readFileSync(join(REPO, "cni", "install.ts"), "utf8"),
+    "../../core/native/build/Release/tortie-cni-launcher",
+  );
+  t.match(
+    readFileSync(join(REPO, "core", "native", "binding.gyp"), "utf8"),
+    '"target_name": "tortie-cni-launcher"',
+  );
   t.match(dockerfile, "cp -R dist bin node_modules package.json /app/");
   t.match(dockerfile, "> .build-id");
   const script = readFileSync(join(CHART, "files", "install-cni.sh"), "utf8");
