@@ -142,7 +142,8 @@ try {
   const tiers = new Map(remote.map((p) => [`${p.namespace}/${p.name}`, p.labels["tier"] ?? "backend"]));
   const measureChanges = async (key: string, what: string, change: (i: number) => object): Promise<void> => {
     const total: number[] = [];
-    const paths = { netlink: 0, nft: 0, none: 0 };
+    const paths = { setElementsNetlink: 0, chainsNetlink: 0, nft: 0, none: 0 };
+    const fallbacks = new Map<string, number>();
     for (let i = 0; i < CHANGES; i++) {
       const obj = change(i);
       const [r, t] = await timed(async () => {
@@ -150,17 +151,20 @@ try {
         return engine.program();
       });
       if (r.kind !== "incremental") throw new Error(`${what}: program() was ${r.kind}`);
-      if (r.chains > 0) paths.nft++;
-      else if (r.setElements > 0) paths.netlink++;
-      else paths.none++;
+      if (r.via === "nft") paths.nft++;
+      else if (r.via === "none") paths.none++;
+      else if (r.chains > 0) paths.chainsNetlink++;
+      else paths.setElementsNetlink++;
+      if (r.fallback) fallbacks.set(r.fallback, (fallbacks.get(r.fallback) ?? 0) + 1);
       total.push(t);
     }
     const [p50, p99] = [pct(total, 50), pct(total, 99)];
     report(
       key,
-      { p50, p99, n: total.length, paths },
-      `${what}, PolicyEngine upsert + program() into the kernel: p50 ${ms(p50)}, p99 ${ms(p99)} over ${total.length} (${paths.netlink} set-element-only via netlink, ${paths.nft} with chains via nft, ${paths.none} no-ops)`,
+      { p50, p99, n: total.length, paths, fallbacks: Object.fromEntries(fallbacks) },
+      `${what}, PolicyEngine upsert + program() into the kernel: p50 ${ms(p50)}, p99 ${ms(p99)} over ${total.length} (${paths.setElementsNetlink} set-element-only via netlink, ${paths.chainsNetlink} with chains via netlink, ${paths.nft} via nft (fallbacks), ${paths.none} no-ops)`,
     );
+    for (const [why, n] of fallbacks) process.stdout.write(`  fallback to nft -j -f ${n}x: ${why}\n`);
   };
   await measureChanges("labelChangeMs", "pod label change", (i) => {
     const p = remote[i % remote.length];
