@@ -45,6 +45,7 @@ import { applyNft, type Runner } from "./nft/apply.js";
 import { Unsupported, transactionOf } from "./nft/netlink.js";
 import { MAP_FROM, MAP_TO, TABLE, deepEqual, renderDiff, renderFull } from "./nft/render.js";
 import type { NftDocument } from "./nft/schema.js";
+import type { Request } from "../core/netlink/socket.js";
 
 export interface ProgramReport {
   readonly kind: "full" | "incremental";
@@ -245,6 +246,9 @@ abstract class BaseProgrammer implements Programmer {
   abstract close(): void;
 }
 
+/** Lowers a diff to one nf_tables transaction, or throws `Unsupported`. */
+export type NftEncoder = (doc: NftDocument) => Request[];
+
 class NftProgrammer extends BaseProgrammer {
   private nl: NftSets | null = null;
   protected readonly fullVia = "nft";
@@ -252,6 +256,7 @@ class NftProgrammer extends BaseProgrammer {
   constructor(
     private readonly run: Runner,
     private readonly netns: string | undefined,
+    private readonly encode: NftEncoder = (doc) => transactionOf(doc),
   ) {
     super();
   }
@@ -282,7 +287,7 @@ class NftProgrammer extends BaseProgrammer {
     if (doc.nftables.length === 0) return { ...counts, via: "none" };
     let fallback: string;
     try {
-      await this.socket().send(transactionOf(doc));
+      await this.socket().send(this.encode(doc));
       return { ...counts, via: "netlink" };
     } catch (err) {
       // Nothing was written: the encoder failed before sending, or the kernel refused the whole batch.
@@ -383,7 +388,10 @@ export function makeProgrammer(opts: {
   backend: "nft" | "iptables";
   netns?: string;
   run?: Runner;
+  nftEncoder?: NftEncoder;
 }): Programmer {
   const run = opts.run ?? runnerFor(opts.netns);
-  return opts.backend === "nft" ? new NftProgrammer(run, opts.netns) : new IptablesProgrammer(run);
+  return opts.backend === "nft"
+    ? new NftProgrammer(run, opts.netns, opts.nftEncoder)
+    : new IptablesProgrammer(run);
 }

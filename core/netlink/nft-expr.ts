@@ -3,16 +3,7 @@
  * its fields become NFTA_<KIND>_* attributes (linux/netfilter/nf_tables.h). A rule is a list of
  * these inside NFTA_RULE_EXPRESSIONS, each wrapped as NFTA_LIST_ELEM { NFTA_EXPR_NAME, NFTA_EXPR_DATA }.
  */
-import {
-  NFTA_LIST_ELEM,
-  be32,
-  be64,
-  dataValue,
-  dataVerdict,
-  nested,
-  str,
-  type VerdictKind,
-} from "./nft-wire.js";
+import { NFTA_LIST_ELEM, be32, dataValue, dataVerdict, nested, str, type VerdictKind } from "./nft-wire.js";
 
 const EXPR_NAME = 1;
 const EXPR_DATA = 2;
@@ -28,6 +19,7 @@ export const RangeOp = { eq: 0, neq: 1 } as const;
 export const MetaKey = { mark: 3, iifname: 6, oifname: 7, nfproto: 15, l4proto: 16 } as const;
 export const CtKey = { state: 0 } as const;
 export const LOOKUP_F_INV = 1;
+export const BITWISE_MASK_XOR = 0;
 
 /** Every expression tortie emits, as a tagged union. */
 export type Expr =
@@ -55,6 +47,8 @@ export type Expr =
       readonly dreg: number;
       readonly mask: Buffer;
       readonly xor: Buffer;
+      /** NFTA_BITWISE_OP: nft gives it (MASK_XOR, 0) for a value it computes, not for a match. */
+      readonly op?: number;
     }
   | {
       readonly kind: "lookup";
@@ -94,26 +88,29 @@ const DESCRIPTORS: { readonly [K in Expr["kind"]]: Descriptor<K> } = {
   "meta-set": { name: "meta", attrs: (e) => [be32(2, e.key), be32(3, e.sreg)] },
   // NFTA_CT_DREG 1, KEY 2
   ct: { name: "ct", attrs: (e) => [be32(2, e.key), be32(1, e.dreg)] },
-  // NFTA_BITWISE_SREG 1, DREG 2, LEN 3, MASK 4, XOR 5
+  // NFTA_BITWISE_SREG 1, DREG 2, LEN 3, MASK 4, XOR 5, OP 6
   bitwise: {
     name: "bitwise",
     attrs: (e) => {
       if (e.mask.length !== e.xor.length) throw new Error("bitwise: mask and xor differ in length");
+      const op = e.op === undefined ? [] : [be32(6, e.op)];
       return [
         be32(1, e.sreg),
         be32(2, e.dreg),
+        ...op,
         be32(3, e.mask.length),
         dataValue(4, e.mask),
         dataValue(5, e.xor),
       ];
     },
   },
-  // NFTA_LOOKUP_SET 1, SREG 2, DREG 3, SET_ID 4, FLAGS 5
+  // NFTA_LOOKUP_SET 1, SREG 2, DREG 3, SET_ID 4, FLAGS 5 (in libnftnl's order: registers first)
   lookup: {
     name: "lookup",
     attrs: (e) => {
-      const a = [str(1, e.set), be32(2, e.sreg)];
+      const a = [be32(2, e.sreg)];
       if (e.dreg !== undefined) a.push(be32(3, e.dreg));
+      a.push(str(1, e.set));
       if (e.setId !== undefined) a.push(be32(4, e.setId));
       if (e.invert) a.push(be32(5, LOOKUP_F_INV));
       return a;
@@ -124,8 +121,8 @@ const DESCRIPTORS: { readonly [K in Expr["kind"]]: Descriptor<K> } = {
     name: "immediate",
     attrs: (e) => [be32(1, REG_VERDICT), dataVerdict(2, e.verdict, e.chain)],
   },
-  // NFTA_COUNTER_BYTES 1, PACKETS 2 (nft starts both at zero)
-  counter: { name: "counter", attrs: () => [be64(1, 0n), be64(2, 0n)] },
+  // NFTA_COUNTER_BYTES 1, PACKETS 2: nft sends neither, and the kernel starts both at zero
+  counter: { name: "counter", attrs: () => [] },
   // NFTA_LOG_PREFIX 2
   log: { name: "log", attrs: (e) => (e.prefix === undefined ? [] : [str(2, e.prefix)]) },
 };

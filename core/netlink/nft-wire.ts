@@ -214,13 +214,15 @@ export interface SetElement {
   readonly userdata?: Buffer;
 }
 
-function elementAttr(e: SetElement): Buffer {
-  const parts = [dataValue(ELEM.KEY, e.key)];
+/** The element list's entries are numbered from 1 as libnftnl does (the kernel reads any type). */
+function elementAttr(e: SetElement, i: number): Buffer {
+  // In libnftnl's order (flags first), so a batch can be compared byte for byte with nft's.
+  const parts = e.intervalEnd ? [be32(ELEM.FLAGS, NFT_SET_ELEM_INTERVAL_END)] : [];
+  parts.push(dataValue(ELEM.KEY, e.key));
   if (e.keyEnd) parts.push(dataValue(ELEM.KEY_END, e.keyEnd));
-  if (e.intervalEnd) parts.push(be32(ELEM.FLAGS, NFT_SET_ELEM_INTERVAL_END));
   if (e.verdict) parts.push(dataVerdict(ELEM.DATA, e.verdict.kind, e.verdict.chain));
   if (e.userdata) parts.push(attr(ELEM.USERDATA, e.userdata));
-  return nested(NFTA_LIST_ELEM, parts);
+  return nested(NFTA_LIST_ELEM + i, parts);
 }
 
 /** Adds or removes elements of a set named `set` (or, with `setId`, of a set made in the same batch). */

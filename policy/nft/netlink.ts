@@ -12,6 +12,7 @@
 import { addrBytes } from "../../core/netlink/addr.js";
 import { cidrElements, concatKey } from "../../core/netlink/nftables.js";
 import {
+  BITWISE_MASK_XOR,
   CmpOp,
   CtKey,
   MetaKey,
@@ -247,16 +248,19 @@ const CT_STATE_KEY: KeyDesc = {
 /** A single (non-concatenated) key. */
 function keyDesc(k: NftKey): KeyDesc {
   if ("payload" in k) {
+    only(k.payload, ["protocol", "field"], "payload");
     const d = PAYLOAD_KEYS[`${k.payload.protocol} ${k.payload.field}`];
     if (!d) throw new Unsupported(`payload ${k.payload.protocol} ${k.payload.field}`);
     return d;
   }
   if ("meta" in k) {
+    only(k.meta, ["key"], "meta");
     const d = META_KEYS[k.meta.key];
     if (!d) throw new Unsupported(`meta ${k.meta.key}`);
     return d;
   }
   if ("ct" in k) {
+    only(k.ct, ["key"], "ct");
     if (k.ct.key !== "state") throw new Unsupported(`ct ${String(k.ct.key)}`);
     return CT_STATE_KEY;
   }
@@ -269,7 +273,14 @@ function keyDesc(k: NftKey): KeyDesc {
       ...d,
       load: (reg) => [
         ...d.load(reg),
-        { kind: "bitwise", sreg: reg, dreg: reg, mask: d.value(mask), xor: Buffer.alloc(4) },
+        {
+          kind: "bitwise",
+          sreg: reg,
+          dreg: reg,
+          mask: d.value(mask),
+          xor: Buffer.alloc(4),
+          op: BITWISE_MASK_XOR,
+        },
       ],
     };
   }
@@ -404,10 +415,17 @@ const STATEMENTS: {
   readonly [K in StatementKind]: (s: Extract<Statement, Record<K, unknown>>, c: RuleContext) => Expr[];
 } = {
   match: (s, c) => matchExprs(s.match, c),
-  counter: () => [{ kind: "counter" }],
-  log: (s) => [{ kind: "log", prefix: s.log.prefix }],
+  counter: (s) => {
+    if (s.counter !== null) throw new Unsupported("a counter with values");
+    return [{ kind: "counter" }];
+  },
+  log: (s) => {
+    only(s.log, ["prefix"], "log");
+    return [{ kind: "log", prefix: s.log.prefix }];
+  },
   mangle: (s) => {
     const { key, value } = s.mangle;
+    only(value, ["|", "&"], "mangle");
     if (!("meta" in key) || key.meta.key !== "mark")
       throw new Unsupported("mangle of anything but meta mark");
     const [inner, n] = "|" in value ? value["|"] : value["&"];
@@ -417,7 +435,14 @@ const STATEMENTS: {
     const [mask, xor] = "|" in value ? [~n, n] : [n, 0];
     return [
       { kind: "meta", key: MetaKey.mark, dreg: REG_1 },
-      { kind: "bitwise", sreg: REG_1, dreg: REG_1, mask: hostU32(mask), xor: hostU32(xor) },
+      {
+        kind: "bitwise",
+        sreg: REG_1,
+        dreg: REG_1,
+        mask: hostU32(mask),
+        xor: hostU32(xor),
+        op: BITWISE_MASK_XOR,
+      },
       { kind: "meta-set", key: MetaKey.mark, sreg: REG_1 },
     ];
   },
@@ -436,7 +461,13 @@ const STATEMENTS: {
 
 type Match = Extract<Statement, { match: unknown }>["match"];
 
+/** A statement with a field the descriptor does not know is not ours to encode. */
+function only(o: object, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new Unsupported(`${what} with ${k}`);
+}
+
 function matchExprs(m: Match, c: RuleContext): Expr[] {
+  only(m, ["op", "left", "right"], "match");
   const { op, left, right } = m;
   // `ct state { established, related }` style: the bits ORed, tested for any of them being set.
   if (Array.isArray(right)) {
@@ -450,7 +481,7 @@ function matchExprs(m: Match, c: RuleContext): Expr[] {
       { kind: "cmp", sreg: REG_1, op: CmpOp.neq, data: hostU32(0) },
     ];
   }
-  if (op === "in") throw new Unsupported("`in` with a single value");
+  if (op !== "==" && op !== "!=") throw new Unsupported(`a match with ${op}`);
   const invert = op === "!=";
   const k = c.load(left);
   if (typeof right === "string" && right.startsWith("@"))
@@ -551,7 +582,8 @@ function verdictOf(v: NftVerdict): { kind: VerdictKind; chain?: string } {
 
 /** One transaction being encoded: set ids are unique within it. */
 export class Encoder {
-  private id = 0;
+  /** `firstId` - 1: where the transaction's set ids start counting (tests match nft's). */
+  constructor(private id = 0) {}
   nextId(): number {
     return ++this.id;
   }
@@ -620,8 +652,7 @@ function commandMessages(cmd: NftCommand, tx: Encoder): Request[] {
  * The whole document as one nf_tables transaction (BATCH_BEGIN, the messages in the document's
  * order, BATCH_END), or an `Unsupported` error naming the first thing without an encoding.
  */
-export function transactionOf(doc: NftDocument): Request[] {
-  const tx = new Encoder();
+export function transactionOf(doc: NftDocument, tx = new Encoder()): Request[] {
   const msgs = doc.nftables.flatMap((c) => commandMessages(c, tx));
   return msgs.length === 0 ? [] : [batchBegin(), ...msgs, batchEnd()];
 }

@@ -5,7 +5,8 @@ import { attrMap } from "../../core/netlink/message.js";
 import type { PolicyIR } from "../../policy/ir.js";
 import { PREAMBLE } from "../../policy/ir.js";
 import { applyNft, listTortie, type Runner } from "../../policy/nft/apply.js";
-import { transactionOf } from "../../policy/nft/netlink.js";
+import { Unsupported, transactionOf } from "../../policy/nft/netlink.js";
+import { PolicyEngine } from "../../policy/engine.js";
 import { TABLE, renderDiff, renderFull } from "../../policy/nft/render.js";
 import { Kit } from "../kit/kit.js";
 import { fixtureIR } from "./samples/ir.js";
@@ -95,3 +96,57 @@ t.test("diffs sent as nf_tables netlink batches give the table a full nft load g
     prev = ir;
   }
 });
+
+t.test(
+  "the engine rewrites chains over netlink, and falls back to nft -j -f when the encoder cannot",
+  async (t) => {
+    const kit = Kit.create(t);
+    const objects = (port: number): object[] => [
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "x", labels: {} } },
+      {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { namespace: "x", name: "web", labels: { app: "web" } },
+        spec: { nodeName: "n1", containers: [{ name: "c" }] },
+        status: { podIP: "10.244.1.2" },
+      },
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { namespace: "x", name: "web" },
+        spec: {
+          podSelector: { matchLabels: { app: "web" } },
+          ingress: [{ ports: [{ port: 80, endPort: port }] }],
+        },
+      },
+    ];
+    for (const [name, encoder] of [
+      ["netlink", undefined],
+      [
+        "fallback",
+        () => {
+          throw new Unsupported("test: no encoder");
+        },
+      ],
+    ] as const) {
+      const ns = await kit.netns(`eng${name}`);
+      const engine = new PolicyEngine({ node: "n1", backend: "nft", netns: ns.name, nftEncoder: encoder });
+      t.teardown(() => engine.close());
+      for (const o of objects(81)) t.same(engine.upsert(o), []);
+      t.equal((await engine.program()).kind, "full");
+      for (const o of objects(90)) engine.upsert(o);
+      const r = await engine.program();
+      t.match(r, { kind: "incremental", chains: 1 }, `${name}: one chain rewritten`);
+      if (encoder)
+        t.match(r, { via: "nft", fallback: /test: no encoder/ }, "through nft, and the report says why");
+      else t.match(r, { via: "netlink", fallback: undefined }, "as one netlink batch");
+      const fresh = await kit.netns(`engfresh${name}`);
+      await applyNft((c, a, o) => fresh.exec(c, a, o ?? {}), renderFull(engine.ir()));
+      t.same(
+        await listed((c, a, o) => ns.exec(c, a, o ?? {})),
+        await listed((c, a, o) => fresh.exec(c, a, o ?? {})),
+        `${name}: the kernel holds what a full load gives`,
+      );
+    }
+  },
+);
