@@ -9,6 +9,7 @@ import { compile } from "../../policy/compile.js";
 import { PolicyEngine } from "../../policy/engine.js";
 import { applyNft, type Runner } from "../../policy/nft/apply.js";
 import { renderFull } from "../../policy/nft/render.js";
+import { Unsupported, transactionOf } from "../../policy/nft/netlink.js";
 import { Kit } from "../../test/kit/kit.js";
 import { canonicalTable } from "../../test/policy/harness/canonical.js";
 import { PolicyLab } from "../../test/policy/harness/lab.js";
@@ -76,7 +77,17 @@ try {
   );
   const node = lab.node("node1").netns;
   const run: Runner = (cmd, a, o) => node.exec(cmd, a, o ?? {});
-  const engine = new PolicyEngine({ node: NODE, backend: "nft", netns: node.name });
+  // Chain changes go over netlink; `viaCli` sends them through `nft -j -f` instead, for the side-by-side.
+  let viaCli = false;
+  const engine = new PolicyEngine({
+    node: NODE,
+    backend: "nft",
+    netns: node.name,
+    nftEncoder: (d) => {
+      if (viaCli) throw new Unsupported("the nft CLI, for comparison");
+      return transactionOf(d);
+    },
+  });
   const [, upsertMs] = await timed(() => {
     for (const d of docs) {
       const problems = engine.upsert(d);
@@ -140,11 +151,16 @@ try {
   );
   const remote = state.pods.filter((p) => liveAllowApp.has(p.namespace) && p.nodeName !== NODE);
   const tiers = new Map(remote.map((p) => [`${p.namespace}/${p.name}`, p.labels["tier"] ?? "backend"]));
-  const measureChanges = async (key: string, what: string, change: (i: number) => object): Promise<void> => {
+  const measureChanges = async (
+    key: string,
+    what: string,
+    change: (i: number) => object,
+    n = CHANGES,
+  ): Promise<void> => {
     const total: number[] = [];
     const paths = { setElementsNetlink: 0, chainsNetlink: 0, nft: 0, none: 0 };
     const fallbacks = new Map<string, number>();
-    for (let i = 0; i < CHANGES; i++) {
+    for (let i = 0; i < n; i++) {
       const obj = change(i);
       const [r, t] = await timed(async () => {
         engine.upsert(obj);
@@ -184,13 +200,23 @@ try {
     if (!d) throw new Error("no allow-app");
     return d;
   };
-  await measureChanges("policyChangeMs", "policy change (allow-app endPort)", (i) => {
+  const policyChange = (i: number): object => {
     const ns = nsList[i % nsList.length] ?? "ns-0";
     const g = ((gens.get(ns) ?? 0) + 1) % 10;
     gens.set(ns, g);
     return allowApp(ns, g);
-  });
-  // The kernel after 2,000 incremental changes holds what a full load of the same IR gives.
+  };
+  await measureChanges("policyChangeMs", "policy change (allow-app endPort)", policyChange);
+  // The same changes through the nft CLI (the path before netlink), fewer: each costs a whole nft run.
+  viaCli = true;
+  await measureChanges(
+    "policyChangeCliMs",
+    "policy change through nft -j -f (comparison)",
+    (i) => policyChange(CHANGES + i),
+    Math.min(CHANGES, 200),
+  );
+  viaCli = false;
+  // The kernel after the incremental changes holds what a full load of the same IR gives.
   const fresh = await kit.netns("fresh");
   await applyNft((c, a, o) => fresh.exec(c, a, o ?? {}), renderFull(engine.ir()));
   const list = ["-j", "list", "table", "inet", "tortie"];
