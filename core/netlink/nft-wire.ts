@@ -225,7 +225,16 @@ function elementAttr(e: SetElement, i: number): Buffer {
   return nested(NFTA_LIST_ELEM + i, parts);
 }
 
-/** Adds or removes elements of a set named `set` (or, with `setId`, of a set made in the same batch). */
+/**
+ * Elements per message: a message's element list is one attribute, whose length is 16 bits, and the
+ * largest element tortie writes (a verdict map entry, an IPv6 interval end) is under 100 bytes.
+ */
+export const ELEMENTS_PER_MESSAGE = 500;
+
+/**
+ * Adds or removes elements of a set named `set` (or, with `setId`, of a set made in the same batch):
+ * one message per ELEMENTS_PER_MESSAGE elements, all for the same transaction.
+ */
 export function setElements(
   kind: "add" | "remove",
   family: NftFamily,
@@ -233,16 +242,22 @@ export function setElements(
   set: string,
   elements: readonly SetElement[],
   setId?: number,
-): Request {
-  const attrs = [str(ELEM_LIST.TABLE, table), str(ELEM_LIST.SET, set)];
-  if (setId !== undefined) attrs.push(be32(ELEM_LIST.SET_ID, setId));
-  attrs.push(nested(ELEM_LIST.ELEMENTS, elements.map(elementAttr)));
-  return message(
-    family,
-    kind === "add" ? NftMsg.NEWSETELEM : NftMsg.DELSETELEM,
-    kind === "add" ? NlFlags.CREATE : 0,
-    attrs,
-  );
+): Request[] {
+  const head = [str(ELEM_LIST.TABLE, table), str(ELEM_LIST.SET, set)];
+  if (setId !== undefined) head.push(be32(ELEM_LIST.SET_ID, setId));
+  const out: Request[] = [];
+  for (let i = 0; i < elements.length; i += ELEMENTS_PER_MESSAGE) {
+    const chunk = elements.slice(i, i + ELEMENTS_PER_MESSAGE);
+    out.push(
+      message(
+        family,
+        kind === "add" ? NftMsg.NEWSETELEM : NftMsg.DELSETELEM,
+        kind === "add" ? NlFlags.CREATE : 0,
+        [...head, nested(ELEM_LIST.ELEMENTS, chunk.map(elementAttr))],
+      ),
+    );
+  }
+  return out;
 }
 
 /** A dump request for one table's rules, sets or chains (GETRULE / GETSET / GETCHAIN). */

@@ -62,20 +62,20 @@ export function cidrElements(cidr: string): SetElement[] {
   return [{ key: bytes }, { key: end, intervalEnd: true }];
 }
 
-/** The message of one set's additions or removals. */
-export function setElementMessage(
+/** The messages of one set's additions or removals. */
+export function setElementMessages(
   kind: "add" | "remove",
   c: SetChange,
   elements: readonly SetElement[],
-): Request {
+): Request[] {
   return setElements(kind, c.family, c.table, c.set, elements);
 }
 
 /** BATCH_BEGIN, the changes (removals first, so a moved element never collides), BATCH_END. */
 export function setTransaction(changes: readonly SetChange[]): Request[] {
   const msgs: Request[] = [];
-  for (const c of changes) if (c.remove?.length) msgs.push(setElementMessage("remove", c, c.remove));
-  for (const c of changes) if (c.add?.length) msgs.push(setElementMessage("add", c, c.add));
+  for (const c of changes) if (c.remove?.length) msgs.push(...setElementMessages("remove", c, c.remove));
+  for (const c of changes) if (c.add?.length) msgs.push(...setElementMessages("add", c, c.add));
   if (msgs.length === 0) return [];
   return [batchBegin(), ...msgs, batchEnd()];
 }

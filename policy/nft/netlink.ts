@@ -372,7 +372,7 @@ class RuleContext {
         id,
         size: elements.length,
       }),
-      setElements("add", "inet", this.table, name, elements, id),
+      ...setElements("add", "inet", this.table, name, elements, id),
     );
     return { name, id };
   }
@@ -580,6 +580,8 @@ function verdictOf(v: NftVerdict): { kind: VerdictKind; chain?: string } {
 // Commands
 // ---------------------------------------------------------------------------------------------
 
+const MAX_BATCH_BYTES = 3 * 1024 * 1024;
+
 /** One transaction being encoded: set ids are unique within it. */
 export class Encoder {
   /** `firstId` - 1: where the transaction's set ids start counting (tests match nft's). */
@@ -607,7 +609,7 @@ function setMessages(s: NftSet, tx: Encoder): Request[] {
     }),
   ];
   const elems = (s.elem ?? []).flatMap(namedElements);
-  if (elems.length) out.push(setElements("add", "inet", s.table, s.name, elems, id));
+  out.push(...setElements("add", "inet", s.table, s.name, elems, id));
   return out;
 }
 
@@ -618,15 +620,13 @@ function commandMessages(cmd: NftCommand, tx: Encoder): Request[] {
     const o = cmd.add;
     if ("rule" in o) return ruleMessages(o.rule, tx);
     if ("element" in o)
-      return [
-        setElements(
-          "add",
-          o.element.family,
-          o.element.table,
-          o.element.name,
-          o.element.elem.flatMap(namedElements),
-        ),
-      ];
+      return setElements(
+        "add",
+        o.element.family,
+        o.element.table,
+        o.element.name,
+        o.element.elem.flatMap(namedElements),
+      );
     if ("chain" in o) {
       if (o.chain.hook !== undefined || o.chain.type !== undefined) throw new Unsupported("a base chain");
       return [newChain(o.chain.family, o.chain.table, o.chain.name)];
@@ -641,7 +641,7 @@ function commandMessages(cmd: NftCommand, tx: Encoder): Request[] {
         ? [{ key: ifnameValue(e) }] // a verdict map's key (interface name)
         : namedElements(e),
     );
-    return [setElements("remove", o.element.family, o.element.table, o.element.name, keys)];
+    return setElements("remove", o.element.family, o.element.table, o.element.name, keys);
   }
   if ("chain" in o) return [delChain(o.chain.family, o.chain.table, o.chain.name)];
   if ("set" in o) return [delSet(o.set.family, o.set.table, o.set.name)];
@@ -654,5 +654,8 @@ function commandMessages(cmd: NftCommand, tx: Encoder): Request[] {
  */
 export function transactionOf(doc: NftDocument, tx = new Encoder()): Request[] {
   const msgs = doc.nftables.flatMap((c) => commandMessages(c, tx));
+  // The batch goes in one sendmsg, which the socket's send buffer (4 MiB, core/native) bounds.
+  const bytes = msgs.reduce((n, m) => n + 16 + m.payload.length, 0);
+  if (bytes > MAX_BATCH_BYTES) throw new Unsupported(`a batch of ${bytes} bytes`);
   return msgs.length === 0 ? [] : [batchBegin(), ...msgs, batchEnd()];
 }

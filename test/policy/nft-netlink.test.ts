@@ -80,3 +80,41 @@ t.test("what the encoder has no descriptor for is refused, never guessed", async
     "a full transaction (table, base chains, maps) stays with nft",
   );
 });
+
+t.test("large element lists split into messages; a batch too large for one sendmsg is refused", async (t) => {
+  const elem = Array.from({ length: 1200 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+  const reqs = transactionOf({
+    nftables: [
+      {
+        add: {
+          set: {
+            family: "inet",
+            table: "tortie",
+            name: "ts4-big",
+            type: "ipv4_addr",
+            flags: ["interval"],
+            elem,
+          },
+        },
+      },
+    ],
+  });
+  const adds = reqs.filter((r) => (r.type & 0xff) === NftMsg.NEWSETELEM);
+  t.equal(adds.length, 5, "2,400 interval elements (start and end) in messages of 500");
+  t.ok(
+    adds.every((r) => r.payload.length < 0xffff),
+    "each element list fits a 16-bit attribute length",
+  );
+  const huge = Array.from(
+    { length: 120000 },
+    (_, i) => `fd00::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`,
+  );
+  t.throws(
+    () =>
+      transactionOf({
+        nftables: [{ add: { element: { family: "inet", table: "tortie", name: "ts6-x", elem: huge } } }],
+      }),
+    Unsupported,
+    "more than the socket's send buffer takes goes through nft instead",
+  );
+});
