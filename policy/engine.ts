@@ -10,7 +10,7 @@ import type { FieldProblem } from "../core/errors.js";
 import { PolicyCalc, type LocalEndpoint } from "./calc.js";
 import type { PolicyIR } from "./ir.js";
 import { policyKey } from "./compile.js";
-import { type Programmer, type ProgramReport, makeProgrammer } from "./programmer.js";
+import { type NftEncoder, type Programmer, type ProgramReport, makeProgrammer } from "./programmer.js";
 import { parseObject } from "./state.js";
 import type { Runner } from "./nft/apply.js";
 
@@ -27,6 +27,12 @@ export interface PolicyEngineOptions {
   readonly netns?: string;
   /** Runs nft / iptables-restore / ipset; defaults to running them in `netns` or here. */
   readonly run?: Runner;
+  /**
+   * Replaces the netlink encoder of incremental nft changes (policy/nft/netlink.ts). One that throws
+   * `Unsupported` sends every change through `nft -j -f`: tests prove the fallback with it, the
+   * benchmark measures the CLI path beside the netlink one.
+   */
+  readonly nftEncoder?: NftEncoder;
 }
 
 const POLICY_KINDS = new Set(["NetworkPolicy", "GlobalNetworkPolicy"]);

@@ -5,15 +5,21 @@
  * in the kernel:
  * - nft, set elements only (a pod label or address change): one nf_tables netlink batch
  *   (core/netlink/nftables.ts), no nft process, no re-reading of the ruleset;
- * - nft, anything else: the minimal `nft -j -f` transaction for the touched objects (renderDiff of
- *   the two partial IRs), elements included, so the change stays one atomic batch;
+ * - nft, anything else (a policy change: chains flushed and refilled, sets made or deleted,
+ *   dispatch entries): the minimal transaction for the touched objects (renderDiff of the two
+ *   partial IRs), encoded as nf_tables netlink messages (policy/nft/netlink.ts) and sent as one
+ *   atomic batch on the same socket. When the encoder has no descriptor for something in it, or the
+ *   kernel refuses the batch (which then changed nothing), the same JSON goes through `nft -j -f`:
+ *   a fallback, counted in the report;
  * - iptables: `ipset restore` add/del lines for touched sets, `iptables-restore --noflush` of the
  *   touched chains only (tortie-from/-to when dispatch changed).
  * A failed write leaves the kernel as it was (each step is atomic) and makes the next program() a
  * full transaction, so nothing is lost.
  */
 import { run as exec } from "../core/exec.js";
+import { log } from "../core/log.js";
 import {
+  NftSetError,
   NftSets,
   type SetChange,
   type SetElement,
@@ -36,7 +42,10 @@ import {
   renderIptables,
 } from "./iptables/render.js";
 import { applyNft, type Runner } from "./nft/apply.js";
-import { TABLE, deepEqual, renderDiff, renderFull } from "./nft/render.js";
+import { Unsupported, transactionOf } from "./nft/netlink.js";
+import { MAP_FROM, MAP_TO, TABLE, deepEqual, renderDiff, renderFull } from "./nft/render.js";
+import type { NftDocument } from "./nft/schema.js";
+import type { Request } from "../core/netlink/socket.js";
 
 export interface ProgramReport {
   readonly kind: "full" | "incremental";
@@ -45,6 +54,13 @@ export interface ProgramReport {
   readonly setElements: number;
   /** Chains created, rewritten or deleted (all of them for a full transaction). */
   readonly chains: number;
+  /**
+   * How the change reached the kernel: nf_tables netlink messages sent directly, the `nft` CLI, or
+   * nothing to write. A full transaction always goes through `nft -j -f`.
+   */
+  readonly via?: "netlink" | "nft" | "none";
+  /** Why an incremental nft change went through the CLI instead of netlink (the encoder's or kernel's word). */
+  readonly fallback?: string;
 }
 
 export interface Programmer {
@@ -185,6 +201,8 @@ function nlElement(set: IRSet, e: unknown): SetElement[] {
   return [{ key: concatKey([addrKey(x.addr), protoField(x.proto), portField(x.port)]) }];
 }
 
+type Written = Pick<ProgramReport, "setElements" | "chains" | "via" | "fallback">;
+
 abstract class BaseProgrammer implements Programmer {
   protected applied: Applied | null = null;
 
@@ -195,7 +213,7 @@ abstract class BaseProgrammer implements Programmer {
     const d = calc.takeDelta();
     const from = applied.part(d);
     const to = calcPart(calc, d);
-    let r: { setElements: number; chains: number };
+    let r: Written;
     try {
       r = await this.write(from, to, d, calc);
     } catch (err) {
@@ -218,34 +236,36 @@ abstract class BaseProgrammer implements Programmer {
       ms: performance.now() - t0,
       setElements: elementCount(ir),
       chains: chainCount(ir),
+      via: this.fullVia,
     };
   }
 
-  protected abstract write(
-    from: PolicyIR,
-    to: PolicyIR,
-    d: Delta,
-    calc: PolicyCalc,
-  ): Promise<{ setElements: number; chains: number }>;
+  protected abstract write(from: PolicyIR, to: PolicyIR, d: Delta, calc: PolicyCalc): Promise<Written>;
   protected abstract writeFull(ir: PolicyIR): Promise<void>;
+  protected abstract readonly fullVia: ProgramReport["via"];
   abstract close(): void;
 }
 
+/** Lowers a diff to one nf_tables transaction, or throws `Unsupported`. */
+export type NftEncoder = (doc: NftDocument) => Request[];
+
 class NftProgrammer extends BaseProgrammer {
-  private sets: NftSets | null = null;
+  private nl: NftSets | null = null;
+  protected readonly fullVia = "nft";
 
   constructor(
     private readonly run: Runner,
     private readonly netns: string | undefined,
+    private readonly encode: NftEncoder = (doc) => transactionOf(doc),
   ) {
     super();
   }
 
-  protected async write(
-    from: PolicyIR,
-    to: PolicyIR,
-    d: Delta,
-  ): Promise<{ setElements: number; chains: number }> {
+  private socket(): NftSets {
+    return (this.nl ??= new NftSets(this.netns));
+  }
+
+  protected async write(from: PolicyIR, to: PolicyIR, d: Delta): Promise<Written> {
     const elems = d.chains.size === 0 && d.endpoints.size === 0 ? elementChanges(from, to) : null;
     if (elems) {
       const changes: SetChange[] = elems.map((c) => ({
@@ -255,22 +275,28 @@ class NftProgrammer extends BaseProgrammer {
         add: c.add.flatMap((e) => nlElement(c.set, e)),
         remove: c.del.flatMap((e) => nlElement(c.set, e)),
       }));
-      if (changes.length) {
-        this.sets ??= new NftSets(this.netns);
-        await this.sets.apply(changes);
-      }
-      return { setElements: elems.reduce((a, c) => a + c.add.length + c.del.length, 0), chains: 0 };
+      if (changes.length) await this.socket().apply(changes);
+      return {
+        setElements: elems.reduce((a, c) => a + c.add.length + c.del.length, 0),
+        chains: 0,
+        via: changes.length ? "netlink" : "none",
+      };
     }
     const doc = renderDiff(from, to);
-    await applyNft(this.run, doc);
-    let setElements = 0;
-    for (const c of doc.nftables) {
-      const op = Object.values(c)[0] as Record<string, unknown>;
-      const el = op["element"] as { name?: string; elem?: unknown[] } | undefined;
-      if (el && el.name !== "from-endpoint" && el.name !== "to-endpoint")
-        setElements += (el.elem ?? []).length;
+    const counts = { setElements: diffElements(doc), chains: changedChains(from, to, d.chains) };
+    if (doc.nftables.length === 0) return { ...counts, via: "none" };
+    let fallback: string;
+    try {
+      await this.socket().send(this.encode(doc));
+      return { ...counts, via: "netlink" };
+    } catch (err) {
+      // Nothing was written: the encoder failed before sending, or the kernel refused the whole batch.
+      if (!(err instanceof Unsupported) && !(err instanceof NftSetError)) throw err;
+      fallback = err.message;
+      log().warn({ err: err.message }, "policy change through nft -j -f instead of netlink");
     }
-    return { setElements, chains: changedChains(from, to, d.chains) };
+    await applyNft(this.run, doc);
+    return { ...counts, via: "nft", fallback };
   }
 
   protected async writeFull(ir: PolicyIR): Promise<void> {
@@ -278,22 +304,30 @@ class NftProgrammer extends BaseProgrammer {
   }
 
   close(): void {
-    this.sets?.close();
-    this.sets = null;
+    this.nl?.close();
+    this.nl = null;
   }
 }
 
+/** Set elements a diff adds or deletes, dispatch entries not counted. */
+function diffElements(doc: NftDocument): number {
+  let n = 0;
+  for (const c of doc.nftables) {
+    const op = Object.values(c)[0] as Record<string, unknown>;
+    const el = op["element"] as { name?: string; elem?: unknown[] } | undefined;
+    if (el && el.name !== MAP_FROM && el.name !== MAP_TO) n += (el.elem ?? []).length;
+  }
+  return n;
+}
+
 class IptablesProgrammer extends BaseProgrammer {
+  protected readonly fullVia = undefined;
+
   constructor(private readonly run: Runner) {
     super();
   }
 
-  protected async write(
-    from: PolicyIR,
-    to: PolicyIR,
-    d: Delta,
-    calc: PolicyCalc,
-  ): Promise<{ setElements: number; chains: number }> {
+  protected async write(from: PolicyIR, to: PolicyIR, d: Delta, calc: PolicyCalc): Promise<Written> {
     // 1. Sets: new ones created and filled, changed ones edited in place (every line is atomic for
     //    the packet path; the add/del of one change go in one `ipset restore`).
     const before = new Map(from.sets.map((s) => [s.name, ipsetOf(s)]));
@@ -354,7 +388,10 @@ export function makeProgrammer(opts: {
   backend: "nft" | "iptables";
   netns?: string;
   run?: Runner;
+  nftEncoder?: NftEncoder;
 }): Programmer {
   const run = opts.run ?? runnerFor(opts.netns);
-  return opts.backend === "nft" ? new NftProgrammer(run, opts.netns) : new IptablesProgrammer(run);
+  return opts.backend === "nft"
+    ? new NftProgrammer(run, opts.netns, opts.nftEncoder)
+    : new IptablesProgrammer(run);
 }

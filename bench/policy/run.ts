@@ -9,6 +9,7 @@ import { compile } from "../../policy/compile.js";
 import { PolicyEngine } from "../../policy/engine.js";
 import { applyNft, type Runner } from "../../policy/nft/apply.js";
 import { renderFull } from "../../policy/nft/render.js";
+import { Unsupported, transactionOf } from "../../policy/nft/netlink.js";
 import { Kit } from "../../test/kit/kit.js";
 import { canonicalTable } from "../../test/policy/harness/canonical.js";
 import { PolicyLab } from "../../test/policy/harness/lab.js";
@@ -76,7 +77,17 @@ try {
   );
   const node = lab.node("node1").netns;
   const run: Runner = (cmd, a, o) => node.exec(cmd, a, o ?? {});
-  const engine = new PolicyEngine({ node: NODE, backend: "nft", netns: node.name });
+  // Chain changes go over netlink; `viaCli` sends them through `nft -j -f` instead, for the side-by-side.
+  let viaCli = false;
+  const engine = new PolicyEngine({
+    node: NODE,
+    backend: "nft",
+    netns: node.name,
+    nftEncoder: (d) => {
+      if (viaCli) throw new Unsupported("the nft CLI, for comparison");
+      return transactionOf(d);
+    },
+  });
   const [, upsertMs] = await timed(() => {
     for (const d of docs) {
       const problems = engine.upsert(d);
@@ -140,27 +151,36 @@ try {
   );
   const remote = state.pods.filter((p) => liveAllowApp.has(p.namespace) && p.nodeName !== NODE);
   const tiers = new Map(remote.map((p) => [`${p.namespace}/${p.name}`, p.labels["tier"] ?? "backend"]));
-  const measureChanges = async (key: string, what: string, change: (i: number) => object): Promise<void> => {
+  const measureChanges = async (
+    key: string,
+    what: string,
+    change: (i: number) => object,
+    n = CHANGES,
+  ): Promise<void> => {
     const total: number[] = [];
-    const paths = { netlink: 0, nft: 0, none: 0 };
-    for (let i = 0; i < CHANGES; i++) {
+    const paths = { setElementsNetlink: 0, chainsNetlink: 0, nft: 0, none: 0 };
+    const fallbacks = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
       const obj = change(i);
       const [r, t] = await timed(async () => {
         engine.upsert(obj);
         return engine.program();
       });
       if (r.kind !== "incremental") throw new Error(`${what}: program() was ${r.kind}`);
-      if (r.chains > 0) paths.nft++;
-      else if (r.setElements > 0) paths.netlink++;
-      else paths.none++;
+      if (r.via === "nft") paths.nft++;
+      else if (r.via === "none") paths.none++;
+      else if (r.chains > 0) paths.chainsNetlink++;
+      else paths.setElementsNetlink++;
+      if (r.fallback) fallbacks.set(r.fallback, (fallbacks.get(r.fallback) ?? 0) + 1);
       total.push(t);
     }
     const [p50, p99] = [pct(total, 50), pct(total, 99)];
     report(
       key,
-      { p50, p99, n: total.length, paths },
-      `${what}, PolicyEngine upsert + program() into the kernel: p50 ${ms(p50)}, p99 ${ms(p99)} over ${total.length} (${paths.netlink} set-element-only via netlink, ${paths.nft} with chains via nft, ${paths.none} no-ops)`,
+      { p50, p99, n: total.length, paths, fallbacks: Object.fromEntries(fallbacks) },
+      `${what}, PolicyEngine upsert + program() into the kernel: p50 ${ms(p50)}, p99 ${ms(p99)} over ${total.length} (${paths.setElementsNetlink} set-element-only via netlink, ${paths.chainsNetlink} with chains via netlink, ${paths.nft} via nft (fallbacks), ${paths.none} no-ops)`,
     );
+    for (const [why, n] of fallbacks) process.stdout.write(`  fallback to nft -j -f ${n}x: ${why}\n`);
   };
   await measureChanges("labelChangeMs", "pod label change", (i) => {
     const p = remote[i % remote.length];
@@ -180,13 +200,23 @@ try {
     if (!d) throw new Error("no allow-app");
     return d;
   };
-  await measureChanges("policyChangeMs", "policy change (allow-app endPort)", (i) => {
+  const policyChange = (i: number): object => {
     const ns = nsList[i % nsList.length] ?? "ns-0";
     const g = ((gens.get(ns) ?? 0) + 1) % 10;
     gens.set(ns, g);
     return allowApp(ns, g);
-  });
-  // The kernel after 2,000 incremental changes holds what a full load of the same IR gives.
+  };
+  await measureChanges("policyChangeMs", "policy change (allow-app endPort)", policyChange);
+  // The same changes through the nft CLI (the path before netlink), fewer: each costs a whole nft run.
+  viaCli = true;
+  await measureChanges(
+    "policyChangeCliMs",
+    "policy change through nft -j -f (comparison)",
+    (i) => policyChange(CHANGES + i),
+    Math.min(CHANGES, 200),
+  );
+  viaCli = false;
+  // The kernel after the incremental changes holds what a full load of the same IR gives.
   const fresh = await kit.netns("fresh");
   await applyNft((c, a, o) => fresh.exec(c, a, o ?? {}), renderFull(engine.ir()));
   const list = ["-j", "list", "table", "inet", "tortie"];

@@ -1,6 +1,7 @@
 import { addrBytes, parseCidr } from "./addr.js";
 import { NETLINK_NETFILTER, NetlinkSocket, type Refusal, type Request } from "./socket.js";
-import { NlFlags } from "./message.js";
+import type { NlMessage } from "./message.js";
+import { batchBegin, batchEnd, setElements, type NftFamily, type SetElement } from "./nft-wire.js";
 
 /**
  * nf_tables set elements over nfnetlink, in one atomic transaction per
@@ -10,30 +11,7 @@ import { NlFlags } from "./message.js";
  * that in well under a millisecond of kernel time.
  */
 
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFNL_MSG_BATCH_BEGIN = 16;
-const NFNL_MSG_BATCH_END = 17;
-const NFT_MSG_NEWSETELEM = 12;
-const NFT_MSG_DELSETELEM = 14;
-const NLA_F_NESTED = 0x8000;
-
-const LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
-const NFTA_LIST_ELEM = 1;
-const ELEM = { KEY: 1, FLAGS: 3, KEY_END: 10 } as const;
-const NFTA_DATA_VALUE = 1;
-const NFT_SET_ELEM_INTERVAL_END = 1;
-
-export type NftFamily = "inet" | "ip" | "ip6" | "bridge" | "netdev" | "arp";
-const FAMILY: Readonly<Record<NftFamily, number>> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 };
-
-/** One element as the kernel stores it: the key bytes, and for ranges the end. */
-export interface SetElement {
-  readonly key: Buffer;
-  /** Inclusive end of a range in a concatenated interval set (pipapo). */
-  readonly keyEnd?: Buffer;
-  /** Marks the exclusive end of an interval in a plain interval set (rbtree). */
-  readonly intervalEnd?: boolean;
-}
+export type { NftFamily, SetElement } from "./nft-wire.js";
 
 export interface SetChange {
   readonly family: NftFamily;
@@ -84,71 +62,27 @@ export function cidrElements(cidr: string): SetElement[] {
   return [{ key: bytes }, { key: end, intervalEnd: true }];
 }
 
-function attr(type: number, value: Buffer): Buffer {
-  const len = 4 + value.length;
-  const b = Buffer.alloc((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  value.copy(b, 4);
-  return b;
-}
-
-const nested = (type: number, parts: readonly Buffer[]) => attr(type | NLA_F_NESTED, Buffer.concat(parts));
-const str = (type: number, s: string) => attr(type, Buffer.from(`${s}\0`));
-function be32(type: number, v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return attr(type, b);
-}
-
-function nfgenmsg(family: number, resId = 0): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt8(family, 0);
-  b.writeUInt8(0, 1); // NFNETLINK_V0
-  b.writeUInt16BE(resId, 2);
-  return b;
-}
-
-function elementAttr(e: SetElement): Buffer {
-  const parts = [nested(ELEM.KEY, [attr(NFTA_DATA_VALUE, e.key)])];
-  if (e.keyEnd) parts.push(nested(ELEM.KEY_END, [attr(NFTA_DATA_VALUE, e.keyEnd)]));
-  if (e.intervalEnd) parts.push(be32(ELEM.FLAGS, NFT_SET_ELEM_INTERVAL_END));
-  return nested(NFTA_LIST_ELEM, parts);
-}
-
-/** The message of one set's additions or removals. */
-export function setElementMessage(
+/** The messages of one set's additions or removals. */
+export function setElementMessages(
   kind: "add" | "remove",
   c: SetChange,
   elements: readonly SetElement[],
-): Request {
-  const payload = Buffer.concat([
-    nfgenmsg(FAMILY[c.family]),
-    str(LIST.TABLE, c.table),
-    str(LIST.SET, c.set),
-    nested(LIST.ELEMENTS, elements.map(elementAttr)),
-  ]);
-  return {
-    type: (NFNL_SUBSYS_NFTABLES << 8) | (kind === "add" ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
-    flags: kind === "add" ? NlFlags.CREATE : 0,
-    payload,
-  };
+): Request[] {
+  return setElements(kind, c.family, c.table, c.set, elements);
 }
 
 /** BATCH_BEGIN, the changes (removals first, so a moved element never collides), BATCH_END. */
 export function setTransaction(changes: readonly SetChange[]): Request[] {
   const msgs: Request[] = [];
-  for (const c of changes) if (c.remove?.length) msgs.push(setElementMessage("remove", c, c.remove));
-  for (const c of changes) if (c.add?.length) msgs.push(setElementMessage("add", c, c.add));
+  for (const c of changes) if (c.remove?.length) msgs.push(...setElementMessages("remove", c, c.remove));
+  for (const c of changes) if (c.add?.length) msgs.push(...setElementMessages("add", c, c.add));
   if (msgs.length === 0) return [];
-  const begin = { type: NFNL_MSG_BATCH_BEGIN, flags: 0, payload: nfgenmsg(0, NFNL_SUBSYS_NFTABLES) };
-  const end = { type: NFNL_MSG_BATCH_END, flags: 0, payload: nfgenmsg(0, NFNL_SUBSYS_NFTABLES) };
-  return [begin, ...msgs, end];
+  return [batchBegin(), ...msgs, batchEnd()];
 }
 
 export class NftSetError extends Error {
   constructor(readonly refusals: readonly Refusal[]) {
-    super(`nf_tables refused the set transaction: ${refusals.map((r) => r.error.message).join("; ")}`);
+    super(`nf_tables refused the transaction: ${refusals.map((r) => r.error.message).join("; ")}`);
     this.name = "NftSetError";
   }
 }
@@ -163,10 +97,19 @@ export class NftSets {
 
   /** Applies every change or none (the kernel aborts the whole transaction on any error). */
   async apply(changes: readonly SetChange[]): Promise<void> {
-    const reqs = setTransaction(changes);
+    await this.send(setTransaction(changes));
+  }
+
+  /** Any nf_tables transaction (BATCH_BEGIN ... BATCH_END, see nft-wire.ts): all of it or nothing. */
+  async send(reqs: readonly Request[]): Promise<void> {
     if (reqs.length === 0) return;
     const refusals = await this.sock.batch(reqs, { transaction: true });
     if (refusals.length) throw new NftSetError(refusals);
+  }
+
+  /** A dump (GETRULE, GETSET, GETCHAIN ...) of one table: the kernel's messages, for inspection. */
+  dump(type: number, payload: Buffer): Promise<NlMessage[]> {
+    return this.sock.dump(type, payload);
   }
 
   close(): void {

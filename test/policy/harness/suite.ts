@@ -307,6 +307,7 @@ export function enforcementSuite(t: Test, backend: Backend): void {
     t.teardown(() => lab.close());
     const enforcer = new Enforcer(lab, backend);
     t.teardown(() => enforcer.close());
+    const via = { netlink: 0, nft: 0 };
     for (const step of STEPS) {
       const started = Date.now();
       await enforcer.apply(step.labels ?? {}, step.policies.map((p) => stringify(p)).join("---\n"));
@@ -318,7 +319,14 @@ export function enforcementSuite(t: Test, backend: Backend): void {
       if (diff.length > 0)
         for (const [port, m] of Object.entries(got.matrices)) t.comment(`${port} got:\n${formatMatrix(m)}`);
       t.comment(`apply ${applied - started} ms, probe ${Date.now() - applied} ms`);
+      for (const r of enforcer.lastReports)
+        if (r.kind === "incremental" && r.chains > 0 && (r.via === "netlink" || r.via === "nft"))
+          via[r.via]++;
+      const fallbacks = enforcer.lastReports.flatMap((r) => (r.fallback ? [r.fallback] : []));
+      if (fallbacks.length) t.fail(`${step.name}: went through nft -j -f: ${fallbacks.join("; ")}`);
       await step.inspect?.(t, enforcer);
     }
+    if (backend === "nft")
+      t.ok(via.netlink > 0 && via.nft === 0, `every chain rewrite went as a netlink batch (${via.netlink})`);
   });
 }
