@@ -19,6 +19,9 @@ import { NODE, clusterState, policyDocs } from "../policy/cluster.js";
 
 const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 const events = Number(process.argv[process.argv.indexOf("--events") + 1] ?? 300) || 300;
+/** `--cpu-prof DIR`: the agent writes a V8 CPU profile there when it stops (node --cpu-prof). */
+const profIdx = process.argv.indexOf("--cpu-prof");
+const cpuProf = profIdx >= 0 ? process.argv[profIdx + 1] : undefined;
 
 function get<T>(socket: string, path: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
       ns,
       process.execPath,
       [
+        ...(cpuProf !== undefined ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : []),
         CLI,
         "node",
         "run",
