@@ -44,7 +44,10 @@ import type {
  *
  * Watches tail the journal (inotify plus a slow poll), so any process on the
  * machine sees every change in revision order; a resume from before the
- * journal's compaction point is ExpiredError.
+ * journal's compaction point is ExpiredError. One reader per client tails the
+ * journal for all its watches (an agent watching 15 kinds reads and parses
+ * each change once, not 15 times); a watch resuming from further back reads
+ * the journal on its own until it has caught up, then joins it.
  */
 
 interface JournalEntry {
@@ -66,6 +69,14 @@ interface ObjectRecord {
 interface ManifestIndex {
   /** relative path -> fingerprint and the object keys it defined */
   files: Record<string, { fingerprint: string; keys: string[]; error?: string }>;
+}
+
+/** A watch fed by the shared tail: what it has been given so far, and what it wants. */
+interface Subscriber {
+  delivered: number;
+  readonly kind: KindName;
+  readonly namespace: string | undefined;
+  readonly ch: EventChannel;
 }
 
 export interface FileStoreOptions {
@@ -178,8 +189,11 @@ export class FileBackend implements Backend {
   private readonly pollMs: number;
   private ready: Promise<void> | undefined;
   private lastFingerprints = "";
-  /** Tailers waiting for the next change, woken by inotify or the poll. */
-  private readonly tailers = new Set<() => void>();
+  /** The journal tail every watch of this client shares, and the watches it feeds. */
+  private tail: JournalReader | undefined;
+  private readonly subscribers = new Set<Subscriber>();
+  private pumping: Promise<void> | undefined;
+  private pumpAgain = false;
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -513,7 +527,60 @@ export class FileBackend implements Backend {
   // ---- watches ----
 
   private wakeTailers(): void {
-    for (const w of [...this.tailers]) w();
+    if (this.subscribers.size > 0) void this.pump();
+  }
+
+  /** Reads the journal's new entries once for every watch; resolves after a read begun after the call. */
+  private pump(): Promise<void> {
+    this.pumpAgain = true;
+    this.pumping ??= (async () => {
+      try {
+        while (this.pumpAgain && !this.closed) {
+          this.pumpAgain = false;
+          await this.readTail();
+        }
+      } finally {
+        this.pumping = undefined;
+      }
+    })();
+    return this.pumping;
+  }
+
+  private async readTail(): Promise<void> {
+    const tail = (this.tail ??= new JournalReader(this.journalPath));
+    let read;
+    try {
+      read = await tail.read();
+    } catch (err) {
+      // An unreadable journal ends every watch (their informers relist); the next watch starts afresh.
+      this.tail = undefined;
+      for (const sub of [...this.subscribers]) sub.ch.fail(err);
+      return;
+    }
+    for (const sub of [...this.subscribers]) {
+      if (read.rotated && tail.compacted > sub.delivered) {
+        sub.ch.fail(
+          new ExpiredError(sub.kind, String(sub.delivered), `the journal was compacted to ${tail.compacted}`),
+        );
+        continue;
+      }
+      this.deliver(sub, read.entries);
+    }
+  }
+
+  /** Pushes the entries a watch has not had yet; a BOOKMARK when none of them is its kind. */
+  private deliver(sub: Subscriber, entries: readonly JournalEntry[]): void {
+    let sent = false;
+    let advanced = false;
+    for (const e of entries) {
+      if (e.rev <= sub.delivered) continue;
+      sub.delivered = e.rev;
+      advanced = true;
+      if (e.kind !== sub.kind || (sub.namespace && e.ns !== sub.namespace)) continue;
+      sub.ch.push({ type: e.type, object: e.object, resourceVersion: String(e.rev) });
+      sent = true;
+    }
+    if (!sent && advanced) sub.ch.push({ type: "BOOKMARK", resourceVersion: String(sub.delivered) });
   }
 
   private startNotifier(): void {
@@ -522,7 +589,9 @@ export class FileBackend implements Backend {
       this.wakeTailers();
     };
     try {
-      this.watchers.push(fsWatch(this.state, wake));
+      this.watchers.push(
+        fsWatch(this.state, (_ev, f) => (f === null || f.startsWith("journal") ? wake() : undefined)),
+      );
       this.watchers.push(
         fsWatch(this.dir, (_ev, f) => {
           if (!f?.startsWith(".")) this.syncManifests().catch(() => {});
@@ -540,7 +609,7 @@ export class FileBackend implements Backend {
   }
 
   private stopNotifierIfIdle(): void {
-    if (this.tailers.size > 0) return;
+    if (this.subscribers.size > 0) return;
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.timer) clearInterval(this.timer);
@@ -548,72 +617,53 @@ export class FileBackend implements Backend {
   }
 
   watch(kind: KindName, opts: WatchOptions): Watch {
-    let wake = () => {};
+    let sub: Subscriber | undefined;
     const ch = new EventChannel(() => {
-      this.tailers.delete(wake);
-      wake();
+      if (sub) this.subscribers.delete(sub);
       this.stopNotifierIfIdle();
     });
     const run = async () => {
       await this.init();
       await this.syncManifests();
-      const reader = new JournalReader(this.journalPath);
       let from: number | undefined;
       if (opts.resourceVersion !== undefined) {
         from = Number(opts.resourceVersion);
         if (!Number.isSafeInteger(from) || from < 0)
           throw new ExpiredError(kind, opts.resourceVersion, "not a version of this store");
       }
-      let first = true;
-      // Bumped by every wake-up, so one that lands while reading is not lost.
-      let wakeups = 0;
-      let waiter: (() => void) | undefined;
-      wake = () => {
-        wakeups++;
-        waiter?.();
-      };
-      this.tailers.add(wake);
-      this.startNotifier();
-      let delivered = 0;
-      while (!ch.closed) {
-        const before = wakeups;
-        const { entries, rotated } = await reader.read();
-        if (first) {
-          first = false;
-          from ??= reader.lastRev;
-          if (from < reader.compacted)
-            throw new ExpiredError(kind, String(from), `the journal is compacted to ${reader.compacted}`);
-          if (from > reader.lastRev)
-            throw new ExpiredError(kind, String(from), `the store is only at ${reader.lastRev}`);
-          delivered = from;
-        } else if (rotated && reader.compacted > delivered) {
-          throw new ExpiredError(kind, String(delivered), `the journal was compacted to ${reader.compacted}`);
-        }
-        let sent = false;
-        for (const e of entries) {
-          if (e.rev <= delivered) continue;
-          delivered = e.rev;
-          if (e.kind !== kind || (opts.namespace && e.ns !== opts.namespace)) continue;
-          ch.push({ type: e.type, object: e.object, resourceVersion: String(e.rev) });
-          sent = true;
-        }
-        if (!sent && entries.some((e) => e.rev === delivered))
-          ch.push({ type: "BOOKMARK", resourceVersion: String(delivered) });
-        if (wakeups === before && !ch.closed) await new Promise<void>((r) => (waiter = r));
-        waiter = undefined;
+      await this.pump();
+      const tail = this.tail ?? new JournalReader(this.journalPath);
+      from ??= tail.lastRev;
+      if (from < tail.compacted)
+        throw new ExpiredError(kind, String(from), `the journal is compacted to ${tail.compacted}`);
+      if (from > tail.lastRev)
+        throw new ExpiredError(kind, String(from), `the store is only at ${tail.lastRev}`);
+      const me: Subscriber = { delivered: from, kind, namespace: opts.namespace, ch };
+      // Resuming from further back than the shared tail: read on our own until caught up with it.
+      let own: JournalReader | undefined;
+      while (me.delivered < (this.tail?.lastRev ?? 0) && !ch.closed) {
+        own ??= new JournalReader(this.journalPath);
+        const { entries } = await own.read();
+        if (me.delivered < own.compacted)
+          throw new ExpiredError(kind, String(me.delivered), `the journal is compacted to ${own.compacted}`);
+        const before = me.delivered;
+        this.deliver(me, entries);
+        // No progress towards a tail that is ahead: the journal changed under us; the caller relists.
+        if (me.delivered === before && me.delivered < (this.tail?.lastRev ?? 0))
+          throw new ExpiredError(kind, String(me.delivered), "the journal changed while catching up");
       }
+      if (ch.closed) return;
+      sub = me;
+      this.subscribers.add(me);
+      this.startNotifier();
     };
-    run().then(
-      () => ch.end(),
-      (err: unknown) => ch.fail(err),
-    );
+    run().catch((err: unknown) => ch.fail(err));
     return ch;
   }
 
   close(): Promise<void> {
     this.closed = true;
-    this.wakeTailers();
-    this.tailers.clear();
+    this.subscribers.clear();
     this.stopNotifierIfIdle();
     return Promise.resolve();
   }
