@@ -99,6 +99,7 @@ export class Agent {
   private desired: Desired | undefined;
   private speaker: Speaker | undefined;
   private bgpKey = "";
+  private bgpRetry = false;
   private bgpWant: BgpWant | undefined;
   private readonly peerSource = new Map<string, string>();
   private readonly routes: RouteReconciler;
@@ -301,7 +302,13 @@ export class Agent {
         if (!this.desired?.problems.includes(p)) log().warn({ problem: p }, "object ignored");
     this.desired = d;
     if (full || changed.localEndpoints) this.policy.setLocalEndpoints(d.localEndpoints);
-    if (full || changed.bgp) await this.step("bgp", () => this.configureBgp(d.bgp));
+    // A failed configuration (the speaker could not start) is tried again at the next pass.
+    if (full || changed.bgp || this.bgpRetry)
+      await this.step("bgp", async () => {
+        this.bgpRetry = true;
+        await this.configureBgp(d.bgp);
+        this.bgpRetry = false;
+      });
     if (changed.routes) this.routes.setLocal(d.routes);
     if (full || this.routes.dirty)
       await this.step("routes", async () => {
@@ -314,8 +321,7 @@ export class Agent {
       await (full ? this.policy.resync() : this.policy.program());
     });
     // A change goes in with the event's pass; the periodic repair runs outside passes (resync()).
-    if (changed.masquerade && JSON.stringify(d.masquerade) !== this.natKey)
-      await this.step("nat", () => this.applyNat(d));
+    if (JSON.stringify(d.masquerade) !== this.natKey) await this.step("nat", () => this.applyNat(d));
     if (full || changed.newInterfaces.length > 0)
       await this.step("sysctl", () => {
         const ipv6 = d.localEndpoints.some((e) => e.ips.some((ip) => ip.includes(":")));

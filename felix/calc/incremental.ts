@@ -64,8 +64,8 @@ export class Calculation {
   /** Applies one event to the cache and marks what depends on it; false when it changed nothing. */
   apply(kind: WatchedKind, type: WatchEventType, obj: StoredObject): boolean {
     const ns = obj.metadata.namespace;
-    const old = this.cache.get(kind, obj.metadata.name, ns);
-    if (!this.cache.apply(kind, type, obj)) return false;
+    const { changed, old } = this.cache.replace(kind, type, obj);
+    if (!changed) return false;
     const now = type === "DELETED" ? undefined : obj;
     switch (kind) {
       case "Pod": {
