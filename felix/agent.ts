@@ -17,8 +17,9 @@ import {
   type StoredObject,
 } from "../datastore/index.js";
 import { speakerConfig } from "./bgp.js";
-import { ClusterCache, WATCHED_KINDS, objectKey, type WatchedKind } from "./calc/cache.js";
-import { ANN_IPV4, computeDesired, type BgpWant, type Desired } from "./calc/desired.js";
+import { WATCHED_KINDS, objectKey, type WatchedKind } from "./calc/cache.js";
+import { ANN_IPV4, type BgpWant, type Desired } from "./calc/desired.js";
+import { Calculation } from "./calc/incremental.js";
 import { reconcileSysctls } from "./dataplane/interfaces.js";
 import { applyNat } from "./dataplane/nat.js";
 import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
@@ -93,11 +94,12 @@ export function autodetectIp(): string | undefined {
 export class Agent {
   readonly metrics = new FelixMetrics();
   private ds!: Datastore;
-  private readonly cache = new ClusterCache();
+  private calc: Calculation;
   private readonly informers: { readonly synced: Promise<void>; stop(): Promise<void> }[] = [];
   private desired: Desired | undefined;
   private speaker: Speaker | undefined;
   private bgpKey = "";
+  private bgpRetry = false;
   private bgpWant: BgpWant | undefined;
   private readonly peerSource = new Map<string, string>();
   private readonly routes: RouteReconciler;
@@ -122,6 +124,7 @@ export class Agent {
   private readonly wepByPod = new Map<string, ObjectOf<"WorkloadEndpoint">>();
 
   constructor(private readonly opts: AgentOptions) {
+    this.calc = new Calculation({ name: opts.node, ip: undefined });
     this.routes = new RouteReconciler((a) => this.peerUptime(a));
     this.policy = new EnginePolicy(opts.node, opts.backend);
     this.metrics.bind(
@@ -139,6 +142,7 @@ export class Agent {
   async start(): Promise<void> {
     this.ds = await openDatastore(this.opts.datastore);
     this.ip = this.opts.ip ?? autodetectIp();
+    this.calc = new Calculation({ name: this.opts.node, ip: this.ip });
     if (!this.ip) log().warn("no IPv4 address found for this node: BGP stays off (give --ip)");
     await this.registerNode();
     this.datastoreUp = true;
@@ -151,7 +155,7 @@ export class Agent {
     }
     await Promise.all(this.informers.map((i) => i.synced));
     log().info(
-      { objects: WATCHED_KINDS.map((k) => `${k}=${this.cache.size(k)}`).join(" ") },
+      { objects: WATCHED_KINDS.map((k) => `${k}=${this.calc.cache.size(k)}`).join(" ") },
       "datastore synced",
     );
     await this.programNow(true);
@@ -216,7 +220,7 @@ export class Agent {
       }
       return;
     }
-    if (!this.cache.apply(kind, type, obj)) return;
+    if (!this.calc.apply(kind, type, obj)) return;
     if (POLICY_KINDS.has(kind)) this.feedPolicy(type, obj);
     if (kind === "Pod") this.feedPod(obj.metadata.namespace ?? "default", obj.metadata.name);
     if (kind === "WorkloadEndpoint") {
@@ -245,7 +249,7 @@ export class Agent {
 
   /** A pod as policy sees it: its IPs from the WorkloadEndpoint until the pod's status has them. */
   private feedPod(namespace: string, name: string): void {
-    const pod = this.cache.get("Pod", name, namespace);
+    const pod = this.calc.cache.get("Pod", name, namespace);
     if (!pod) {
       this.policy.remove("Pod", namespace, name);
       return;
@@ -290,32 +294,43 @@ export class Agent {
 
   private async pass(full: boolean, since: number): Promise<void> {
     const began = performance.now();
-    const d = computeDesired(this.cache, { name: this.opts.node, ip: this.ip });
-    for (const p of d.problems)
-      if (!this.desired?.problems.includes(p)) log().warn({ problem: p }, "object ignored");
+    // Only what the events since the last pass touched is recomputed and reprogrammed; a full pass
+    // (start, resync) checks everything against the kernel.
+    const { desired: d, changed } = this.calc.take();
+    if (changed.bgp)
+      for (const p of d.problems)
+        if (!this.desired?.problems.includes(p)) log().warn({ problem: p }, "object ignored");
     this.desired = d;
-    this.policy.setLocalEndpoints(d.localEndpoints);
-    await this.step("bgp", () => this.configureBgp(d.bgp));
-    this.routes.setLocal(d.routes);
-    await this.step("routes", async () => {
-      const r = await this.routes.sync();
-      for (const f of r.failed) log().warn({ dst: f.dst, reason: f.reason }, "route not programmed");
-      if (full && r.replaced + r.removed > 0)
-        this.metrics.repairs.inc({ what: "routes" }, r.replaced + r.removed);
-    });
+    if (full || changed.localEndpoints) this.policy.setLocalEndpoints(d.localEndpoints);
+    // A failed configuration (the speaker could not start) is tried again at the next pass.
+    if (full || changed.bgp || this.bgpRetry)
+      await this.step("bgp", async () => {
+        this.bgpRetry = true;
+        await this.configureBgp(d.bgp);
+        this.bgpRetry = false;
+      });
+    if (changed.routes) this.routes.setLocal(d.routes);
+    if (full || this.routes.dirty)
+      await this.step("routes", async () => {
+        const r = await this.routes.sync();
+        for (const f of r.failed) log().warn({ dst: f.dst, reason: f.reason }, "route not programmed");
+        if (full && r.replaced + r.removed > 0)
+          this.metrics.repairs.inc({ what: "routes" }, r.replaced + r.removed);
+      });
     await this.step("nft", async () => {
       await (full ? this.policy.resync() : this.policy.program());
     });
     // A change goes in with the event's pass; the periodic repair runs outside passes (resync()).
     if (JSON.stringify(d.masquerade) !== this.natKey) await this.step("nat", () => this.applyNat(d));
-    await this.step("sysctl", () => {
-      const ipv6 = d.localEndpoints.some((e) => e.ips.some((ip) => ip.includes(":")));
-      const r = reconcileSysctls(ipv6);
-      if (r.repaired.length > 0 && this.programmed)
-        this.metrics.repairs.inc({ what: "sysctl" }, r.repaired.length);
-      if (r.failed.length > 0) throw new Error(`cannot set ${r.failed.join(", ")}`);
-      return Promise.resolve();
-    });
+    if (full || changed.newInterfaces.length > 0)
+      await this.step("sysctl", () => {
+        const ipv6 = d.localEndpoints.some((e) => e.ips.some((ip) => ip.includes(":")));
+        const r = reconcileSysctls(ipv6, undefined, full ? undefined : changed.newInterfaces);
+        if (r.repaired.length > 0 && this.programmed)
+          this.metrics.repairs.inc({ what: "sysctl" }, r.repaired.length);
+        if (r.failed.length > 0) throw new Error(`cannot set ${r.failed.join(", ")}`);
+        return Promise.resolve();
+      });
     const done = performance.now();
     if (done - since > 100)
       log().info(
@@ -502,9 +517,9 @@ export class Agent {
       localEndpoints: (this.desired?.localEndpoints ?? []).map((e) => ({ ...e, ips: [...e.ips] })),
       policies: {
         active: [
-          ...this.cache.list("KubernetesNetworkPolicy"),
-          ...this.cache.list("NetworkPolicy"),
-          ...this.cache.list("GlobalNetworkPolicy"),
+          ...this.calc.cache.list("KubernetesNetworkPolicy"),
+          ...this.calc.cache.list("NetworkPolicy"),
+          ...this.calc.cache.list("GlobalNetworkPolicy"),
         ]
           .map((p) => `${p.kind} ${objectKey(p).replace(/^\//, "")}`)
           .sort(),

@@ -37,19 +37,28 @@ export class ClusterCache {
 
   /** Applies one event; returns false when it changed nothing (same resourceVersion, or delete of nothing). */
   apply(kind: WatchedKind, type: WatchEventType, obj: StoredObject): boolean {
+    return this.replace(kind, type, obj).changed;
+  }
+
+  /** apply(), also handing back the object the event replaced (what an incremental index must undo). */
+  replace(
+    kind: WatchedKind,
+    type: WatchEventType,
+    obj: StoredObject,
+  ): { readonly changed: boolean; readonly old: StoredObject | undefined } {
     const m = this.byKind.get(kind);
-    if (!m) return false;
+    if (!m) return { changed: false, old: undefined };
     const k = objectKey(obj);
-    if (type === "DELETED") return m.delete(k);
     const old = m.get(k);
+    if (type === "DELETED") return { changed: m.delete(k), old };
     if (
       old !== undefined &&
       old.metadata.resourceVersion !== undefined &&
       old.metadata.resourceVersion === obj.metadata.resourceVersion
     )
-      return false;
+      return { changed: false, old };
     m.set(k, obj);
-    return true;
+    return { changed: true, old };
   }
 
   list<K extends WatchedKind>(kind: K): ObjectOf<K>[] {

@@ -9,9 +9,9 @@ import type { BgpFilter, FilterRule } from "../../bgp/policy/filter.js";
 import { ValidationError } from "../../core/errors.js";
 import { hostIfName } from "../../core/ifname.js";
 import type { RouteSpec } from "../../core/kernel-routes.js";
-import type { ObjectOf } from "../../datastore/types.js";
+import type { ObjectOf, StoredObject } from "../../datastore/types.js";
 import { matches, parseSelector } from "../../policy/selector.js";
-import type { ClusterCache } from "./cache.js";
+import { objectKey, type ClusterCache } from "./cache.js";
 
 export const ANN_IPV4 = "tortie.io/ipv4-address";
 export const ANN_ASN = "tortie.io/as-number";
@@ -122,49 +122,92 @@ function podIps(pod: ObjectOf<"Pod">): string[] {
   return raw.map(canonicalIp).filter((x): x is string => x !== undefined);
 }
 
-/** This node's pods: WorkloadEndpoints the CNI plugin wrote for it, then pods scheduled here with an IP. */
-export function localEndpoints(cache: ClusterCache, node: string): LocalEndpoint[] {
-  const out = new Map<string, LocalEndpoint>();
-  for (const w of cache.list("WorkloadEndpoint")) {
-    if (w.spec.node !== node) continue;
-    const namespace = w.metadata.namespace ?? "default";
-    const pod = cache.get("Pod", w.spec.pod, namespace);
-    const fromPod = pod ? podIps(pod) : [];
-    const fromWep = w.spec.ipNetworks.map(canonicalIp).filter((x): x is string => x !== undefined);
-    out.set(`${namespace}/${w.spec.pod}`, {
+/**
+ * The endpoint for one pod of this node: from its WorkloadEndpoint (the CNI plugin's record) when
+ * there is one, else from the pod itself when it is scheduled here and has an IP.
+ */
+export function endpointOf(
+  cache: ClusterCache,
+  node: string,
+  namespace: string,
+  pod: string,
+  wep: ObjectOf<"WorkloadEndpoint"> | undefined,
+): LocalEndpoint | undefined {
+  const finish = (e: LocalEndpoint): LocalEndpoint => ({ ...e, ips: [...new Set(e.ips)].sort(cmp) });
+  if (wep) {
+    const p = cache.get("Pod", wep.spec.pod, namespace);
+    const fromPod = p ? podIps(p) : [];
+    const fromWep = wep.spec.ipNetworks.map(canonicalIp).filter((x): x is string => x !== undefined);
+    return finish({
       namespace,
-      pod: w.spec.pod,
-      ifName: w.spec.interfaceName,
+      pod: wep.spec.pod,
+      ifName: wep.spec.interfaceName,
       ips: fromPod.length > 0 ? fromPod : fromWep,
     });
   }
-  for (const p of cache.list("Pod")) {
-    if (p.spec.nodeName !== node || p.spec.hostNetwork === true) continue;
-    const namespace = p.metadata.namespace ?? "default";
-    const key = `${namespace}/${p.metadata.name}`;
-    const ips = podIps(p);
-    if (out.has(key) || ips.length === 0) continue;
-    out.set(key, { namespace, pod: p.metadata.name, ifName: hostIfName(namespace, p.metadata.name), ips });
+  const p = cache.get("Pod", pod, namespace) ?? (namespace === "default" ? cache.get("Pod", pod) : undefined);
+  if (!p || p.spec.nodeName !== node || p.spec.hostNetwork === true) return undefined;
+  const ips = podIps(p);
+  if (ips.length === 0) return undefined;
+  return finish({ namespace, pod, ifName: hostIfName(namespace, pod), ips });
+}
+
+/**
+ * This node's pods: WorkloadEndpoints the CNI plugin wrote for it, then pods scheduled here with an
+ * IP. Of several WorkloadEndpoints for one pod, the last by namespace/name counts.
+ */
+export function localEndpoints(cache: ClusterCache, node: string): LocalEndpoint[] {
+  const weps = new Map<string, ObjectOf<"WorkloadEndpoint">>();
+  for (const w of cache
+    .list("WorkloadEndpoint")
+    .filter((w) => w.spec.node === node)
+    .sort((a, b) => cmp(objectKey(a), objectKey(b))))
+    weps.set(`${w.metadata.namespace ?? "default"}/${w.spec.pod}`, w);
+  const keys = new Set(weps.keys());
+  for (const p of cache.list("Pod"))
+    if (p.spec.nodeName === node) keys.add(`${p.metadata.namespace ?? "default"}/${p.metadata.name}`);
+  return [...keys].sort(cmp).flatMap((k) => {
+    const i = k.indexOf("/");
+    return endpointOf(cache, node, k.slice(0, i), k.slice(i + 1), weps.get(k)) ?? [];
+  });
+}
+
+/** The block a BlockAffinity (confirmed) or IPAMBlock (`affinity: host:<node>`) gives this node. */
+export function affineBlockOf(
+  kind: "BlockAffinity" | "IPAMBlock",
+  obj: StoredObject,
+  node: string,
+): string | undefined {
+  if (kind === "BlockAffinity") {
+    const a = obj as ObjectOf<"BlockAffinity">;
+    return a.spec.node === node && a.spec.state === "confirmed" ? canonicalCidr(a.spec.cidr) : undefined;
   }
-  return [...out.values()]
-    .map((e) => ({ ...e, ips: [...new Set(e.ips)].sort(cmp) }))
-    .sort((a, b) => cmp(`${a.namespace}/${a.pod}`, `${b.namespace}/${b.pod}`));
+  const b = obj as ObjectOf<"IPAMBlock">;
+  return b.spec.affinity === `host:${node}` ? canonicalCidr(b.spec.cidr) : undefined;
 }
 
 /** Blocks whose affinity is this node: confirmed BlockAffinities, and IPAMBlocks saying `host:<node>`. */
 export function affineBlocks(cache: ClusterCache, node: string): string[] {
   const out = new Set<string>();
-  for (const a of cache.list("BlockAffinity"))
-    if (a.spec.node === node && a.spec.state === "confirmed") {
-      const c = canonicalCidr(a.spec.cidr);
-      if (c) out.add(c);
-    }
-  for (const b of cache.list("IPAMBlock"))
-    if (b.spec.affinity === `host:${node}`) {
-      const c = canonicalCidr(b.spec.cidr);
-      if (c) out.add(c);
-    }
+  for (const a of cache.list("BlockAffinity")) {
+    const c = affineBlockOf("BlockAffinity", a, node);
+    if (c) out.add(c);
+  }
+  for (const b of cache.list("IPAMBlock")) {
+    const c = affineBlockOf("IPAMBlock", b, node);
+    if (c) out.add(c);
+  }
   return [...out].sort(cmp);
+}
+
+/** A host route per local pod address to its veth, a blackhole per affine block; sorted. */
+export function localRoutes(eps: readonly LocalEndpoint[], blocks: readonly string[]): RouteSpec[] {
+  const routes: RouteSpec[] = [];
+  for (const e of eps)
+    for (const ip of e.ips)
+      routes.push({ dst: `${ip}/${isV6(ip) ? 128 : 32}`, nexthops: [{ dev: e.ifName }] });
+  for (const b of blocks) routes.push({ dst: b, type: "blackhole" });
+  return routes.sort((a, b) => cmp(a.dst, b.dst));
 }
 
 function contains(cidr: string, block: string): boolean {
@@ -456,12 +499,7 @@ export function computeDesired(cache: ClusterCache, self: Self): Desired {
   const problems: string[] = [];
   const localEps = localEndpoints(cache, self.name);
   const blocks = affineBlocks(cache, self.name);
-  const routes: RouteSpec[] = [];
-  for (const e of localEps)
-    for (const ip of e.ips)
-      routes.push({ dst: `${ip}/${isV6(ip) ? 128 : 32}`, nexthops: [{ dev: e.ifName }] });
-  for (const b of blocks) routes.push({ dst: b, type: "blackhole" });
-  routes.sort((a, b) => cmp(a.dst, b.dst));
+  const routes = localRoutes(localEps, blocks);
   const bgp = bgpFor(cache, self, blocks, problems);
   return {
     node: self.name,

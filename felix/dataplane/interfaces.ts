@@ -26,11 +26,18 @@ export interface SysctlReport {
   readonly failed: readonly string[];
 }
 
-/** Reads each wanted value and writes only those that differ. */
-export function reconcileSysctls(ipv6: boolean, root = "/proc/sys/net"): SysctlReport {
+/**
+ * Reads each wanted value and writes only those that differ: for every link, or only for `only` (the
+ * interfaces of endpoints that just appeared: a pass for one pod must not read every pod's sysctls).
+ */
+export function reconcileSysctls(
+  ipv6: boolean,
+  root = "/proc/sys/net",
+  only?: readonly string[],
+): SysctlReport {
   let links: string[];
   try {
-    links = readdirSync(`${root}/ipv4/conf`);
+    links = only ? [...only] : readdirSync(`${root}/ipv4/conf`);
   } catch {
     links = [];
   }

@@ -11,6 +11,8 @@ export class RouteReconciler {
   private readonly learned = new LearnedRoutes();
   private local: readonly RouteSpec[] = [];
   lastReport: SyncReport | undefined;
+  /** Something changed since the last sync (or it left routes unprogrammed): the next pass syncs. */
+  dirty = true;
 
   constructor(private readonly peerUptime: PeerUptime) {}
 
@@ -33,14 +35,18 @@ export class RouteReconciler {
 
   setLocal(routes: readonly RouteSpec[]): void {
     this.local = routes;
+    this.dirty = true;
   }
 
   learn(prefix: string, hops: readonly string[] | undefined): void {
     this.learned.learn(prefix, hops, Date.now());
+    this.dirty = true;
   }
 
   expireStale(): number {
-    return this.learned.expire(Date.now(), this.peerUptime);
+    const n = this.learned.expire(Date.now(), this.peerUptime);
+    if (n > 0) this.dirty = true;
+    return n;
   }
 
   counts(): { local: number; learned: number; stale: number } {
@@ -49,7 +55,15 @@ export class RouteReconciler {
 
   async sync(): Promise<SyncReport> {
     this.expireStale();
-    this.lastReport = await this.kr.sync([...this.local, ...this.learned.routes(this.local)]);
+    this.dirty = false;
+    try {
+      this.lastReport = await this.kr.sync([...this.local, ...this.learned.routes(this.local)]);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+    // A route the kernel refused (its veth not there yet) is tried again at the next pass.
+    if (this.lastReport.failed.length > 0) this.dirty = true;
     return this.lastReport;
   }
 }

@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { checkRunOptions, parseListen } from "../../felix/cli.js";
-import { wantedSysctls } from "../../felix/dataplane/interfaces.js";
+import { reconcileSysctls, wantedSysctls } from "../../felix/dataplane/interfaces.js";
 import { renderNat } from "../../felix/dataplane/nat.js";
 
 const bin = fileURLToPath(new URL("../../../bin/tortie.js", import.meta.url));
@@ -115,4 +115,25 @@ t.test("sysctls: forwarding, proxy ARP on pod interfaces only", async (t) => {
     "ipv4/neigh/tort0123456789a/proxy_delay",
   ]);
   t.ok(wantedSysctls([], true).has("ipv6/conf/all/forwarding"));
+});
+
+t.test("sysctls: all links, or only the interfaces a pass names", async (t) => {
+  const root = mkdtempSync(join(tmpdir(), "tortie-sysctl-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const put = (path: string, v: string): void => {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), v);
+  };
+  put("ipv4/ip_forward", "1");
+  for (const l of ["eth0", "tortaaaaaaaaaaa", "tortbbbbbbbbbbb"]) {
+    put(`ipv4/conf/${l}/proxy_arp`, "0");
+    put(`ipv4/neigh/${l}/proxy_delay`, "80");
+  }
+  const only = reconcileSysctls(false, root, ["tortbbbbbbbbbbb"]);
+  t.same(only.repaired, ["ipv4/conf/tortbbbbbbbbbbb/proxy_arp", "ipv4/neigh/tortbbbbbbbbbbb/proxy_delay"]);
+  t.equal(readFileSync(join(root, "ipv4/conf/tortaaaaaaaaaaa/proxy_arp"), "utf8"), "0");
+  const all = reconcileSysctls(false, root);
+  t.same(all.repaired, ["ipv4/conf/tortaaaaaaaaaaa/proxy_arp", "ipv4/neigh/tortaaaaaaaaaaa/proxy_delay"]);
+  t.equal(readFileSync(join(root, "ipv4/conf/eth0/proxy_arp"), "utf8"), "0");
+  t.same(reconcileSysctls(false, root).repaired, []);
 });
