@@ -24,6 +24,7 @@ import { applyNat } from "./dataplane/nat.js";
 import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
 import { RouteReconciler } from "./dataplane/routes.js";
 import { FelixMetrics, type MetricsSnapshot } from "./metrics.js";
+import { VxlanManager } from "./vxlan.js";
 
 export interface AgentOptions {
   readonly datastore: string;
@@ -103,6 +104,7 @@ export class Agent {
   private readonly routes: RouteReconciler;
   private readonly policy: PolicyProgrammer;
   private natKey = "";
+  private vxlan: VxlanManager | undefined; // VXLAN hook (felix/vxlan.ts)
   private ip: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private pending: number | undefined;
@@ -142,6 +144,9 @@ export class Agent {
     if (!this.ip) log().warn("no IPv4 address found for this node: BGP stays off (give --ip)");
     await this.registerNode();
     this.datastoreUp = true;
+    this.vxlan = new VxlanManager(this.ds, this.opts.node, this.ip, (n) =>
+      this.metrics.repairs.inc({ what: "vxlan" }, n),
+    );
     this.adopted = await this.routes.adopt();
     log().info({ adopted: this.adopted }, "adopted routes a previous run left in the kernel");
     for (const kind of [...WATCHED_KINDS, "NodeStatus"] as const) {
@@ -296,7 +301,8 @@ export class Agent {
     this.desired = d;
     this.policy.setLocalEndpoints(d.localEndpoints);
     await this.step("bgp", () => this.configureBgp(d.bgp));
-    this.routes.setLocal(d.routes);
+    await this.step("vxlan", () => this.vxlan?.sync(this.cache, full) ?? Promise.resolve()); // VXLAN hook
+    this.routes.setLocal(this.vxlan ? [...d.routes, ...this.vxlan.routes] : d.routes); // VXLAN hook
     await this.step("routes", async () => {
       const r = await this.routes.sync();
       for (const f of r.failed) log().warn({ dst: f.dst, reason: f.reason }, "route not programmed");
@@ -537,6 +543,7 @@ export class Agent {
     // No Cease: peers keep our routes as stale (RFC 4724) until the next agent re-announces them.
     await this.speaker?.stop({ graceful: true });
     this.routes.close();
+    this.vxlan?.close(); // VXLAN hook
     this.policy.close();
     await this.ds.close();
   }

@@ -1,0 +1,121 @@
+/**
+ * The VXLAN overlay's shell in the agent: this node's tunnel address (IPAM, handle
+ * `vxlan-tunnel-addr-<node>`) and VTEP published on its Node, the calculation (calc/vxlan.ts) and
+ * the device reconciler (dataplane/vxlan.ts). The agent calls sync() once per programming pass,
+ * before routes, and adds `routes` to its local routes: a block of a VXLAN pool is routed from the
+ * datastore, so a BGP-learned route for the same prefix is not installed over it.
+ */
+import { errorMessage } from "../core/errors.js";
+import type { RouteSpec } from "../core/kernel-routes.js";
+import { log } from "../core/log.js";
+import { ConflictError, NotFoundError, type Datastore } from "../datastore/index.js";
+import { Allocator } from "../ipam/allocator.js";
+import { ipamDatastore } from "../ipam/open.js";
+import type { ClusterCache } from "./calc/cache.js";
+import {
+  ANN_VXLAN_ADDR,
+  ANN_VXLAN_MAC,
+  VXLAN_DEVICE,
+  computeVxlan,
+  tunnelHandle,
+  vtepMac,
+  vxlanInput,
+  type VxlanDesired,
+} from "./calc/vxlan.js";
+import { VxlanReconciler } from "./dataplane/vxlan.js";
+
+export class VxlanManager {
+  private readonly reconciler = new VxlanReconciler();
+  private mtu: number | undefined;
+  private mtuRead = false;
+  private problems = "";
+  /** The overlay's routes as last computed; kept when a pass fails, so routes are not withdrawn by an error. */
+  routes: readonly RouteSpec[] = [];
+  last: VxlanDesired | undefined;
+
+  constructor(
+    private readonly ds: Datastore,
+    private readonly node: string,
+    private readonly ip: string | undefined,
+    private readonly onRepair: (n: number) => void,
+  ) {}
+
+  close(): void {
+    this.reconciler.close();
+  }
+
+  async sync(cache: ClusterCache, full: boolean): Promise<void> {
+    if (!this.mtuRead || full) {
+      this.mtu = await this.reconciler.underlayMtu(this.ip);
+      this.mtuRead = true;
+    }
+    const d = computeVxlan(vxlanInput(cache, { name: this.node, ip: this.ip }, this.mtu));
+    const problems = d.problems.join("\n");
+    if (problems !== this.problems && problems !== "")
+      for (const p of d.problems) log().warn({ problem: p }, "VXLAN: object ignored");
+    this.problems = problems;
+    this.last = d;
+    this.routes = d.routes;
+    await this.publish(cache, d);
+    const r = await this.reconciler.sync(d, VXLAN_DEVICE);
+    if (r.changes.length > 0) {
+      log().info({ changes: r.changes }, "VXLAN programmed");
+      if (full) this.onRepair(r.changes.length);
+    }
+    if (r.failed.length > 0) throw new Error(`VXLAN: ${r.failed.join("; ")}`);
+  }
+
+  /**
+   * Gives this node a tunnel address while an enabled VXLAN pool exists, and releases it when none
+   * does; the Node's annotations follow. The Node's echo through the informer programs the device.
+   */
+  private async publish(cache: ClusterCache, d: VxlanDesired): Promise<void> {
+    if (this.ip === undefined) return;
+    const ann = cache.get("Node", this.node)?.metadata.annotations ?? {};
+    const mac = vtepMac(this.node);
+    const alloc = new Allocator(ipamDatastore(this.ds));
+    if (d.tunnelPools.length > 0) {
+      if (ann[ANN_VXLAN_ADDR] !== undefined && ann[ANN_VXLAN_MAC] === mac) return;
+      // Assigning again with the same handle returns the address it already holds (a restart).
+      const [got] = await alloc.assign({
+        handle: tunnelHandle(this.node),
+        node: this.node,
+        num4: 1,
+        num6: 0,
+        pools4: d.tunnelPools,
+      });
+      if (!got) throw new Error(`no tunnel address from pools ${d.tunnelPools.join(", ")}`);
+      await this.annotate({ [ANN_VXLAN_ADDR]: got.address, [ANN_VXLAN_MAC]: mac });
+      log().info({ address: got.address, mac }, "VXLAN tunnel address assigned");
+    } else if (ann[ANN_VXLAN_ADDR] !== undefined && d.device === undefined) {
+      await alloc.releaseHandle(tunnelHandle(this.node));
+      await this.annotate({ [ANN_VXLAN_ADDR]: undefined, [ANN_VXLAN_MAC]: undefined });
+      log().info("no VXLAN pool left: tunnel address released");
+    }
+  }
+
+  /** Sets (or, with undefined, removes) annotations on this node's Node; CAS, retried. */
+  private async annotate(change: Record<string, string | undefined>): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      let node;
+      try {
+        node = await this.ds.get("Node", this.node);
+      } catch (err) {
+        if (err instanceof NotFoundError) return;
+        throw err;
+      }
+      const annotations: Record<string, string> = { ...(node.metadata.annotations ?? {}) };
+      for (const [k, v] of Object.entries(change))
+        if (v === undefined) delete annotations[k];
+        else annotations[k] = v;
+      try {
+        await this.ds.update("Node", { ...node, metadata: { ...node.metadata, annotations } });
+        return;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        log().debug({ err: errorMessage(err) }, "Node changed meanwhile: annotating again");
+      }
+    }
+    throw new Error(`cannot annotate Node ${this.node}: too many conflicting writes`);
+  }
+}
