@@ -517,7 +517,7 @@ export class Agent {
         stats,
       },
       lastProgramming: this.lastProgramming,
-      problems: this.desired?.problems ?? [],
+      problems: [...(this.desired?.problems ?? []), ...(this.vxlan?.last?.problems ?? [])], // VXLAN hook
     };
   }
 

@@ -29,6 +29,7 @@ export class VxlanManager {
   private mtu: number | undefined;
   private mtuRead = false;
   private problems = "";
+  private assignFailed = false;
   /** The overlay's routes as last computed; kept when a pass fails, so routes are not withdrawn by an error. */
   routes: readonly RouteSpec[] = [];
   last: VxlanDesired | undefined;
@@ -56,7 +57,7 @@ export class VxlanManager {
     this.problems = problems;
     this.last = d;
     this.routes = d.routes;
-    await this.publish(cache, d);
+    await this.publish(cache, d, full);
     const r = await this.reconciler.sync(d, VXLAN_DEVICE);
     if (r.changes.length > 0) {
       log().info({ changes: r.changes }, "VXLAN programmed");
@@ -67,28 +68,49 @@ export class VxlanManager {
 
   /**
    * Gives this node a tunnel address while an enabled VXLAN pool exists, and releases it when none
-   * does; the Node's annotations follow. The Node's echo through the informer programs the device.
+   * does; the Node's annotations follow, and their echo through the informer programs the device.
+   * A full pass also checks that IPAM still holds the published address for our handle (a release
+   * by hand would otherwise let a pod get the same address).
    */
-  private async publish(cache: ClusterCache, d: VxlanDesired): Promise<void> {
+  private async publish(cache: ClusterCache, d: VxlanDesired, full: boolean): Promise<void> {
     if (this.ip === undefined) return;
     const ann = cache.get("Node", this.node)?.metadata.annotations ?? {};
+    const current = ann[ANN_VXLAN_ADDR];
     const mac = vtepMac(this.node);
+    const handle = tunnelHandle(this.node);
     const alloc = new Allocator(ipamDatastore(this.ds));
     if (d.tunnelPools.length > 0) {
-      if (ann[ANN_VXLAN_ADDR] !== undefined && ann[ANN_VXLAN_MAC] === mac) return;
-      // Assigning again with the same handle returns the address it already holds (a restart).
-      const [got] = await alloc.assign({
-        handle: tunnelHandle(this.node),
-        node: this.node,
-        num4: 1,
-        num6: 0,
-        pools4: d.tunnelPools,
-      });
-      if (!got) throw new Error(`no tunnel address from pools ${d.tunnelPools.join(", ")}`);
-      await this.annotate({ [ANN_VXLAN_ADDR]: got.address, [ANN_VXLAN_MAC]: mac });
-      log().info({ address: got.address, mac }, "VXLAN tunnel address assigned");
-    } else if (ann[ANN_VXLAN_ADDR] !== undefined && d.device === undefined) {
-      await alloc.releaseHandle(tunnelHandle(this.node));
+      const fresh = current !== undefined && d.tunnelValid && ann[ANN_VXLAN_MAC] === mac;
+      if (fresh && !full) return;
+      // After a failure (no pool selects this node, pool exhausted) only full passes try again.
+      if (!fresh && this.assignFailed && !full) return;
+      const held = await alloc.addressesOf(handle);
+      if (fresh && current !== undefined && held.includes(current)) return;
+      // The held address left every VXLAN pool (pool changed or disabled): give it back first.
+      if (!d.tunnelValid && held.length > 0) await alloc.releaseHandle(handle);
+      let got: string | undefined;
+      try {
+        // Assigning again with the same handle returns the address it already holds (a restart).
+        [got] = (
+          await alloc.assign({ handle, node: this.node, num4: 1, num6: 0, pools4: d.tunnelPools })
+        ).map((a) => a.address);
+        this.assignFailed = false;
+      } catch (err) {
+        if (!this.assignFailed)
+          log().warn(
+            { err: errorMessage(err), pools: d.tunnelPools },
+            "VXLAN: no tunnel address for this node",
+          );
+        this.assignFailed = true;
+        return;
+      }
+      if (got === undefined) return;
+      if (got !== current || ann[ANN_VXLAN_MAC] !== mac) {
+        await this.annotate({ [ANN_VXLAN_ADDR]: got, [ANN_VXLAN_MAC]: mac });
+        log().info({ address: got, mac }, "VXLAN tunnel address assigned");
+      }
+    } else if (current !== undefined && d.device === undefined) {
+      await alloc.releaseHandle(handle);
       await this.annotate({ [ANN_VXLAN_ADDR]: undefined, [ANN_VXLAN_MAC]: undefined });
       log().info("no VXLAN pool left: tunnel address released");
     }

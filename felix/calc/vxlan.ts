@@ -84,6 +84,8 @@ export interface VxlanDesired {
   readonly routes: readonly RouteSpec[];
   /** The enabled IPv4 VXLAN pools a tunnel address may come from (names). */
   readonly tunnelPools: readonly string[];
+  /** This node's published tunnel address lies in one of them (else it is given a new one). */
+  readonly tunnelValid: boolean;
   readonly problems: readonly string[];
 }
 
@@ -137,13 +139,24 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
     .map((p) => p.pool.name)
     .sort(cmp);
   const selfAddr = v4(input.self.ip);
-  const empty = { device: undefined, neighbours: [], fdb: [], routes: [], tunnelPools, problems };
+  const me = input.nodes.find((n) => n.name === input.self.name);
+  const myTunnelAddr = v4(me?.tunnelAddr);
+  const myTunnel = myTunnelAddr?.toString();
+  const tunnelValid =
+    myTunnelAddr !== undefined && pools.some((p) => !p.pool.disabled && within(myTunnelAddr, p.net));
+  const empty = {
+    device: undefined,
+    neighbours: [],
+    fdb: [],
+    routes: [],
+    tunnelPools,
+    tunnelValid,
+    problems,
+  };
   if (pools.length === 0 || selfAddr === undefined) return empty;
   // ADDR alone (no length) says nothing about the subnet: every other node counts as another subnet.
   const selfLen = Number(input.self.ip?.split("/")[1] ?? 32);
   const selfNet: [ipaddr.IPv4, number] = [selfAddr, Number.isInteger(selfLen) ? selfLen : 32];
-  const me = input.nodes.find((n) => n.name === input.self.name);
-  const myTunnel = v4(me?.tunnelAddr)?.toString();
   const device: VxlanDevice = {
     name: VXLAN_DEVICE,
     vni: VXLAN_VNI,
@@ -203,6 +216,7 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
     fdb: v.map((x) => ({ mac: x.mac, dst: x.dst })).sort((a, b) => cmp(a.mac, b.mac)),
     routes: [...routes.values()].sort((a, b) => cmp(a.dst, b.dst)),
     tunnelPools,
+    tunnelValid,
     problems: problems.sort(cmp),
   };
 }

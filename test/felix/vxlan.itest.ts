@@ -22,6 +22,7 @@ interface Node {
   readonly ns: Netns;
   readonly ip: string;
   readonly confDir: string;
+  readonly binDir: string;
   agent?: Daemon;
 }
 
@@ -40,7 +41,6 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
   const kit = Kit.create(t);
   const store = kit.dir("store");
   const datastore = `file:${store}`;
-  const binDir = kit.dir("bin");
   const sw = await kit.netns("sw");
   await sw.ip(["link", "add", "br0", "type", "bridge"]);
   await sw.up("br0");
@@ -65,7 +65,7 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
       input:
         "table netdev vxtest {\n chain in {\n type filter hook ingress device eth0 priority 0;\n udp dport 4789 counter\n }\n}\n",
     });
-    nodes.push({ name, ns, ip, confDir: kit.dir(`net.d-${name}`) });
+    nodes.push({ name, ns, ip, confDir: kit.dir(`net.d-${name}`), binDir: kit.dir(`bin-${name}`) });
   }
   const [n1, n2, n3] = nodes as [Node, Node, Node];
 
@@ -83,22 +83,7 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     metadata: { name: "pods" },
     spec: { cidr: "10.244.0.0/16", vxlanMode: "Always" },
   });
-  for (const n of nodes) {
-    await run(process.execPath, [
-      CLI,
-      "cni",
-      "install",
-      "--dir",
-      binDir,
-      "--conf-dir",
-      n.confDir,
-      "--datastore",
-      datastore,
-      "--node-name",
-      n.name,
-      "--mtu",
-      "1450",
-    ]);
+  for (const n of nodes)
     n.agent = kit.spawn(
       n.ns,
       process.execPath,
@@ -117,7 +102,26 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
       ],
       { name: `felix-${n.name}`, env: { TORTIE_IP: n.ip } },
     );
-  }
+  // Each node its own bin directory, so the installs can run side by side.
+  await Promise.all(
+    nodes.map((n) =>
+      run(process.execPath, [
+        CLI,
+        "cni",
+        "install",
+        "--mtu",
+        "1450",
+        "--node-name",
+        n.name,
+        "--datastore",
+        datastore,
+        "--dir",
+        n.binDir,
+        "--conf-dir",
+        n.confDir,
+      ]),
+    ),
+  );
   t.teardown(() => {
     if (t.passing()) return;
     for (const n of nodes) t.comment(`== ${n.name}\n${n.agent?.output().slice(-4000) ?? ""}`);
@@ -172,20 +176,18 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     const conf = { cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] };
     const r = await cni(
       n.ns,
-      join(binDir, "tortie"),
+      join(n.binDir, "tortie"),
       "ADD",
       conf,
       { ns: podNs, name, id: `c-${name}` },
-      binDir,
+      n.binDir,
     );
     if (r.code !== 0) throw new Error(`CNI ADD of ${name} failed: ${r.out}`);
     const ips = r.json["ips"] as { address: string }[] | undefined;
     const ip = (ips?.[0]?.address ?? "").split("/")[0] ?? "";
     return { ns: podNs, ip };
   };
-  const a = await addPod(n1, "a");
-  const b = await addPod(n2, "b");
-  const c = await addPod(n3, "c");
+  const [a, b, c] = await Promise.all([addPod(n1, "a"), addPod(n2, "b"), addPod(n3, "c")]);
   t.match(await a.ns.ip(["link", "show", "eth0"]), /mtu 1450/, "pod MTU from the CNI mtu key");
   for (const p of [b, c]) kit.spawn(p.ns, "socat", ["TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo ok"]);
 
@@ -276,4 +278,23 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     new RegExp(`${(vteps[1]?.addr ?? "?").replace(/\./g, "\\.")} `),
     "no neighbour entry for a same-subnet node",
   );
+
+  // Never: the device, the routes over it and the tunnel address go (IPAM handle released).
+  const cross = await ds.get("IPPool", "pods");
+  await ds.update("IPPool", { ...cross, spec: { ...cross.spec, vxlanMode: "Never" } });
+  await waitFor(
+    "n1's VXLAN device removed and its tunnel address released",
+    async () => {
+      const gone = !(await n1.ns.ip(["link", "show"])).includes("vxlan.tortie");
+      const ann = (await ds.get("Node", "n1")).metadata.annotations ?? {};
+      const handles = (await ds.list("IPAMHandle")).items.map((h) => h.metadata.name);
+      return (
+        gone &&
+        ann["tortie.io/ipv4-vxlan-tunnel-addr"] === undefined &&
+        !handles.includes("vxlan-tunnel-addr-n1")
+      );
+    },
+    { timeoutMs: 10_000 },
+  );
+  t.notMatch(await n1.ns.ip(["route", "show", "proto", "201"]), /vxlan\.tortie/, "no route over the tunnel");
 });

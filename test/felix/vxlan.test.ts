@@ -1,4 +1,8 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t from "tap";
+import { reconcileSysctls, relaxedRpFilter, rpFilterLinks } from "../../felix/dataplane/interfaces.js";
 import { ClusterCache } from "../../felix/calc/cache.js";
 import {
   ANN_VXLAN_ADDR,
@@ -190,6 +194,13 @@ t.test("the device: Calico's VNI and port, local = node address, MTU 50 below th
     [],
     "no tunnel address from a disabled pool",
   );
+  t.equal(d.tunnelValid, true, "the published tunnel address lies in an enabled VXLAN pool");
+  t.equal(
+    computeVxlan(input([{ ...pool("Always"), cidr: "10.245.0.0/16" }])).tunnelValid,
+    false,
+    "a tunnel address outside every VXLAN pool is given up",
+  );
+  t.equal(computeVxlan(input([pool("Always", { disabled: true })])).tunnelValid, false);
   const noAddr = computeVxlan(input([pool("Always")], [{ name: "n1", address: "10.0.0.1/24" }]));
   t.equal(noAddr.device?.address, undefined, "device before IPAM gave a tunnel address");
 });
@@ -236,3 +247,43 @@ t.test("vxlanInput reads Nodes' annotations, pools and block owners from the cac
   );
   t.same(d.fdb, [{ mac: "0a:00:00:00:00:03", dst: "10.0.1.3" }], "MAC annotation read case-insensitively");
 });
+
+t.test(
+  "rp_filter: tort* and vxlan.tortie made loose (2) only where the effective value is strict",
+  async (t) => {
+    t.same(rpFilterLinks(["lo", "eth0", "tort0123456789a", "vxlan.tortie", "vxlan.calico"]), [
+      "tort0123456789a",
+      "vxlan.tortie",
+    ]);
+    const cases: [string, string, string | undefined][] = [
+      ["0", "0", undefined],
+      ["0", "1", "2"],
+      ["1", "0", "2"],
+      ["1", "2", undefined],
+      ["2", "1", undefined],
+      ["0", "2", undefined],
+    ];
+    for (const [all, link, want] of cases)
+      t.equal(relaxedRpFilter(all, link), want, `all=${all} link=${link}`);
+    const root = mkdtempSync(join(tmpdir(), "tortie-sysctl-"));
+    t.teardown(() => rmSync(root, { recursive: true, force: true }));
+    const put = (path: string, v: string) => {
+      mkdirSync(join(root, path, ".."), { recursive: true });
+      writeFileSync(join(root, path), v);
+    };
+    put("ipv4/ip_forward", "1");
+    put("ipv4/conf/all/rp_filter", "1");
+    for (const l of ["eth0", "vxlan.tortie", "tort0123456789a"]) put(`ipv4/conf/${l}/rp_filter`, "0");
+    put("ipv4/conf/tort0123456789a/proxy_arp", "1");
+    put("ipv4/neigh/tort0123456789a/proxy_delay", "0");
+    const r = reconcileSysctls(false, root);
+    t.same([...r.repaired].sort(), [
+      "ipv4/conf/tort0123456789a/rp_filter",
+      "ipv4/conf/vxlan.tortie/rp_filter",
+    ]);
+    t.equal(readFileSync(join(root, "ipv4/conf/vxlan.tortie/rp_filter"), "utf8"), "2");
+    t.equal(readFileSync(join(root, "ipv4/conf/eth0/rp_filter"), "utf8"), "0", "other links untouched");
+    t.equal(readFileSync(join(root, "ipv4/conf/all/rp_filter"), "utf8"), "1", "all untouched");
+    t.same(reconcileSysctls(false, root).repaired, [], "nothing to do the second time");
+  },
+);
