@@ -30,6 +30,8 @@ export class VxlanManager {
   private mtuRead = false;
   private problems = "";
   private assignFailed = false;
+  /** What the kernel was last made to hold: an event pass with the same skips the netlink dumps. */
+  private programmedKey = "";
   /** The overlay's routes as last computed; kept when a pass fails, so routes are not withdrawn by an error. */
   routes: readonly RouteSpec[] = [];
   last: VxlanDesired | undefined;
@@ -58,12 +60,16 @@ export class VxlanManager {
     this.last = d;
     this.routes = d.routes;
     await this.publish(cache, d, full);
+    const key = JSON.stringify([d.device, d.neighbours, d.fdb]);
+    if (!full && key === this.programmedKey) return;
+    this.programmedKey = "";
     const r = await this.reconciler.sync(d, VXLAN_DEVICE);
     if (r.changes.length > 0) {
       log().info({ changes: r.changes }, "VXLAN programmed");
       if (full) this.onRepair(r.changes.length);
     }
     if (r.failed.length > 0) throw new Error(`VXLAN: ${r.failed.join("; ")}`);
+    this.programmedKey = key;
   }
 
   /**
