@@ -208,6 +208,9 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
   await waitFor("a pings c (other subnet)", () => ping(a, c), { timeoutMs: 20_000 });
   t.ok(await tcp(a, b), "TCP a → b");
   t.ok(await tcp(a, c), "TCP a → c");
+  // The node itself reaches a remote pod too: its packets leave from the tunnel address.
+  await n1.ns.exec("ping", ["-c1", "-W2", c.ip]);
+  t.pass("node n1 → pod c on n3 over the tunnel");
   t.ok((await tunnelled(n2, () => ping(a, b))) >= 1, "Always: a → b arrives at n2 as UDP 4789");
   t.ok((await tunnelled(n3, () => ping(a, c))) >= 1, "Always: a → c arrives at n3 as UDP 4789");
   const routes1 = await n1.ns.ip(["route", "show", "proto", "201"]);
