@@ -32,6 +32,7 @@ export class VxlanManager {
   private assignFailed = false;
   /** What the kernel was last made to hold: an event pass with the same skips the netlink dumps. */
   private programmedKey = "";
+  private synced = false;
   /** The overlay's routes as last computed; kept when a pass fails, so routes are not withdrawn by an error. */
   routes: readonly RouteSpec[] = [];
   last: VxlanDesired | undefined;
@@ -59,17 +60,27 @@ export class VxlanManager {
     this.problems = problems;
     this.last = d;
     this.routes = d.routes;
-    await this.publish(cache, d, full);
+    // The datastore being unreachable must not stop the kernel from being reconciled.
+    const published = await this.publish(cache, d, full).then(
+      () => undefined,
+      (err: unknown) => `tunnel address not published: ${errorMessage(err)}`,
+    );
     const key = JSON.stringify([d.device, d.neighbours, d.fdb]);
-    if (!full && key === this.programmedKey) return;
+    if (!full && key === this.programmedKey) {
+      if (published !== undefined) throw new Error(`VXLAN: ${published}`);
+      return;
+    }
     this.programmedKey = "";
     const r = await this.reconciler.sync(d, VXLAN_DEVICE);
     if (r.changes.length > 0) {
       log().info({ changes: r.changes }, "VXLAN programmed");
-      if (full) this.onRepair(r.changes.length);
+      // The first programming after start is not drift; later changes found by a resync are.
+      if (full && this.synced) this.onRepair(r.changes.length);
     }
-    if (r.failed.length > 0) throw new Error(`VXLAN: ${r.failed.join("; ")}`);
-    this.programmedKey = key;
+    if (r.failed.length === 0) this.programmedKey = key;
+    this.synced = true;
+    const failed = [...r.failed, ...(published !== undefined ? [published] : [])];
+    if (failed.length > 0) throw new Error(`VXLAN: ${failed.join("; ")}`);
   }
 
   /**

@@ -243,6 +243,11 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     { timeoutMs: 10_000 },
   );
   t.pass("a deleted neighbour entry comes back");
+  t.match(
+    await n1.ns.exec("curl", ["-s", "http://127.0.0.1:9099/metrics"]),
+    /tortie_felix_drift_repairs_total\{what="vxlan"\} [1-9]/,
+    "the repair is counted",
+  );
   await n1.ns.exec("bridge", [
     "fdb",
     "del",
