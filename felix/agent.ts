@@ -25,6 +25,7 @@ import { applyNat } from "./dataplane/nat.js";
 import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
 import { RouteReconciler } from "./dataplane/routes.js";
 import { FelixMetrics, type MetricsSnapshot } from "./metrics.js";
+import { VxlanManager } from "./vxlan.js";
 
 export interface AgentOptions {
   readonly datastore: string;
@@ -105,6 +106,9 @@ export class Agent {
   private readonly routes: RouteReconciler;
   private readonly policy: PolicyProgrammer;
   private natKey = "";
+  private vxlan: VxlanManager | undefined; // VXLAN hook (felix/vxlan.ts)
+  /** The VXLAN routes last given to the route reconciler, as JSON. */
+  private vxlanRoutesKey = "[]";
   private ip: string | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private pending: number | undefined;
@@ -146,6 +150,9 @@ export class Agent {
     if (!this.ip) log().warn("no IPv4 address found for this node: BGP stays off (give --ip)");
     await this.registerNode();
     this.datastoreUp = true;
+    this.vxlan = new VxlanManager(this.ds, this.opts.node, this.ip, (n) =>
+      this.metrics.repairs.inc({ what: "vxlan" }, n),
+    );
     this.adopted = await this.routes.adopt();
     log().info({ adopted: this.adopted }, "adopted routes a previous run left in the kernel");
     for (const kind of [...WATCHED_KINDS, "NodeStatus"] as const) {
@@ -309,7 +316,13 @@ export class Agent {
         await this.configureBgp(d.bgp);
         this.bgpRetry = false;
       });
-    if (changed.routes) this.routes.setLocal(d.routes);
+    await this.step("vxlan", () => this.vxlan?.sync(this.calc.cache, full) ?? Promise.resolve()); // VXLAN hook
+    const vxlanRoutes = this.vxlan?.routes ?? []; // VXLAN hook
+    const vxlanKey = JSON.stringify(vxlanRoutes); // VXLAN hook
+    if (changed.routes || vxlanKey !== this.vxlanRoutesKey) {
+      this.routes.setLocal(vxlanRoutes.length > 0 ? [...d.routes, ...vxlanRoutes] : d.routes);
+      this.vxlanRoutesKey = vxlanKey;
+    }
     if (full || this.routes.dirty)
       await this.step("routes", async () => {
         const r = await this.routes.sync();
@@ -526,7 +539,7 @@ export class Agent {
         stats,
       },
       lastProgramming: this.lastProgramming,
-      problems: this.desired?.problems ?? [],
+      problems: [...(this.desired?.problems ?? []), ...(this.vxlan?.last?.problems ?? [])], // VXLAN hook
     };
   }
 
@@ -552,6 +565,7 @@ export class Agent {
     // No Cease: peers keep our routes as stale (RFC 4724) until the next agent re-announces them.
     await this.speaker?.stop({ graceful: true });
     this.routes.close();
+    this.vxlan?.close(); // VXLAN hook
     this.policy.close();
     await this.ds.close();
   }

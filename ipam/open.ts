@@ -1,4 +1,5 @@
 import { openDatastore } from "../datastore/open.js";
+import type { Datastore } from "../datastore/index.js";
 import type { KindName } from "../datastore/kinds.js";
 import type { ObjectOf } from "../datastore/types.js";
 import type { IpamDatastore, IpamKind } from "./store.js";
@@ -8,7 +9,11 @@ const _kinds: readonly KindName[] = [] as IpamKind[];
 
 /** Opens a `--datastore` URL (file:DIR, etcd:URL, kubernetes) as the port IPAM and the CNI plugin use. */
 export async function openIpamDatastore(url: string): Promise<IpamDatastore> {
-  const s = await openDatastore(url);
+  return ipamDatastore(await openDatastore(url));
+}
+
+/** An open datastore as IPAM's port (felix allocates its VXLAN tunnel address through its own). */
+export function ipamDatastore(s: Datastore): IpamDatastore {
   return {
     url: s.url,
     get: async (kind, name, namespace) => await s.get(kind, name, namespace),

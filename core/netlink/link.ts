@@ -23,7 +23,7 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const RT_SCOPE_UNIVERSE = 0;
 
-function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
+export function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
   const b = Buffer.alloc(16);
   b.writeUInt8(AF_UNSPEC, 0);
   b.writeInt32LE(index, 4);
@@ -32,7 +32,7 @@ function ifinfomsg(index: number, flags = 0, change = 0): Buffer {
   return b;
 }
 
-function macBytes(mac: string): Buffer {
+export function macBytes(mac: string): Buffer {
   const parts = mac.split(":");
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p)))
     throw new Error(`${mac} is not a MAC address`);

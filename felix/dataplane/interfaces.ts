@@ -6,6 +6,22 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 
 export const WORKLOAD_PREFIX = "tort";
+/** The VXLAN device (felix/calc/vxlan.ts VXLAN_DEVICE; repeated here so this file stays dependency-free). */
+const VXLAN_DEVICE = "vxlan.tortie";
+
+/**
+ * Links whose rp_filter must not be strict: the kernel checks max(all, link), so strict (1) on
+ * either drops a packet whose source is routed out another way (a pod's address answered over
+ * BGP one way and over the tunnel the other while routes converge; a borrowed address).
+ */
+export function rpFilterLinks(links: readonly string[]): string[] {
+  return links.filter((l) => l.startsWith(WORKLOAD_PREFIX) || l === VXLAN_DEVICE);
+}
+
+/** The value to write for a link's rp_filter given `all`'s, or undefined when it is loose enough. */
+export function relaxedRpFilter(all: string, link: string): string | undefined {
+  return Math.max(Number(all) || 0, Number(link) || 0) === 1 ? "2" : undefined;
+}
 
 /** The sysctls that must hold for these links: path under /proc/sys/net → value. */
 export function wantedSysctls(links: readonly string[], ipv6: boolean): Map<string, string> {
@@ -55,5 +71,24 @@ export function reconcileSysctls(
       if (!path.includes("/conf/tort") && !path.includes("/neigh/tort")) failed.push(path);
     }
   }
-  return { checked: want.size, repaired, failed };
+  let all = "0";
+  try {
+    all = readFileSync(`${root}/ipv4/conf/all/rp_filter`, "utf8").trim();
+  } catch {
+    // No such file: rp_filter is off.
+  }
+  let checked = want.size;
+  for (const l of rpFilterLinks(links)) {
+    const path = `ipv4/conf/${l}/rp_filter`;
+    checked++;
+    try {
+      const v = relaxedRpFilter(all, readFileSync(`${root}/${path}`, "utf8").trim());
+      if (v === undefined) continue;
+      writeFileSync(`${root}/${path}`, v);
+      repaired.push(path);
+    } catch {
+      // Vanished meanwhile (a pod deleted, the device recreated): the next pass sees the new one.
+    }
+  }
+  return { checked, repaired, failed };
 }
