@@ -21,6 +21,7 @@ export function speakerConfig(want: BgpWant): ParsedConfig {
         ...(p.nextHopMode !== undefined ? { nextHopMode: p.nextHopMode } : {}),
         ...(p.filters !== undefined ? { filters: [...p.filters] } : {}),
         ...(p.ttlSecurity !== undefined ? { ttlSecurity: p.ttlSecurity } : {}),
+        ...(p.bfd ? { bfd: true } : {}),
       })),
       filters: [...want.filters],
       pools: [...want.pools],

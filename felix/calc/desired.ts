@@ -41,6 +41,8 @@ export interface BgpPeerWant {
   readonly filters?: readonly string[];
   /** RFC 5082 GTSM hops (BGPPeer spec.ttlSecurity, 0 = off). */
   readonly ttlSecurity?: number;
+  /** BGPPeer spec.failureDetectionMode BFDIfDirectlyConnected: single-hop BFD watches the session. */
+  readonly bfd?: boolean;
 }
 
 export interface BgpWant {
@@ -438,6 +440,8 @@ export function bgpFor(
       ...(peerFilters.length > 0 ? { filters: peerFilters } : {}),
       ...(ttl >= 1 && ttl <= 254 ? { ttlSecurity: ttl } : {}),
       ...(nextHopMode !== undefined ? { nextHopMode } : {}),
+      // Single-hop BFD never comes Up over more than one hop (TTL 255 both ways): "if directly connected".
+      ...(s.failureDetectionMode === "BFDIfDirectlyConnected" ? { bfd: true } : {}),
     };
     restartTime(s.maxRestartTime, `${what}: spec.maxRestartTime`);
     if (s.peerSelector !== undefined && s.peerSelector.trim() !== "") {

@@ -292,6 +292,7 @@ t.test("BGPFilters, pools, service ranges and peer options reach the speaker con
         ttlSecurity: 1,
         maxRestartTime: "5m",
         keepOriginalNextHop: true,
+        failureDetectionMode: "BFDIfDirectlyConnected",
       }),
       ours("BGPPeer", "far", {
         peerIP: "192.0.2.250",
@@ -333,6 +334,8 @@ t.test("BGPFilters, pools, service ranges and peer options reach the speaker con
   t.equal(peer("192.0.2.251")?.nextHopMode, "Self", "an explicit nextHopMode wins");
   t.equal(peer("192.0.2.250")?.ttlSecurity, undefined, "a bad ttlSecurity is not passed on");
   t.equal(peer("192.0.2.250")?.filters, undefined);
+  t.equal(peer("192.0.2.254")?.bfd, true, "failureDetectionMode BFDIfDirectlyConnected turns BFD on");
+  t.equal(peer("192.0.2.250")?.bfd, undefined, "no BFD unless asked for");
   t.same(parsed.config.gracefulRestart, { restartTime: 300 }, "the longest maxRestartTime asked for");
   t.same([...(parsed.filters?.keys() ?? [])], ["tor-in", "v6-only"]);
   t.equal(parsed.filters?.get("tor-in")?.importV4.length, 2);
