@@ -258,15 +258,33 @@ try {
   };
   const withRules: Array<{ gbps: number; cps: number }> = [];
   const without: Array<{ gbps: number; cps: number }> = [];
+  const conntrackOnly: Array<{ gbps: number; cps: number }> = [];
+  // What any stateful policy costs before its first rule: conntrack in the namespace and the
+  // established/invalid checks, nothing else. Separates that from what our rules add.
+  const ctOnly = [
+    "add table inet tortie-ct-only",
+    "add chain inet tortie-ct-only forward { type filter hook forward priority 0; policy accept; }",
+    "add rule inet tortie-ct-only forward ct state established,related accept",
+    "add rule inet tortie-ct-only forward ct state invalid drop",
+  ].join("; ");
   for (let round = 0; round < ROUNDS; round++) {
     await engine.resync();
     withRules.push(await measure());
     await node.exec("nft", ["delete", "table", "inet", "tortie"]);
     without.push(await measure());
+    await node.exec("nft", [ctOnly]);
+    conntrackOnly.push(await measure());
+    await node.exec("nft", ["delete", "table", "inet", "tortie-ct-only"]);
   }
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const w = { gbps: avg(withRules.map((x) => x.gbps)), cps: avg(withRules.map((x) => x.cps)) };
   const n = { gbps: avg(without.map((x) => x.gbps)), cps: avg(without.map((x) => x.cps)) };
+  const c = { gbps: avg(conntrackOnly.map((x) => x.gbps)), cps: avg(conntrackOnly.map((x) => x.cps)) };
+  report(
+    "conntrackOnly",
+    c,
+    `conntrack alone (established accept, invalid drop, no rules): ${c.gbps.toFixed(2)} Gbit/s (${((c.gbps / n.gbps) * 100).toFixed(0)}% of none), ${c.cps.toFixed(0)} connections/s (${((c.cps / n.cps) * 100).toFixed(0)}% of none); our ruleset vs conntrack alone: ${((w.gbps / c.gbps) * 100).toFixed(0)}% / ${((w.cps / c.cps) * 100).toFixed(0)}%`,
+  );
   report(
     "throughput",
     { withRuleset: w, noRuleset: n },
