@@ -18,6 +18,30 @@ for (let i = 0; i < args.length; i++) {
 }
 
 const POINT = /^(\s*)(not ok|ok) \d+(?: - (.*?))?(?: # (SKIP|TODO)\S*.*)?$/i;
+const FILE = /^# Subtest: (.*)$/;
+
+/** The test file a line belongs to, and the diagnostic block after it, so a CI log says where. */
+function describe(lines, at, name) {
+  let file = "?";
+  for (let i = at; i >= 0; i--) {
+    const m = FILE.exec(lines[i]);
+    if (m) {
+      file = m[1];
+      break;
+    }
+  }
+  const out = [`${file}: ${name}`];
+  if (/^\s*---\s*$/.test(lines[at + 1] ?? "")) {
+    let shown = 0;
+    for (let i = at + 2; i < lines.length && shown < 24; i++) {
+      if (/^\s*\.\.\.\s*$/.test(lines[i])) break;
+      if (lines[i].trim() === "") continue;
+      out.push(`    ${lines[i].trim()}`);
+      shown++;
+    }
+  }
+  return out.join("\n");
+}
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -49,7 +73,7 @@ for (const f of files) {
         for (let j = i - 1; j >= 0 && points[j].indent > p.indent; j--) if (!points[j].ok) childFailed = true;
         if (!childFailed && !p.directive) {
           failed++;
-          failures.push(`${f}: ${p.name}`);
+          failures.push(describe(lines, p.line, p.name));
         }
       }
       continue;
@@ -58,7 +82,7 @@ for (const f of files) {
     else if (p.ok) passed++;
     else {
       failed++;
-      failures.push(`${f}: ${p.name}`);
+      failures.push(describe(lines, p.line, p.name));
     }
   }
 }

@@ -158,7 +158,16 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
   t.match(dev, /dstport 4789/);
   t.match(dev, /nolearning/);
   t.match(dev, new RegExp(`link/ether ${vteps[0]?.mac ?? "?"}`), "the published MAC");
-  t.match(await n1.ns.ip(["addr", "show", "dev", "vxlan.tortie"]), `inet ${vteps[0]?.addr ?? "?"}/32`);
+  // The address goes on after the link is made: wait for it rather than race the agent.
+  const addr = await waitFor(
+    "tunnel address on vxlan.tortie",
+    async () => {
+      const out = await n1.ns.ip(["addr", "show", "dev", "vxlan.tortie"]).catch(() => "");
+      return out.includes(" inet ") ? out : false;
+    },
+    { timeoutMs: 10_000 },
+  );
+  t.match(addr, `inet ${vteps[0]?.addr ?? "?"}/32`, "the published tunnel address on the device");
 
   const addPod = async (n: Node, name: string): Promise<Pod> => {
     const podNs = await kit.netns(`pod-${name}`);
