@@ -107,6 +107,7 @@ export class Agent {
   private readonly policy: PolicyProgrammer;
   private natKey = "";
   private vxlan: VxlanManager | undefined; // VXLAN hook (felix/vxlan.ts)
+  private vxlanRetry = false;
   /** The VXLAN routes last given to the route reconciler, as JSON. */
   private vxlanRoutesKey = "[]";
   private ip: string | undefined;
@@ -316,7 +317,13 @@ export class Agent {
         await this.configureBgp(d.bgp);
         this.bgpRetry = false;
       });
-    await this.step("vxlan", () => this.vxlan?.sync(this.calc.cache, full) ?? Promise.resolve()); // VXLAN hook
+    // VXLAN hook: only when nodes, pools or block owners changed, or the last attempt failed.
+    if (this.vxlan && (full || changed.vxlanInputs || this.vxlanRetry))
+      await this.step("vxlan", async () => {
+        this.vxlanRetry = true;
+        await this.vxlan?.sync(this.calc.cache, full);
+        this.vxlanRetry = false;
+      });
     const vxlanRoutes = this.vxlan?.routes ?? []; // VXLAN hook
     const vxlanKey = JSON.stringify(vxlanRoutes); // VXLAN hook
     if (changed.routes || vxlanKey !== this.vxlanRoutesKey) {

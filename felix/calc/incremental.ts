@@ -10,6 +10,7 @@
 import type { RouteSpec } from "../../core/kernel-routes.js";
 import type { ObjectOf, StoredObject, WatchEventType } from "../../datastore/types.js";
 import { ClusterCache, objectKey, type WatchedKind } from "./cache.js";
+import { blockOwner, type BlockSource } from "./vxlan.js";
 import {
   affineBlockOf,
   bgpFor,
@@ -30,6 +31,8 @@ export interface Changes {
   readonly bgp: boolean;
   /** Interfaces of local endpoints that appeared or changed (their sysctls need a look). */
   readonly newInterfaces: readonly string[];
+  /** Nodes, pools or the owner of a block changed: the VXLAN overlay (calc/vxlan.ts) may differ. */
+  readonly vxlanInputs: boolean;
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -46,6 +49,7 @@ export class Calculation {
   private dirtyBlocks = true;
   private dirtyPools = true;
   private dirtyBgp = true;
+  private dirtyVxlan = true;
   private first = true;
   private desired: Desired;
 
@@ -81,6 +85,10 @@ export class Calculation {
         break;
       case "BlockAffinity":
       case "IPAMBlock": {
+        // Every allocation rewrites its IPAMBlock; the overlay cares only when a block changes hands.
+        const owner = (o: StoredObject | undefined): string | undefined =>
+          o === undefined ? undefined : blockOwner({ kind, obj: o } as BlockSource);
+        if (owner(old) !== owner(now)) this.dirtyVxlan = true;
         const k = `${kind}:${objectKey(obj)}`;
         const block = now === undefined ? undefined : affineBlockOf(kind, now, this.self.name);
         if (this.blockSources.get(k) === block) break;
@@ -92,8 +100,12 @@ export class Calculation {
       case "IPPool":
         this.dirtyPools = true;
         this.dirtyBgp = true;
+        this.dirtyVxlan = true;
         break;
       case "Node":
+        this.dirtyBgp = true;
+        this.dirtyVxlan = true;
+        break;
       case "BGPConfiguration":
       case "BGPPeer":
       case "BGPFilter":
@@ -185,6 +197,8 @@ export class Calculation {
     };
     const all = this.first;
     this.first = false;
+    const vxlanInputs = all || this.dirtyVxlan;
+    this.dirtyVxlan = false;
     return {
       desired: this.desired,
       changed: {
@@ -193,6 +207,7 @@ export class Calculation {
         masquerade: all || masqChanged,
         bgp: all || bgpChanged,
         newInterfaces,
+        vxlanInputs,
       },
     };
   }

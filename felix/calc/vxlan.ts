@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
 import type { RouteSpec } from "../../core/kernel-routes.js";
+import type { ObjectOf } from "../../datastore/types.js";
 import type { ClusterCache } from "./cache.js";
 import { ANN_IPV4 } from "./desired.js";
 
@@ -221,18 +222,30 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
   };
 }
 
-/** The calculation's input from the cluster cache (block owners: IPAMBlock affinity, else confirmed BlockAffinity). */
+export type BlockSource =
+  | { readonly kind: "BlockAffinity"; readonly obj: ObjectOf<"BlockAffinity"> }
+  | { readonly kind: "IPAMBlock"; readonly obj: ObjectOf<"IPAMBlock"> };
+
+/** The node a block belongs to for the overlay: a confirmed BlockAffinity, or an IPAMBlock's `host:` affinity. */
+export function blockOwner(b: BlockSource): string | undefined {
+  if (b.kind === "BlockAffinity") return b.obj.spec.state === "confirmed" ? b.obj.spec.node : undefined;
+  const aff = b.obj.spec.affinity;
+  return typeof aff === "string" && aff.startsWith("host:") ? aff.slice(5) : undefined;
+}
+
 export function vxlanInput(
   cache: ClusterCache,
   self: { readonly name: string; readonly ip: string | undefined },
   underlayMtu?: number,
 ): VxlanInput {
   const owners = new Map<string, string>();
-  for (const a of cache.list("BlockAffinity"))
-    if (a.spec.state === "confirmed") owners.set(a.spec.cidr, a.spec.node);
-  for (const b of cache.list("IPAMBlock")) {
-    const aff = b.spec.affinity;
-    if (typeof aff === "string" && aff.startsWith("host:")) owners.set(b.spec.cidr, aff.slice(5));
+  const sources: BlockSource[] = [
+    ...cache.list("BlockAffinity").map((obj) => ({ kind: "BlockAffinity" as const, obj })),
+    ...cache.list("IPAMBlock").map((obj) => ({ kind: "IPAMBlock" as const, obj })),
+  ];
+  for (const b of sources) {
+    const owner = blockOwner(b);
+    if (owner !== undefined) owners.set(b.obj.spec.cidr, owner);
   }
   return {
     self,
