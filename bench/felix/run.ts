@@ -8,7 +8,6 @@
 import { writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { run } from "../../core/exec.js";
 import { hostIfName } from "../../core/ifname.js";
@@ -16,8 +15,8 @@ import { openDatastore } from "../../datastore/index.js";
 import { Kit } from "../../test/kit/kit.js";
 import { waitFor } from "../../test/kit/wait.js";
 import { NODE, clusterState, policyDocs } from "../policy/cluster.js";
+import { spawnAgent } from "../../test/felix/harness.js";
 
-const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 const events = Number(process.argv[process.argv.indexOf("--events") + 1] ?? 300) || 300;
 /** `--cpu-prof DIR`: the agent writes a V8 CPU profile there when it stops (node --cpu-prof). */
 const profIdx = process.argv.indexOf("--cpu-prof");
@@ -81,23 +80,17 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, "cluster.yaml"), docs.map((d) => stringify(d)).join("---\n"));
     const datastore = `file:${dir}`;
     const control = join(kit.dir("run"), "node.sock");
-    const args = [
-      ...(cpuProf !== undefined ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : []),
-      CLI,
-      "node",
-      "run",
-      "--datastore",
-      datastore,
-      "--node",
-      NODE,
-      "--control",
-      control,
-      "--ip",
-      "10.0.0.1/24",
-    ];
     const startAgent = async (name: string) => {
       const began = Date.now();
-      const agent = kit.spawn(ns, process.execPath, args, { name, env: { TORTIE_LOG_LEVEL: "warn" } });
+      const agent = spawnAgent(kit, ns, {
+        datastore,
+        node: NODE,
+        control,
+        flags: ["--ip", "10.0.0.1/24"],
+        nodeFlags: cpuProf !== undefined ? ["--cpu-prof", "--cpu-prof-dir", cpuProf] : [],
+        name,
+        env: { TORTIE_LOG_LEVEL: "warn" },
+      });
       await waitFor(
         "the agent to be ready",
         async () => {

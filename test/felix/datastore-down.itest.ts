@@ -10,8 +10,8 @@ import type { NodeStatusView } from "../../felix/agent.js";
 import { freePort, startEtcd } from "../kit/daemons.js";
 import { Kit } from "../kit/kit.js";
 import { waitFor } from "../kit/wait.js";
+import { CLI, spawnAgent } from "./harness.js";
 
-const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 const DATASTORE = fileURLToPath(new URL("../../datastore/index.js", import.meta.url));
 
 t.test("datastore unreachable: keep the last state, not ready; resync when it returns", async (t) => {
@@ -38,24 +38,13 @@ t.test("datastore unreachable: keep the last state, not ready; resync when it re
     ]);
   await affine("10.244.7.0/26");
   const control = join(kit.dir("run"), "node.sock");
-  const agent = kit.spawn(
-    ns,
-    process.execPath,
-    [
-      CLI,
-      "node",
-      "run",
-      "--datastore",
-      datastore,
-      "--node",
-      "node",
-      "--control",
-      control,
-      "--resync-interval",
-      "1",
-    ],
-    { name: "felix" },
-  );
+  const agent = spawnAgent(kit, ns, {
+    datastore,
+    node: "node",
+    control,
+    flags: ["--resync-interval", "1"],
+    name: "felix",
+  });
   const status = async (): Promise<NodeStatusView> => {
     if (!agent.running) throw new Error(`agent exited: ${agent.output()}`);
     return JSON.parse(

@@ -4,7 +4,6 @@
  * drift repaired at resync, a restart under a running TCP stream, metrics.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import t from "tap";
 import { run } from "../../core/exec.js";
 import type { Netns } from "../../core/netns.js";
@@ -12,8 +11,7 @@ import { openDatastore, type Datastore, type StoredObject } from "../../datastor
 import type { NodeStatusView } from "../../felix/agent.js";
 import { Kit, type Daemon } from "../kit/kit.js";
 import { waitFor } from "../kit/wait.js";
-
-const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+import { CLI, spawnAgent } from "./harness.js";
 
 interface NodeUnderTest {
   readonly name: string;
@@ -81,26 +79,18 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
 
   const cniSocket = join(kit.dir("run-n2"), "cni.sock");
   const start = (n: NodeUnderTest): Daemon => {
-    n.agent = kit.spawn(
-      n.ns,
-      process.execPath,
-      [
-        CLI,
-        "node",
-        "run",
-        "--datastore",
-        datastore,
-        "--node",
-        n.name,
-        "--control",
-        n.control,
+    n.agent = spawnAgent(kit, n.ns, {
+      datastore,
+      node: n.name,
+      control: n.control,
+      flags: [
         "--resync-interval",
         "1",
         // n2's pods are wired by the agent (the CNI executable hands its call over); n1's by the plugin itself.
         ...(n === n2 ? ["--cni-socket", cniSocket] : []),
       ],
-      { name: `felix-${n.name}`, env: { TORTIE_IP: `${n.ip}/24` } },
-    );
+      env: { TORTIE_IP: `${n.ip}/24` },
+    });
     return n.agent;
   };
   for (const n of nodes) start(n);

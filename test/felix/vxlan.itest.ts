@@ -6,7 +6,6 @@
  * which. A neighbour entry deleted by hand comes back at the next resync.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import t from "tap";
 import { run } from "../../core/exec.js";
 import type { Netns } from "../../core/netns.js";
@@ -14,8 +13,7 @@ import { openDatastore, type Datastore } from "../../datastore/index.js";
 import { cni } from "../cni/harness.js";
 import { Kit, type Daemon } from "../kit/kit.js";
 import { waitFor } from "../kit/wait.js";
-
-const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+import { CLI, spawnAgent } from "./harness.js";
 
 interface Node {
   readonly name: string;
@@ -84,24 +82,13 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     spec: { cidr: "10.244.0.0/16", vxlanMode: "Always" },
   });
   for (const n of nodes)
-    n.agent = kit.spawn(
-      n.ns,
-      process.execPath,
-      [
-        CLI,
-        "node",
-        "run",
-        "--datastore",
-        datastore,
-        "--node",
-        n.name,
-        "--resync-interval",
-        "1",
-        "--control",
-        join(kit.dir(`run-${n.name}`), "node.sock"),
-      ],
-      { name: `felix-${n.name}`, env: { TORTIE_IP: n.ip } },
-    );
+    n.agent = spawnAgent(kit, n.ns, {
+      datastore,
+      node: n.name,
+      control: join(kit.dir(`run-${n.name}`), "node.sock"),
+      flags: ["--resync-interval", "1"],
+      env: { TORTIE_IP: n.ip },
+    });
   // Each node its own bin directory, so the installs can run side by side.
   await Promise.all(
     nodes.map((n) =>
