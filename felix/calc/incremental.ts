@@ -109,6 +109,7 @@ export class Calculation {
       case "BGPConfiguration":
       case "BGPPeer":
       case "BGPFilter":
+      case "Secret":
         this.dirtyBgp = true;
         break;
       // Policy inputs: the policy engine's own label index takes them.
