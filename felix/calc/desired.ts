@@ -374,11 +374,35 @@ function cidrsOf(
   return [...out].sort(cmp);
 }
 
+/**
+ * Local pod addresses outside every block affine to this node (IPAM borrowed them from another
+ * node's block), as /32s: the block's owner advertises the whole block, so without a more specific
+ * route from here the other nodes would send this pod's traffic to the owner's blackhole.
+ */
+export function borrowedAddresses(eps: readonly LocalEndpoint[], blocks: readonly string[]): string[] {
+  const own = blocks.flatMap((b) => {
+    try {
+      return [ipaddr.parseCIDR(b)];
+    } catch {
+      return [];
+    }
+  });
+  const out: string[] = [];
+  for (const e of eps)
+    for (const ip of e.ips) {
+      if (isV6(ip)) continue;
+      const a = ipaddr.parse(ip);
+      if (!own.some((c) => c[0].kind() === a.kind() && a.match(c))) out.push(`${ip}/32`);
+    }
+  return out.sort(cmp);
+}
+
 export function bgpFor(
   cache: ClusterCache,
   self: Self,
   blocks: readonly string[],
   problems: string[],
+  borrowed: readonly string[] = [],
 ): BgpWant | undefined {
   const routerId = self.ip === undefined ? undefined : canonicalIp(self.ip);
   if (routerId === undefined || isV6(routerId)) return undefined;
@@ -519,13 +543,20 @@ export function bgpFor(
     .list("IPPool")
     .filter((p) => p.spec.disableBGPExport === true)
     .map((p) => p.spec.cidr);
+  const allPools = cache.list("IPPool").map((p) => p.spec.cidr);
   return {
     routerId,
     asn,
     listenPort,
     routeReflectorClusterId: clusterId,
     peers: [...peers.values()].sort((a, b) => cmp(a.address, b.address)),
-    originate: blocks.filter((b) => !isV6(b) && !noExport.some((c) => contains(c, b))),
+    // Borrowed addresses only inside a pool (never a host-network or foreign address), as blocks are.
+    originate: [
+      ...blocks.filter((b) => !isV6(b) && !noExport.some((c) => contains(c, b))),
+      ...borrowed.filter(
+        (a) => allPools.some((c) => contains(c, a)) && !noExport.some((c) => contains(c, a)),
+      ),
+    ],
     filters,
     pools: [...new Set(cache.list("IPPool").flatMap((p) => canonicalCidr(p.spec.cidr) ?? []))].sort(cmp),
     serviceClusterIPs: cidrsOf(
@@ -552,7 +583,7 @@ export function computeDesired(cache: ClusterCache, self: Self): Desired {
   const localEps = localEndpoints(cache, self.name);
   const blocks = affineBlocks(cache, self.name);
   const routes = localRoutes(localEps, blocks);
-  const bgp = bgpFor(cache, self, blocks, problems);
+  const bgp = bgpFor(cache, self, blocks, problems, borrowedAddresses(localEps, blocks));
   return {
     node: self.name,
     localEndpoints: localEps,

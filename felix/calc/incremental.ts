@@ -14,6 +14,7 @@ import { blockOwner, type BlockSource } from "./vxlan.js";
 import {
   affineBlockOf,
   bgpFor,
+  borrowedAddresses,
   endpointOf,
   localRoutes,
   masquerade,
@@ -49,6 +50,8 @@ export class Calculation {
   private dirtyBlocks = true;
   private dirtyPools = true;
   private dirtyBgp = true;
+  /** Local addresses outside our blocks (borrowed), advertised as /32s. */
+  private borrowed: readonly string[] = [];
   private dirtyVxlan = true;
   private first = true;
   private desired: Desired;
@@ -179,9 +182,14 @@ export class Calculation {
       this.dirtyPools = false;
     }
     let bgpChanged = false;
+    if (endpointsChanged || blocksChanged) {
+      const next = borrowedAddresses(localEndpoints, affineBlocks);
+      if (next.join() !== this.borrowed.join()) this.dirtyBgp = true;
+      this.borrowed = next;
+    }
     if (this.dirtyBgp || blocksChanged) {
       const found: string[] = [];
-      const next = bgpFor(this.cache, this.self, affineBlocks, found);
+      const next = bgpFor(this.cache, this.self, affineBlocks, found, this.borrowed);
       bgpChanged = JSON.stringify(next) !== JSON.stringify(bgp) || found.join("\n") !== problems.join("\n");
       bgp = next;
       problems = found.sort(cmp);

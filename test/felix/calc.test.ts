@@ -67,6 +67,8 @@ const FINAL: Ev[] = [
   pod("default", "a", "n1", ["10.244.1.2"]),
   pod("default", "b", "n2", ["10.244.2.2"]),
   pod("prod", "c", "n1", []),
+  // IPAM borrowed this one from n2's block (no strictAffinity): n1 advertises it as a /32.
+  pod("default", "d", "n1", ["10.244.2.9"]),
   ours(
     "WorkloadEndpoint",
     "n1-c",
@@ -88,6 +90,7 @@ t.test("the desired state of a node", async (t) => {
     d.localEndpoints.map((e) => [e.namespace, e.pod, e.ifName, e.ips]),
     [
       ["default", "a", hostIfName("default", "a"), ["10.244.1.2"]],
+      ["default", "d", hostIfName("default", "d"), ["10.244.2.9"]],
       ["prod", "c", hostIfName("prod", "c"), ["10.244.1.3"]],
     ],
     "a pod scheduled here with an IP, and a WorkloadEndpoint whose pod has no IP yet",
@@ -101,6 +104,7 @@ t.test("the desired state of a node", async (t) => {
     { dst: "10.244.1.0/26", type: "blackhole" },
     { dst: "10.244.1.2/32", nexthops: [{ dev: hostIfName("default", "a") }] },
     { dst: "10.244.1.3/32", nexthops: [{ dev: hostIfName("prod", "c") }] },
+    { dst: "10.244.2.9/32", nexthops: [{ dev: hostIfName("default", "d") }] },
     { dst: "10.250.0.0/26", type: "blackhole" },
   ]);
   t.same(d.masquerade, {
@@ -124,7 +128,7 @@ t.test("the desired state of a node", async (t) => {
       },
       { address: "192.0.2.254", port: 1179, asn: 65000, source: "BGPPeer tor", routeReflectorClient: false },
     ],
-    originate: ["10.244.1.0/26", "10.250.0.0/26"],
+    originate: ["10.244.1.0/26", "10.250.0.0/26", "10.244.2.9/32"],
     filters: [],
     pools: ["10.244.0.0/16", "10.250.0.0/16", "fd00::/64"],
     serviceClusterIPs: [],
@@ -460,7 +464,11 @@ t.test("BGPFilters, pools, service ranges and peer options reach the speaker con
   t.same(parsed.config.serviceClusterIPs, [{ cidr: "10.96.0.0/12" }]);
   t.same(parsed.config.serviceExternalIPs, [{ cidr: "192.0.2.0/24" }]);
   t.same(parsed.config.serviceLoadBalancerIPs, [{ cidr: "198.51.100.0/24" }]);
-  t.equal(parsed.originate.length, 5, "the two affine blocks and the three service ranges are originated");
+  t.equal(
+    parsed.originate.length,
+    6,
+    "the two affine blocks, the borrowed /32 and the three service ranges are originated",
+  );
 
   const plain = computeDesired(build(FINAL.map((ev) => ({ ev, type: "ADDED" }))), {
     name: "n1",
