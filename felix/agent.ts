@@ -27,6 +27,7 @@ import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
 import { RouteReconciler } from "./dataplane/routes.js";
 import { FelixMetrics, type MetricsSnapshot } from "./metrics.js";
 import { VxlanManager } from "./vxlan.js";
+import type { VxlanDesired, Vtep as VxlanVtep } from "./calc/vxlan.js";
 
 /** One event pass: queued (event to pass start) and each step's wall time, ms. */
 export interface PassTiming {
@@ -71,6 +72,15 @@ export interface NodeStatusView {
     readonly local: number;
     readonly stale: number;
   };
+  /** The VXLAN overlay: this node's device and the remote VTEPs; null when no pool asks for VXLAN. */
+  readonly vxlan: {
+    readonly device: string;
+    readonly vni: number;
+    readonly address: string | null;
+    readonly mac: string;
+    readonly mtu: number | null;
+    readonly vteps: readonly VxlanVtep[];
+  } | null;
   readonly localEndpoints: readonly {
     namespace: string;
     pod: string;
@@ -577,6 +587,7 @@ export class Agent {
         local: this.desired?.routes.length ?? 0,
         stale: this.routes.counts().stale,
       },
+      vxlan: vxlanView(this.vxlan?.last),
       localEndpoints: (this.desired?.localEndpoints ?? []).map((e) => ({ ...e, ips: [...e.ips] })),
       policies: {
         active: [
@@ -636,4 +647,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
+}
+
+function vxlanView(d: VxlanDesired | undefined): NodeStatusView["vxlan"] {
+  if (!d?.device) return null;
+  const { name, vni, address, mac, mtu } = d.device;
+  return { device: name, vni, address: address ?? null, mac, mtu: mtu ?? null, vteps: d.vteps };
 }

@@ -111,6 +111,19 @@ export function statusText(s: NodeStatusView): string {
   lines.push(
     `routes out: ${s.routes.out.join(", ") || "(none)"}; local ${s.routes.local}, stale ${s.routes.stale}`,
   );
+  if (s.vxlan) {
+    const v = s.vxlan;
+    lines.push(
+      `vxlan: ${v.device} vni ${v.vni}, tunnel address ${v.address ?? "(none yet)"}, mac ${v.mac}, mtu ${v.mtu ?? "-"}`,
+    );
+    if (v.vteps.length > 0)
+      lines.push(
+        table([
+          ["NODE", "TUNNEL", "MAC", "UNDERLAY"],
+          ...v.vteps.map((x) => [x.node, x.tunnel, x.mac, x.underlay]),
+        ]),
+      );
+  }
   lines.push(`local endpoints: ${s.localEndpoints.length}`);
   for (const e of s.localEndpoints) lines.push(`  ${e.namespace}/${e.pod}  ${e.ifName}  ${e.ips.join(",")}`);
   lines.push(

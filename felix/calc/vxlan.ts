@@ -65,6 +65,15 @@ export interface VxlanDevice {
   readonly address: string | undefined;
 }
 
+export interface Vtep {
+  readonly node: string;
+  /** The remote node's tunnel address (inner next hop). */
+  readonly tunnel: string;
+  readonly mac: string;
+  /** The remote node's underlay address (outer destination). */
+  readonly underlay: string;
+}
+
 export interface Neighbour {
   readonly ip: string;
   readonly mac: string;
@@ -83,6 +92,8 @@ export interface VxlanDesired {
   readonly fdb: readonly FdbEntry[];
   /** Per remote block: over the tunnel (onlink via the VTEP), or straight to the node (CrossSubnet, same subnet). */
   readonly routes: readonly RouteSpec[];
+  /** The remote VTEPs this node tunnels to, by node name (what `tortie node status` lists). */
+  readonly vteps: readonly Vtep[];
   /** The enabled IPv4 VXLAN pools a tunnel address may come from (names). */
   readonly tunnelPools: readonly string[];
   /** This node's published tunnel address lies in one of them (else it is given a new one). */
@@ -150,6 +161,7 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
     neighbours: [],
     fdb: [],
     routes: [],
+    vteps: [],
     tunnelPools,
     tunnelValid,
     problems,
@@ -215,6 +227,9 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
     device,
     neighbours: v.map((x) => ({ ip: x.tunnel, mac: x.mac })).sort((a, b) => cmp(a.ip, b.ip)),
     fdb: v.map((x) => ({ mac: x.mac, dst: x.dst })).sort((a, b) => cmp(a.mac, b.mac)),
+    vteps: [...vteps.entries()]
+      .map(([node, x]) => ({ node, tunnel: x.tunnel, mac: x.mac, underlay: x.dst }))
+      .sort((a, b) => cmp(a.node, b.node)),
     routes: [...routes.values()].sort((a, b) => cmp(a.dst, b.dst)),
     tunnelPools,
     tunnelValid,

@@ -10,6 +10,7 @@ import t from "tap";
 import { run } from "../../core/exec.js";
 import type { Netns } from "../../core/netns.js";
 import { openDatastore, type Datastore } from "../../datastore/index.js";
+import type { NodeStatusView } from "../../felix/agent.js";
 import { cni } from "../cni/harness.js";
 import { Kit, type Daemon } from "../kit/kit.js";
 import { waitFor } from "../kit/wait.js";
@@ -221,6 +222,25 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     new RegExp(`${vteps[2]?.mac ?? "?"} dst 10\\.0\\.1\\.3 self permanent`),
     "FDB: n3's MAC → n3's address",
   );
+  const st = JSON.parse(
+    await run(process.execPath, [
+      CLI,
+      "node",
+      "status",
+      "--json",
+      "--control",
+      join(kit.dir("run-n1"), "node.sock"),
+    ]),
+  ) as NodeStatusView;
+  t.same(
+    st.vxlan?.vteps.map((v) => [v.node, v.tunnel, v.mac, v.underlay]),
+    [
+      ["n2", vteps[1]?.addr, vteps[1]?.mac, "10.0.0.2"],
+      ["n3", vteps[2]?.addr, vteps[2]?.mac, "10.0.1.3"],
+    ],
+    "tortie node status lists the remote VTEPs",
+  );
+  t.equal(st.vxlan?.address, vteps[0]?.addr, "and this node's tunnel address");
   t.equal(
     (await n1.ns.exec("sysctl", ["-n", "net.ipv4.conf.vxlan/tortie.rp_filter"])).trim(),
     "2",
