@@ -10,7 +10,7 @@
 import type { RouteSpec } from "../../core/kernel-routes.js";
 import type { ObjectOf, StoredObject, WatchEventType } from "../../datastore/types.js";
 import { ClusterCache, objectKey, type WatchedKind } from "./cache.js";
-import { blockOwner, type BlockSource } from "./vxlan.js";
+import { blockOwner, borrowedIn, type BlockSource } from "./vxlan.js";
 import {
   affineBlockOf,
   bgpFor,
@@ -92,6 +92,12 @@ export class Calculation {
         const owner = (o: StoredObject | undefined): string | undefined =>
           o === undefined ? undefined : blockOwner({ kind, obj: o } as BlockSource);
         if (owner(old) !== owner(now)) this.dirtyVxlan = true;
+        // ...or when an address in it is borrowed or given back (the overlay routes those as /32s).
+        else if (kind === "IPAMBlock") {
+          const lent = (o: StoredObject | undefined): string =>
+            o === undefined ? "" : JSON.stringify(borrowedIn(o as ObjectOf<"IPAMBlock">));
+          if (lent(old) !== lent(now)) this.dirtyVxlan = true;
+        }
         const k = `${kind}:${objectKey(obj)}`;
         const block = now === undefined ? undefined : affineBlockOf(kind, now, this.self.name);
         if (this.blockSources.get(k) === block) break;

@@ -49,8 +49,15 @@ export interface VxlanInput {
   readonly nodes: readonly VxlanNode[];
   readonly pools: readonly VxlanPool[];
   readonly blocks: readonly BlockOwner[];
+  /** Addresses held by a node other than their block's owner (IPAM borrowed them), with that node. */
+  readonly borrowed?: readonly BorrowedAddress[];
   /** MTU of the interface holding this node's address; the device gets 50 less. */
   readonly underlayMtu?: number;
+}
+
+export interface BorrowedAddress {
+  readonly addr: string;
+  readonly node: string;
 }
 
 export interface VxlanDevice {
@@ -204,23 +211,37 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
 
   const routes = new Map<string, RouteSpec>();
   const vteps = new Map<string, { tunnel: string; mac: string; dst: string }>();
+  /** A route to `dst` (of `pool`) at node `node`: native within the subnet under CrossSubnet, else via its VTEP. */
+  const routeTo = (dst: string, pool: VxlanPool, node: string): void => {
+    const remote = byName.get(node);
+    if (!remote) return;
+    if (pool.mode === "CrossSubnet" && remote.addr.match(selfNet)) {
+      // Same subnet: plain routed to the node itself, no encapsulation (Calico's "noEncap" route).
+      routes.set(dst, { dst, nexthops: [{ gateway: remote.addr.toString() }] });
+      return;
+    }
+    // No VTEP yet: no route from here, so whatever BGP learned for the block still applies.
+    if (remote.tunnel === undefined || remote.mac === undefined) return;
+    vteps.set(node, { tunnel: remote.tunnel, mac: remote.mac, dst: remote.addr.toString() });
+    routes.set(dst, { dst, nexthops: [{ gateway: remote.tunnel, dev: VXLAN_DEVICE, onlink: true }] });
+  };
+  const poolOf = (a: ipaddr.IPv4, len: number): VxlanPool | undefined =>
+    pools.find((p) => within(a, p.net) && len >= p.net[1])?.pool;
   for (const b of input.blocks) {
     if (b.node === input.self.name) continue;
     const net = parseCidr(b.cidr);
     if (!net || net[0].kind() !== "ipv4") continue;
-    const pool = pools.find((p) => within(net[0] as ipaddr.IPv4, p.net) && net[1] >= p.net[1])?.pool;
-    const remote = byName.get(b.node);
-    if (!pool || !remote) continue;
-    const dst = `${ipaddr.IPv4.networkAddressFromCIDR(b.cidr).toString()}/${net[1]}`;
-    if (pool.mode === "CrossSubnet" && remote.addr.match(selfNet)) {
-      // Same subnet: plain routed to the node itself, no encapsulation (Calico's "noEncap" route).
-      routes.set(dst, { dst, nexthops: [{ gateway: remote.addr.toString() }] });
-      continue;
-    }
-    // No VTEP yet: no route from here, so whatever BGP learned for the block still applies.
-    if (remote.tunnel === undefined || remote.mac === undefined) continue;
-    vteps.set(b.node, { tunnel: remote.tunnel, mac: remote.mac, dst: remote.addr.toString() });
-    routes.set(dst, { dst, nexthops: [{ gateway: remote.tunnel, dev: VXLAN_DEVICE, onlink: true }] });
+    const pool = poolOf(net[0] as ipaddr.IPv4, net[1]);
+    if (!pool) continue;
+    routeTo(`${ipaddr.IPv4.networkAddressFromCIDR(b.cidr).toString()}/${net[1]}`, pool, b.node);
+  }
+  // A borrowed address lives on the borrowing node, not with its block (Calico routes each as a /32):
+  // more specific than the owner's block route here, or than our own blackhole when the block is ours.
+  for (const x of input.borrowed ?? []) {
+    if (x.node === input.self.name) continue;
+    const a = v4(x.addr);
+    const pool = a && poolOf(a, 32);
+    if (a && pool) routeTo(`${a.toString()}/32`, pool, x.node);
   }
   const v = [...vteps.values()];
   return {
@@ -246,6 +267,26 @@ export function blockOwner(b: BlockSource): string | undefined {
   if (b.kind === "BlockAffinity") return b.obj.spec.state === "confirmed" ? b.obj.spec.node : undefined;
   const aff = b.obj.spec.affinity;
   return typeof aff === "string" && aff.startsWith("host:") ? aff.slice(5) : undefined;
+}
+
+/** The addresses of an IPAMBlock held by a node other than its owner (all of them when unclaimed). */
+export function borrowedIn(b: ObjectOf<"IPAMBlock">): BorrowedAddress[] {
+  const owner = blockOwner({ kind: "IPAMBlock", obj: b });
+  const out: BorrowedAddress[] = [];
+  let base: number;
+  try {
+    base = ipaddr.IPv4.networkAddressFromCIDR(b.spec.cidr)
+      .toByteArray()
+      .reduce((n, x) => n * 256 + x, 0);
+  } catch {
+    return out; // IPv6 blocks: the overlay is IPv4 only
+  }
+  b.spec.allocations.forEach((a, ordinal) => {
+    if (!a || a.node === owner) return;
+    const n = base + ordinal;
+    out.push({ addr: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."), node: a.node });
+  });
+  return out;
 }
 
 export function vxlanInput(
@@ -280,6 +321,7 @@ export function vxlanInput(
       disabled: p.spec.disabled === true,
     })),
     blocks: [...owners].map(([cidr, node]) => ({ cidr, node })),
+    borrowed: cache.list("IPAMBlock").flatMap(borrowedIn),
     ...(underlayMtu !== undefined ? { underlayMtu } : {}),
   };
 }
