@@ -48,7 +48,7 @@ import { LabelIndex } from "./labelindex.js";
 import type { PodPeer, Policy } from "./model.js";
 import { refText } from "./model.js";
 import { type Labels, matches } from "./selector.js";
-import { type Interval, intervalsToCidrs, normalise } from "./cidr.js";
+import { type Interval, normalise, toPrefixes, union } from "./cidr.js";
 
 /** A pod interface on this node as the CNI recorded it. */
 export interface LocalEndpoint {
@@ -117,6 +117,13 @@ function sameContribution(a: Contribution | undefined, b: Contribution): boolean
     }
   }
   return true;
+}
+
+/** A selection's members as one normal interval list (one pod's addresses are one interval each). */
+function mergedMembers(sel: Selection): Interval[] {
+  const all: Interval[] = [];
+  for (const c of sel.members.values()) for (const iv of c) all.push(iv);
+  return normalise(all);
 }
 
 function samePod(a: PodState, b: PodState): boolean {
@@ -250,18 +257,18 @@ export class PolicyCalc {
     if (s.ir) return s.ir;
     const def = s.def;
     if (def.kind === "peers") {
-      const ivs: Interval[] = [...def.fixed];
+      const parts: Array<readonly Interval[]> = [def.fixed];
       for (const k of s.selections) {
         const sel = this.selections.get(k);
         if (!sel) continue;
-        sel.merged ??= normalise([...sel.members.values()].flat());
-        ivs.push(...sel.merged);
+        sel.merged ??= mergedMembers(sel);
+        parts.push(sel.merged);
       }
       s.ir = {
         kind: "addr",
         name: def.name,
         family: def.family,
-        elements: intervalsToCidrs(ivs),
+        elements: union(parts).flatMap(toPrefixes),
         definition: def.definition,
       };
     } else s.ir = irSet(def, s.members.values());

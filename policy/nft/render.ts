@@ -62,11 +62,24 @@ function addrKey(family: 4 | 6 | null, field: "saddr" | "daddr", id: string): Nf
   return { payload: { protocol: family === 4 ? "ip" : "ip6", field } };
 }
 
+/**
+ * The same pod addresses and blocks appear in many sets and in every rendering: their elements are
+ * kept (read-only, shared), up to a bound so a long-running agent does not grow without limit.
+ */
+const cidrElems = new Map<string, NftSetElem>();
+const CIDR_ELEMS_MAX = 1 << 18;
+
 function cidrElem(cidr: string): NftSetElem {
-  const [addr = cidr, lenText] = cidr.split("/");
-  const len = lenText === undefined ? (addr.includes(":") ? 128 : 32) : Number(lenText);
-  const full = addr.includes(":") ? 128 : 32;
-  return len === full ? addr : { prefix: { addr, len } };
+  let e = cidrElems.get(cidr);
+  if (e === undefined) {
+    const [addr = cidr, lenText] = cidr.split("/");
+    const len = lenText === undefined ? (addr.includes(":") ? 128 : 32) : Number(lenText);
+    const full = addr.includes(":") ? 128 : 32;
+    e = len === full ? addr : { prefix: { addr, len } };
+    if (cidrElems.size >= CIDR_ELEMS_MAX) cidrElems.clear();
+    cidrElems.set(cidr, e);
+  }
+  return e;
 }
 
 function portsValue(ports: readonly (number | readonly [number, number])[]): NftValue | { set: NftValue[] } {
