@@ -44,6 +44,7 @@ import type {
   ServiceAccountState,
 } from "./ir.js";
 import { PREAMBLE } from "./ir.js";
+import { deepEqual } from "./equal.js";
 import { LabelIndex } from "./labelindex.js";
 import type { PodPeer, Policy } from "./model.js";
 import { refText } from "./model.js";
@@ -127,7 +128,7 @@ function mergedMembers(sel: Selection): Interval[] {
 }
 
 function samePod(a: PodState, b: PodState): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return deepEqual(a, b);
 }
 
 const podKeyOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
@@ -185,7 +186,7 @@ export class PolicyCalc {
 
   upsertNamespace(n: NamespaceState): void {
     const old = this.namespaces.get(n.name);
-    if (old && JSON.stringify(old) === JSON.stringify(n)) return;
+    if (old && deepEqual(old, n)) return;
     this.namespaces.set(n.name, n);
     this.namespaceChanged(n.name);
   }
@@ -207,24 +208,28 @@ export class PolicyCalc {
   upsertPolicy(p: Policy): void {
     const key = policyKey(p.ref);
     const old = this.policies.get(key);
-    if (old && JSON.stringify(old) === JSON.stringify(p)) return;
-    if (old) this.dropPolicy(key, old);
+    if (old && deepEqual(old, p)) return;
+    // A replaced policy is not dropped first: its chains take the new rules in place, and sets both
+    // versions use keep their members (a policy edit must not rebuild selections of the cluster).
+    if (old) this.policyBuckets.get(this.bucketOf(old))?.delete(key);
     this.policies.set(key, p);
+    this.compiled.delete(key);
     const b = this.bucketOf(p);
     let set = this.policyBuckets.get(b);
     if (!set) this.policyBuckets.set(b, (set = new Set()));
     set.add(key);
+    const before = this.policyEps.get(key) ?? new Set<string>();
     const eps = new Set<string>();
     for (const [podKey, ep] of this.local) {
       const pod = this.pods.get(podKey);
       if (pod && this.selects(p, pod)) {
         eps.add(podKey);
         ep.selectedBy.add(key);
-      }
+      } else ep.selectedBy.delete(key);
     }
     this.policyEps.set(key, eps);
     this.refreshPolicy(key);
-    for (const podKey of eps) this.refreshEndpoint(podKey);
+    for (const podKey of new Set([...before, ...eps])) this.refreshEndpoint(podKey);
   }
 
   removePolicy(key: string): void {
@@ -531,7 +536,7 @@ export class PolicyCalc {
         endActionAfterPass: k8s.length > 0 ? "deny" : "allow",
       };
       const old = this.epChains.get(name);
-      if (old && JSON.stringify(old) === JSON.stringify(chain)) continue;
+      if (old && deepEqual(old, chain)) continue;
       this.epChains.set(name, chain);
       this.touched.chains.add(name);
       this.irCache = null;
@@ -589,7 +594,8 @@ export class PolicyCalc {
       }
     const defs = p ? this.compiled.get(key)?.defs : undefined;
     for (const [name, chain] of want) {
-      if (active.has(name)) continue;
+      const live = this.policyChains.get(name);
+      if (live?.chain === chain) continue;
       const sets = [
         ...new Set(
           chain.rules.flatMap((r) =>
@@ -599,10 +605,12 @@ export class PolicyCalc {
           ),
         ),
       ];
+      // New references before the old ones go, so a set the chain keeps never drops to zero.
       for (const s of sets) {
         const def = defs?.get(s);
         if (def) this.ref(def);
       }
+      for (const s of live?.sets ?? []) this.unref(s);
       this.policyChains.set(name, { chain, sets });
       active.add(name);
       this.touched.chains.add(name);
