@@ -151,6 +151,8 @@ export class PolicyCalc {
   private override: Map<string, LocalEndpoint> | null = null;
 
   private readonly local = new Map<string, LocalEp>();
+  /** Namespace → keys of its local pods. */
+  private readonly localByNs = new Map<string, Set<string>>();
   private readonly policyEps = new Map<string, Set<string>>();
   private readonly compiled = new Map<
     string,
@@ -220,13 +222,16 @@ export class PolicyCalc {
     set.add(key);
     const before = this.policyEps.get(key) ?? new Set<string>();
     const eps = new Set<string>();
-    for (const [podKey, ep] of this.local) {
+    // A namespaced policy can only select local pods of its namespace: 2,000 policies against 110
+    // local pods is otherwise 220,000 matches to build a node.
+    const scope = p.applies.namespaces;
+    const candidates = scope.kind === "same" ? this.localByNs.get(scope.namespace) : this.local.keys();
+    for (const podKey of candidates ?? []) {
       const pod = this.pods.get(podKey);
-      if (pod && this.selects(p, pod)) {
-        eps.add(podKey);
-        ep.selectedBy.add(key);
-      } else ep.selectedBy.delete(key);
+      if (pod && this.selects(p, pod)) eps.add(podKey);
     }
+    for (const podKey of before) if (!eps.has(podKey)) this.local.get(podKey)?.selectedBy.delete(key);
+    for (const podKey of eps) this.local.get(podKey)?.selectedBy.add(key);
     this.policyEps.set(key, eps);
     this.refreshPolicy(key);
     for (const podKey of new Set([...before, ...eps])) this.refreshEndpoint(podKey);
@@ -471,8 +476,17 @@ export class PolicyCalc {
       const ifName = this.ifNameOf(key);
       const endpoint = this.irEndpoint(pod, ifName);
       this.local.set(key, { ifName, endpoint, selectedBy: after });
+      let inNs = this.localByNs.get(pod.namespace);
+      if (!inNs) this.localByNs.set(pod.namespace, (inNs = new Set()));
+      inNs.add(key);
       this.touched.endpoints.add(ifName);
-    } else this.local.delete(key);
+    } else {
+      this.local.delete(key);
+      const ns = key.slice(0, key.indexOf("/"));
+      const inNs = this.localByNs.get(ns);
+      inNs?.delete(key);
+      if (inNs?.size === 0) this.localByNs.delete(ns);
+    }
     this.irCache = null;
     for (const pk of new Set([...before, ...after])) {
       const eps = this.policyEps.get(pk);
