@@ -270,3 +270,40 @@ t.test("a remote pod's label change touches only set elements", (t) => {
   t.match(calc.setIR([...d.sets][0] ?? "")?.elements, ["10.0.0.7/32"]);
   t.end();
 });
+
+t.test("a policy edit that keeps its peers rewrites its chain and leaves its sets alone", (t) => {
+  const calc = new PolicyCalc("A");
+  const pod = (name: string, labels: Record<string, string>, node: string, ip: string): Obj => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: "n1", name, labels },
+    spec: { nodeName: node, containers: [{ name: "c", ports: [] }] },
+    status: { podIPs: [{ ip }] },
+  });
+  const policy = (endPort: number): Obj => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { namespace: "n1", name: "web" },
+    spec: {
+      podSelector: { matchLabels: { app: "x" } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { role: "db" } } }], ports: [{ port: 80, endPort }] }],
+    },
+  });
+  feed(calc, pod("local", { app: "x" }, "A", "10.0.0.1"));
+  feed(calc, pod("peer", { role: "db" }, "B", "10.0.0.2"));
+  feed(calc, policy(90));
+  const before = calc.ir();
+  calc.takeDelta();
+  feed(calc, policy(95));
+  const d = calc.takeDelta();
+  t.same([...d.sets], [], "no set touched: the peer set keeps its members");
+  t.equal(d.chains.size, 1, "only the policy's ingress chain");
+  const after = calc.ir();
+  t.same(after.sets, before.sets);
+  t.not(
+    JSON.stringify(after.policyChains),
+    JSON.stringify(before.policyChains),
+    "the chain has the new ports",
+  );
+  t.end();
+});
