@@ -94,9 +94,14 @@ export function addrInterval(text: string): Interval | null {
   return a === null ? null : { family: a.family, lo: a.value, hi: a.value };
 }
 
+const byLo = (a: Interval, b: Interval): number => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0);
+
 /** Sorted, merged (overlapping or adjacent joined) intervals of one family. */
 export function normalise(ivs: readonly Interval[]): Interval[] {
-  const sorted = [...ivs].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  // Sets are mostly built from lists that are already normal (a selection's merged members): a
+  // linear check spares them the sort.
+  if (isNormal(ivs)) return [...ivs];
+  const sorted = isSorted(ivs) ? ivs : [...ivs].sort(byLo);
   const out: Interval[] = [];
   for (const iv of sorted) {
     const last = out[out.length - 1];
@@ -105,6 +110,54 @@ export function normalise(ivs: readonly Interval[]): Interval[] {
     } else out.push(iv);
   }
   return out;
+}
+
+/** Sorted, and each interval ends at least one address before the next begins. */
+function isNormal(ivs: readonly Interval[]): boolean {
+  for (let i = 1; i < ivs.length; i++) {
+    const a = ivs[i - 1] as Interval;
+    const b = ivs[i] as Interval;
+    if (b.lo <= a.hi + 1n) return false;
+  }
+  return true;
+}
+
+function isSorted(ivs: readonly Interval[]): boolean {
+  for (let i = 1; i < ivs.length; i++)
+    if ((ivs[i] as Interval).lo < (ivs[i - 1] as Interval).lo) return false;
+  return true;
+}
+
+/**
+ * The union of interval lists of one family. Lists that are already normal (the usual case: a
+ * set's fixed part and its selections' merged members) merge in one linear pass each instead of a
+ * sort of everything.
+ */
+export function union(lists: readonly (readonly Interval[])[]): Interval[] {
+  let acc: Interval[] = [];
+  for (const l of lists) {
+    const b = normalise(l);
+    if (acc.length === 0) {
+      acc = b;
+      continue;
+    }
+    if (b.length === 0) continue;
+    const merged: Interval[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < acc.length || j < b.length) {
+      const x = acc[i];
+      const y = b[j];
+      const next = y === undefined || (x !== undefined && x.lo <= y.lo) ? (i++, x) : (j++, y);
+      if (next === undefined) break;
+      const last = merged[merged.length - 1];
+      if (last && next.lo <= last.hi + 1n) {
+        if (next.hi > last.hi) merged[merged.length - 1] = { family: last.family, lo: last.lo, hi: next.hi };
+      } else merged.push(next);
+    }
+    acc = merged;
+  }
+  return acc;
 }
 
 /** `from` less every interval of `minus` (same family). */
@@ -127,6 +180,7 @@ export function subtract(from: readonly Interval[], minus: readonly Interval[]):
 
 /** The fewest CIDR prefixes covering exactly one interval. */
 export function toPrefixes(iv: Interval): Cidr[] {
+  if (iv.family === 4) return toPrefixes4(Number(iv.lo), Number(iv.hi));
   const width = bits(iv.family);
   const out: Cidr[] = [];
   let lo = iv.lo;
@@ -140,6 +194,24 @@ export function toPrefixes(iv: Interval): Cidr[] {
     }
     out.push(`${fromBig(lo, iv.family)}/${width - size}`);
     lo += 1n << BigInt(size);
+  }
+  return out;
+}
+
+/**
+ * IPv4 in doubles (exact below 2^53): a set of 10,000 pod addresses is 10,000 calls, and BigInt
+ * arithmetic made this the largest part of building a node's sets. Each prefix is as large as both
+ * the start's alignment (its trailing zero bits) and the remaining span allow.
+ */
+function toPrefixes4(lo: number, hi: number): Cidr[] {
+  const out: Cidr[] = [];
+  while (lo <= hi) {
+    const align = lo === 0 ? 32 : 31 - Math.clz32(lo & -lo);
+    const span = hi - lo + 1;
+    const fits = span >= 2 ** 32 ? 32 : 31 - Math.clz32(span);
+    const size = Math.min(align, fits);
+    out.push(`${(lo >>> 24) & 255}.${(lo >>> 16) & 255}.${(lo >>> 8) & 255}.${lo & 255}/${32 - size}`);
+    lo += 2 ** size;
   }
   return out;
 }

@@ -29,7 +29,7 @@ import {
   portField,
   protoField,
 } from "../core/netlink/nftables.js";
-import type { Delta, PolicyCalc } from "./calc.js";
+import type { Delta, ElementDelta, PolicyCalc } from "./calc.js";
 import type { EndpointChain, IREndpoint, IRSet, PolicyChain, PolicyIR } from "./ir.js";
 import { PREAMBLE } from "./ir.js";
 import { applyIptables } from "./iptables/apply.js";
@@ -170,13 +170,20 @@ function elementKeys(s: IRSet): Map<string, IRSet["elements"][number]> {
 function elementChanges(
   from: PolicyIR,
   to: PolicyIR,
-): Array<{ set: IRSet; add: unknown[]; del: unknown[] }> | null {
+  known?: ReadonlyMap<string, ElementDelta>,
+): Array<{ set: IRSet; add: readonly unknown[]; del: readonly unknown[] }> | null {
   const before = new Map(from.sets.map((s) => [s.name, s]));
   if (from.sets.length !== to.sets.length) return null;
-  const out: Array<{ set: IRSet; add: unknown[]; del: unknown[] }> = [];
+  const out: Array<{ set: IRSet; add: readonly unknown[]; del: readonly unknown[] }> = [];
   for (const s of to.sets) {
     const b = before.get(s.name);
     if (!b) return null;
+    // Pods joining or leaving: the calculation counted the elements as it went; no set-sized diff.
+    const k = known?.get(s.name);
+    if (k) {
+      if (k.add.length || k.del.length) out.push({ set: s, add: k.add, del: k.del });
+      continue;
+    }
     const kb = elementKeys(b);
     const ka = elementKeys(s);
     const add = [...ka].filter(([k]) => !kb.has(k)).map(([, e]) => e);
@@ -266,7 +273,7 @@ class NftProgrammer extends BaseProgrammer {
   }
 
   protected async write(from: PolicyIR, to: PolicyIR, d: Delta): Promise<Written> {
-    const elems = d.chains.size === 0 && d.endpoints.size === 0 ? elementChanges(from, to) : null;
+    const elems = d.chains.size === 0 && d.endpoints.size === 0 ? elementChanges(from, to, d.elements) : null;
     if (elems) {
       const changes: SetChange[] = elems.map((c) => ({
         family: "inet",

@@ -67,12 +67,19 @@ export const FAMILY: Readonly<Record<NftFamily, number>> = {
   ip6: 10,
 };
 
+/**
+ * Attributes are many and small (a rule is dozens): they come from Node's shared buffer pool
+ * (allocUnsafe) rather than one ArrayBuffer each, which made encoding the main source of garbage on
+ * the incremental path. Every byte is written, padding included.
+ */
 export function attr(type: number, value: Buffer): Buffer {
   const len = 4 + value.length;
-  const b = Buffer.alloc((len + 3) & ~3);
+  const size = (len + 3) & ~3;
+  const b = Buffer.allocUnsafe(size);
   b.writeUInt16LE(len, 0);
   b.writeUInt16LE(type, 2);
   value.copy(b, 4);
+  b.fill(0, len, size);
   return b;
 }
 
@@ -81,13 +88,15 @@ export const nested = (type: number, parts: readonly Buffer[]): Buffer =>
 export const str = (type: number, s: string): Buffer => attr(type, Buffer.from(`${s}\0`));
 
 export function be32(type: number, v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return attr(type, b);
+  const b = Buffer.allocUnsafe(8);
+  b.writeUInt16LE(8, 0);
+  b.writeUInt16LE(type, 2);
+  b.writeUInt32BE(v >>> 0, 4);
+  return b;
 }
 
 export function be64(type: number, v: bigint): Buffer {
-  const b = Buffer.alloc(8);
+  const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(v);
   return attr(type, b);
 }

@@ -14,7 +14,8 @@
  * - Calico's Pass needs to leave a shared policy chain and skip the rest of the extended tier: it sets
  *   PASS_MARK and returns; the endpoint chain clears the bit first and tests it between jumps.
  */
-import { PROTO, type IRRule, type IRSet, type PolicyIR, type RuleMatch } from "../ir.js";
+import { deepEqual } from "../equal.js";
+import { PROTO, type IRRule, type IRSet, type PolicyChain, type PolicyIR, type RuleMatch } from "../ir.js";
 import type {
   NftChain,
   NftCommand,
@@ -62,11 +63,24 @@ function addrKey(family: 4 | 6 | null, field: "saddr" | "daddr", id: string): Nf
   return { payload: { protocol: family === 4 ? "ip" : "ip6", field } };
 }
 
+/**
+ * The same pod addresses and blocks appear in many sets and in every rendering: their elements are
+ * kept (read-only, shared), up to a bound so a long-running agent does not grow without limit.
+ */
+const cidrElems = new Map<string, NftSetElem>();
+const CIDR_ELEMS_MAX = 1 << 18;
+
 function cidrElem(cidr: string): NftSetElem {
-  const [addr = cidr, lenText] = cidr.split("/");
-  const len = lenText === undefined ? (addr.includes(":") ? 128 : 32) : Number(lenText);
-  const full = addr.includes(":") ? 128 : 32;
-  return len === full ? addr : { prefix: { addr, len } };
+  let e = cidrElems.get(cidr);
+  if (e === undefined) {
+    const [addr = cidr, lenText] = cidr.split("/");
+    const len = lenText === undefined ? (addr.includes(":") ? 128 : 32) : Number(lenText);
+    const full = addr.includes(":") ? 128 : 32;
+    e = len === full ? addr : { prefix: { addr, len } };
+    if (cidrElems.size >= CIDR_ELEMS_MAX) cidrElems.clear();
+    cidrElems.set(cidr, e);
+  }
+  return e;
 }
 
 function portsValue(ports: readonly (number | readonly [number, number])[]): NftValue | { set: NftValue[] } {
@@ -181,23 +195,7 @@ const passSet: NftKey = { "&": [mark, PASS_MARK] };
  */
 const models = new WeakMap<PolicyIR, NftTableModel>();
 
-/** Structural equality of plain JSON data (the IR is nothing else). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  const ra = a as Record<string, unknown>;
-  const rb = b as Record<string, unknown>;
-  for (const k of ka) if (!(k in rb) || !deepEqual(ra[k], rb[k])) return false;
-  return true;
-}
+export { deepEqual } from "../equal.js";
 
 /** A previous IR and its model: pieces of the IR that did not change reuse their rendered objects. */
 interface Previous {
@@ -233,11 +231,41 @@ function reuse<T extends { readonly name: string }, R>(
 const byName = <T extends { readonly name: string }>(xs: readonly T[]): Map<string, T> =>
   new Map(xs.map((x) => [x.name, x]));
 
+/**
+ * IR sets and chains are immutable values that live on from one IR to the next (the programmer's
+ * record of the kernel holds the very objects it rendered last time): each is rendered once.
+ */
+const renderedSets = new WeakMap<IRSet, NftSet>();
+const renderedChains = new WeakMap<PolicyChain, RenderedChain>();
+type RenderedChain = { readonly chain: NftChain; readonly rules: readonly NftRule[] };
+
+function renderedSet(s: IRSet): NftSet {
+  let r = renderedSets.get(s);
+  if (!r) renderedSets.set(s, (r = setOf(s)));
+  return r;
+}
+
+function renderedPolicyChain(pc: PolicyChain): RenderedChain {
+  let r = renderedChains.get(pc);
+  if (!r) {
+    r = {
+      chain: chainDecl(pc.name),
+      rules: pc.rules.map((x) =>
+        ruleOf(pc.name, [...matchStatements(x), { counter: null }, ...actionStatements(x)], x.id),
+      ),
+    };
+    renderedChains.set(pc, r);
+  }
+  return r;
+}
+
 function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
   const prevSets = prev && byName(prev.ir.sets);
   const prevPolicyChains = prev && byName(prev.ir.policyChains);
   const prevEndpointChains = prev && byName(prev.ir.endpointChains);
-  const sets = new Map(ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => setOf(s))]));
+  const sets = new Map(
+    ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => renderedSet(s))]),
+  );
   const chains = new Map<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>();
   const ct = { ct: { key: "state" } } as const;
   chains.set(BASE_EGRESS, {
@@ -286,12 +314,7 @@ function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
   for (const pc of ir.policyChains)
     chains.set(
       pc.name,
-      reuse(pc, prevPolicyChains, prev?.model.chains, () => ({
-        chain: chainDecl(pc.name),
-        rules: pc.rules.map((r) =>
-          ruleOf(pc.name, [...matchStatements(r), { counter: null }, ...actionStatements(r)], r.id),
-        ),
-      })),
+      reuse(pc, prevPolicyChains, prev?.model.chains, () => renderedPolicyChain(pc)),
     );
   for (const ec of ir.endpointChains) {
     const kept = reuse(ec, prevEndpointChains, prev?.model.chains, () => undefined);
@@ -408,7 +431,7 @@ export function renderDiff(from: PolicyIR, to: PolicyIR): NftDocument {
   // 3. Chains whose rules changed (or that are new): flush and refill.
   for (const [name, cb] of b.chains) {
     const ca = a.chains.get(name);
-    if (ca === cb || (ca && key(ca.rules) === key(cb.rules))) continue;
+    if (ca === cb || (ca && deepEqual(ca.rules, cb.rules))) continue;
     if (ca) cmds.push({ flush: { chain: cb.chain } });
     for (const r of cb.rules) cmds.push({ add: { rule: r } });
   }

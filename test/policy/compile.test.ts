@@ -2,7 +2,16 @@ import fc from "fast-check";
 import t from "tap";
 import { parseAllDocuments } from "yaml";
 import { hostIfName } from "../../core/ifname.js";
-import { intervalsToCidrs, parseCidr, subtract, canonicalCidr } from "../../policy/cidr.js";
+import {
+  type Interval,
+  intervalsToCidrs,
+  normalise,
+  parseCidr,
+  subtract,
+  canonicalCidr,
+  toPrefixes,
+  union,
+} from "../../policy/cidr.js";
 import { compile, endpointChainName, policyChainName } from "../../policy/compile.js";
 import { IREvaluator, type Packet } from "../../policy/evaluate.js";
 import type { ClusterState, PolicyIR } from "../../policy/ir.js";
@@ -243,6 +252,48 @@ t.test("CIDR arithmetic: canonical networks, subtraction and the minimal prefix 
         return want === got;
       },
     ),
+    { numRuns: 300 },
+  );
+});
+
+t.test("IPv4 prefix cover over the whole address space, and union of interval lists", async (t) => {
+  t.same(toPrefixes({ family: 4, lo: 0n, hi: 0xffffffffn }), ["0.0.0.0/0"]);
+  t.same(toPrefixes({ family: 4, lo: 0xffffffffn, hi: 0xffffffffn }), ["255.255.255.255/32"]);
+  t.same(toPrefixes({ family: 4, lo: 0x80000000n, hi: 0xffffffffn }), ["128.0.0.0/1"]);
+  // The cover as a plain reference: from the start, the largest aligned block that fits, in BigInt.
+  const reference = (lo: bigint, hi: bigint): string[] => {
+    const out: string[] = [];
+    while (lo <= hi) {
+      let size = 0n;
+      while (size < 32n && lo % (1n << (size + 1n)) === 0n && lo + (1n << (size + 1n)) - 1n <= hi) size++;
+      const n = Number(lo);
+      out.push(`${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${32n - size}`);
+      lo += 1n << size;
+    }
+    return out;
+  };
+  const addr = fc.oneof(
+    fc.bigInt({ min: 0n, max: 0xffffffffn }),
+    fc.constantFrom(0n, 0x7fffffffn, 0x80000000n, 0xfffffffen, 0xffffffffn),
+  );
+  fc.assert(
+    fc.property(addr, addr, (a, b) => {
+      const [lo, hi] = a <= b ? [a, b] : [b, a];
+      t.same(toPrefixes({ family: 4, lo, hi }), reference(lo, hi));
+    }),
+    { numRuns: 300 },
+  );
+  const ivList = fc.array(
+    fc
+      .tuple(fc.bigInt({ min: 0n, max: 300n }), fc.bigInt({ min: 0n, max: 8n }))
+      .map(([lo, n]): Interval => ({ family: 4, lo, hi: lo + n })),
+    { maxLength: 8 },
+  );
+  fc.assert(
+    fc.property(fc.array(ivList, { maxLength: 4 }), (lists) => {
+      t.same(union(lists), normalise(lists.flat()));
+      t.same(union(lists.map(normalise)), normalise(lists.flat()));
+    }),
     { numRuns: 300 },
   );
 });
