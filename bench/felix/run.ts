@@ -156,8 +156,10 @@ async function main(): Promise<void> {
       `/v1/latencies?last=${events}`,
     );
     const inside = lat.eventMs.slice(-events);
+    // One pass per event (each is waited for), so a pass's position names its event.
     const slowest = lat.passes
       .slice(-events)
+      .map((p, i) => ({ ...p, event: `#${i} ${kinds[i % kinds.length] ?? ""}` }))
       .sort((a, b) => b.totalMs - a.totalMs)
       .slice(0, 5);
     await ds.close();
@@ -181,7 +183,7 @@ async function main(): Promise<void> {
     console.log("slowest passes (agent's clock): queued before the pass, then each step");
     for (const p of slowest)
       console.log(
-        `  ${f(p.totalMs)} ms: queued ${f(p.waitMs)}, ${Object.entries(p.steps)
+        `  ${f(p.totalMs)} ms (event ${p.event}): queued ${f(p.waitMs)}, ${Object.entries(p.steps)
           .map(([k, v]) => `${k} ${f(v)}`)
           .join(", ")}`,
       );
