@@ -350,6 +350,8 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   t.match(metrics, /tortie_felix_policies 1/);
   t.match(metrics, /tortie_felix_policy_sets [1-9]/);
   t.match(metrics, /tortie_felix_policy_rules [1-9]/);
+  t.match(metrics, /# TYPE tortie_ipam_block_claims_total counter/, "the CNI server's block claims by mode");
+  t.notMatch(metrics, /tortie_ipam_block_claims_total\{mode="inline"\} [1-9]/, "none inline");
   t.match(metrics, /tortie_felix_programming_seconds_count\{what="event"\} [1-9]/);
   t.match(metrics, /tortie_felix_ready 1/);
   t.match(metrics, /tortie_felix_datastore_up 1/);
