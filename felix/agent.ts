@@ -4,6 +4,7 @@
  * so a burst costs one pass. A periodic resync re-reads the kernel and repairs drift.
  */
 import { networkInterfaces } from "node:os";
+import { PerformanceObserver } from "node:perf_hooks";
 import { Speaker } from "../bgp/session/speaker.js";
 import { errorMessage } from "../core/errors.js";
 import { log } from "../core/log.js";
@@ -18,7 +19,7 @@ import {
 } from "../datastore/index.js";
 import { speakerConfig } from "./bgp.js";
 import { WATCHED_KINDS, objectKey, type WatchedKind } from "./calc/cache.js";
-import { ANN_IPV4, type BgpWant, type Desired } from "./calc/desired.js";
+import { ANN_IPV4, DEFAULT_SECRETS_NAMESPACE, type BgpWant, type Desired } from "./calc/desired.js";
 import { Calculation } from "./calc/incremental.js";
 import { reconcileSysctls } from "./dataplane/interfaces.js";
 import { applyNat } from "./dataplane/nat.js";
@@ -26,6 +27,14 @@ import { EnginePolicy, type PolicyProgrammer } from "./dataplane/policy.js";
 import { RouteReconciler } from "./dataplane/routes.js";
 import { FelixMetrics, type MetricsSnapshot } from "./metrics.js";
 import { VxlanManager } from "./vxlan.js";
+import type { VxlanDesired, Vtep as VxlanVtep } from "./calc/vxlan.js";
+
+/** One event pass: queued (event to pass start) and each step's wall time, ms. */
+export interface PassTiming {
+  readonly totalMs: number;
+  readonly waitMs: number;
+  readonly steps: Readonly<Record<string, number>>;
+}
 
 export interface AgentOptions {
   readonly datastore: string;
@@ -34,6 +43,8 @@ export interface AgentOptions {
   readonly ip: string | undefined;
   readonly backend: "nft" | "iptables";
   readonly resyncSeconds: number;
+  /** Namespace of the Secrets BGP passwords name; only Secrets there are watched. */
+  readonly secretsNamespace?: string;
 }
 
 export interface NodeStatusView {
@@ -61,6 +72,15 @@ export interface NodeStatusView {
     readonly local: number;
     readonly stale: number;
   };
+  /** The VXLAN overlay: this node's device and the remote VTEPs; null when no pool asks for VXLAN. */
+  readonly vxlan: {
+    readonly device: string;
+    readonly vni: number;
+    readonly address: string | null;
+    readonly mac: string;
+    readonly mtu: number | null;
+    readonly vteps: readonly VxlanVtep[];
+  } | null;
   readonly localEndpoints: readonly {
     namespace: string;
     pod: string;
@@ -125,6 +145,15 @@ export class Agent {
   private readonly stepMs: Record<string, number> = {};
   /** Datastore event (informer delivery) → kernel programmed, ms, for the last passes (bench/felix). */
   readonly eventLatencies: number[] = [];
+  /** Where each of the last event passes spent its time, so a slow tail can be attributed. */
+  readonly eventPasses: PassTiming[] = [];
+  /** Event passes since start; unlike the rings' lengths it never stops growing. */
+  eventPassCount = 0;
+  /** Garbage collection pause time since start, ms: a pass's share says whether its tail was GC. */
+  private gcMs = 0;
+  private readonly gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.gcMs += e.duration;
+  });
   /** WorkloadEndpoints by namespace/pod: a pod event must not scan them all. */
   private readonly wepByPod = new Map<string, ObjectOf<"WorkloadEndpoint">>();
 
@@ -145,9 +174,14 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    this.gcObserver.observe({ entryTypes: ["gc"] });
     this.ds = await openDatastore(this.opts.datastore);
     this.ip = this.opts.ip ?? autodetectIp();
-    this.calc = new Calculation({ name: this.opts.node, ip: this.ip });
+    this.calc = new Calculation({
+      name: this.opts.node,
+      ip: this.ip,
+      secretsNamespace: this.opts.secretsNamespace ?? DEFAULT_SECRETS_NAMESPACE,
+    });
     if (!this.ip) log().warn("no IPv4 address found for this node: BGP stays off (give --ip)");
     await this.registerNode();
     this.datastoreUp = true;
@@ -157,7 +191,13 @@ export class Agent {
     this.adopted = await this.routes.adopt();
     log().info({ adopted: this.adopted }, "adopted routes a previous run left in the kernel");
     for (const kind of [...WATCHED_KINDS, "NodeStatus"] as const) {
-      const inf = new Informer(this.ds, kind, (ev) => this.onEvent(kind, ev.type, ev.object));
+      // Secrets only from the agent's own namespace: what its RBAC Role grants, and all BGP reads.
+      const inf = new Informer(
+        this.ds,
+        kind,
+        (ev) => this.onEvent(kind, ev.type, ev.object),
+        kind === "Secret" ? { namespace: this.opts.secretsNamespace ?? DEFAULT_SECRETS_NAMESPACE } : {},
+      );
       this.informers.push(inf);
       inf.start();
     }
@@ -302,9 +342,12 @@ export class Agent {
 
   private async pass(full: boolean, since: number): Promise<void> {
     const began = performance.now();
+    for (const k of Object.keys(this.stepMs)) delete this.stepMs[k];
+    const gcBefore = this.gcMs;
     // Only what the events since the last pass touched is recomputed and reprogrammed; a full pass
     // (start, resync) checks everything against the kernel.
     const { desired: d, changed } = this.calc.take();
+    this.stepMs["calc"] = performance.now() - began;
     if (changed.bgp)
       for (const p of d.problems)
         if (!this.desired?.problems.includes(p)) log().warn({ problem: p }, "object ignored");
@@ -352,15 +395,25 @@ export class Agent {
         return Promise.resolve();
       });
     const done = performance.now();
+    // GC entries are delivered after the pause: what lands by now is most of this pass's share.
+    if (this.gcMs > gcBefore) this.stepMs["gc"] = this.gcMs - gcBefore;
     if (done - since > 100)
       log().info(
-        { full, totalMs: Math.round(done - since), passMs: Math.round(done - began), steps: this.stepMs },
+        {
+          full,
+          totalMs: Math.round(done - since),
+          passMs: Math.round(done - began),
+          steps: Object.fromEntries(Object.entries(this.stepMs).map(([k, v]) => [k, Math.round(v)])),
+        },
         "slow programming pass",
       );
     this.metrics.programming.observe({ what: full ? "resync" : "event" }, (done - since) / 1000);
     if (!full) {
+      this.eventPassCount++;
       this.eventLatencies.push(done - since);
       if (this.eventLatencies.length > 10_000) this.eventLatencies.shift();
+      this.eventPasses.push({ totalMs: done - since, waitMs: began - since, steps: { ...this.stepMs } });
+      if (this.eventPasses.length > 1000) this.eventPasses.shift();
     }
     this.lastProgramming = {
       ms: Math.round((done - began) * 100) / 100,
@@ -379,7 +432,7 @@ export class Agent {
       log().error({ kind, err: errorMessage(err) }, "programming failed; retrying at the next pass");
     }
     const ms = performance.now() - began;
-    this.stepMs[kind] = Math.round(ms);
+    this.stepMs[kind] = ms;
     this.metrics.programming.observe({ what: kind }, ms / 1000);
   }
 
@@ -534,6 +587,7 @@ export class Agent {
         local: this.desired?.routes.length ?? 0,
         stale: this.routes.counts().stale,
       },
+      vxlan: vxlanView(this.vxlan?.last),
       localEndpoints: (this.desired?.localEndpoints ?? []).map((e) => ({ ...e, ips: [...e.ips] })),
       policies: {
         active: [
@@ -566,6 +620,7 @@ export class Agent {
   /** Leaves routes and nftables as they are: the next agent adopts them (graceful restart). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.gcObserver.disconnect();
     for (const t of this.timers) clearInterval(t);
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.running?.catch(() => undefined);
@@ -592,4 +647,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
+}
+
+function vxlanView(d: VxlanDesired | undefined): NodeStatusView["vxlan"] {
+  if (!d?.device) return null;
+  const { name, vni, address, mac, mtu } = d.device;
+  return { device: name, vni, address: address ?? null, mac, mtu: mtu ?? null, vteps: d.vteps };
 }

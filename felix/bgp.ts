@@ -22,6 +22,7 @@ export function speakerConfig(want: BgpWant): ParsedConfig {
         ...(p.filters !== undefined ? { filters: [...p.filters] } : {}),
         ...(p.ttlSecurity !== undefined ? { ttlSecurity: p.ttlSecurity } : {}),
         ...(p.bfd ? { bfd: true } : {}),
+        ...(p.password !== undefined ? { password: p.password } : {}),
       })),
       filters: [...want.filters],
       pools: [...want.pools],

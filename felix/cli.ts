@@ -7,6 +7,8 @@ import { serveCni } from "../cni/agent.js";
 import { Agent, type NodeStatusView } from "./agent.js";
 import { queryStatus, serveControlSocket, serveHealth } from "./http.js";
 
+import { DEFAULT_SECRETS_NAMESPACE } from "./calc/desired.js";
+
 export const DEFAULT_NODE_CONTROL = "/run/tortie/node.sock";
 export const DEFAULT_LISTEN = "127.0.0.1:9099";
 
@@ -19,6 +21,7 @@ interface RunOpts {
   backend: string;
   resyncInterval: string;
   cniSocket?: string;
+  secretsNamespace?: string;
 }
 
 /** HOST:PORT or [IPv6]:PORT. */
@@ -41,6 +44,11 @@ export function checkRunOptions(o: RunOpts) {
     throw new UserError(
       `--resync-interval: ${JSON.stringify(o.resyncInterval)} must be a positive number of seconds`,
     );
+  const secretsNamespace = o.secretsNamespace ?? DEFAULT_SECRETS_NAMESPACE;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(secretsNamespace))
+    throw new UserError(
+      `--secrets-namespace: ${JSON.stringify(secretsNamespace)} is not a namespace name (RFC 1123 label)`,
+    );
   if (o.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(o.ip))
     throw new UserError(`--ip: ${JSON.stringify(o.ip)} must be an IPv4 ADDR/LEN, e.g. 10.0.0.1/24`);
   return {
@@ -49,6 +57,7 @@ export function checkRunOptions(o: RunOpts) {
     ip: o.ip,
     backend: o.backend === "iptables" ? ("iptables" as const) : ("nft" as const),
     resyncSeconds: resync,
+    secretsNamespace,
     listen: parseListen(o.listen),
     control: o.control,
   };
@@ -119,6 +128,19 @@ export function statusText(s: NodeStatusView): string {
   lines.push(
     `routes out: ${s.routes.out.join(", ") || "(none)"}; local ${s.routes.local}, stale ${s.routes.stale}`,
   );
+  if (s.vxlan) {
+    const v = s.vxlan;
+    lines.push(
+      `vxlan: ${v.device} vni ${v.vni}, tunnel address ${v.address ?? "(none yet)"}, mac ${v.mac}, mtu ${v.mtu ?? "-"}`,
+    );
+    if (v.vteps.length > 0)
+      lines.push(
+        table([
+          ["NODE", "TUNNEL", "MAC", "UNDERLAY"],
+          ...v.vteps.map((x) => [x.node, x.tunnel, x.mac, x.underlay]),
+        ]),
+      );
+  }
   lines.push(`local endpoints: ${s.localEndpoints.length}`);
   for (const e of s.localEndpoints) lines.push(`  ${e.namespace}/${e.pod}  ${e.ifName}  ${e.ips.join(",")}`);
   lines.push(
@@ -161,6 +183,14 @@ export function registerNodeCommands(program: Command): void {
       new Option("--resync-interval <seconds>", "full reconcile against the kernel this often")
         .env("TORTIE_RESYNC_INTERVAL")
         .default("30"),
+    )
+    .addOption(
+      new Option(
+        "--secrets-namespace <namespace>",
+        "where the Secrets named by BGPPeer spec.password / BGPConfiguration spec.nodeMeshPassword live (the DaemonSet's namespace)",
+      )
+        .env("TORTIE_SECRETS_NAMESPACE")
+        .default(DEFAULT_SECRETS_NAMESPACE),
     )
     .addOption(
       new Option(

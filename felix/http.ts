@@ -29,7 +29,16 @@ export async function serveControlSocket(agent: Agent, path: string): Promise<Fa
   rmSync(path, { force: true });
   const app = fastify({ logger: false });
   app.get("/v1/status", () => agent.status());
-  app.get("/v1/latencies", () => ({ eventMs: agent.eventLatencies }));
+  // `?last=N` keeps a poller (bench/felix polls every 2 ms) from serialising the whole ring each time.
+  app.get<{ Querystring: { last?: string } }>("/v1/latencies", (req) => {
+    const n = req.query.last === undefined ? Infinity : Math.max(0, Number(req.query.last) || 0);
+    const tail = <T>(xs: readonly T[]): T[] => (n === Infinity ? [...xs] : n === 0 ? [] : xs.slice(-n));
+    return {
+      count: agent.eventPassCount,
+      eventMs: tail(agent.eventLatencies),
+      passes: tail(agent.eventPasses),
+    };
+  });
   await app.listen({ path });
   return app;
 }

@@ -2,7 +2,7 @@
  * The agent's Prometheus metrics (prom-client, own registry). Gauges that mirror state are filled at
  * scrape time from a snapshot the agent provides, so they can never lag behind what status shows.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface MetricsSnapshot {
   readonly ready: boolean;
@@ -45,6 +45,9 @@ export class FelixMetrics {
 
   constructor() {
     const registers = [this.registry];
+    // The process's own figures (CPU, heap, GC pauses, event-loop lag): a latency tail is read off
+    // nodejs_gc_duration_seconds and nodejs_eventloop_lag_* before anyone attaches a profiler.
+    collectDefaultMetrics({ register: this.registry });
     this.programming = new Histogram({
       name: "tortie_felix_programming_seconds",
       help: "From a datastore event (or resync) to the kernel programmed, by what was programmed",

@@ -225,10 +225,32 @@ export class Allocator {
   }
 
   private async assignFor(req: AssignRequest, have: readonly string[]): Promise<AssignedAddress[]> {
-    const [{ pools, reservations }, labels] = await Promise.all([
+    let [{ pools, reservations }, labels] = await Promise.all([
       this.configuration(),
       this.nodeLabels(req.node),
     ]);
+    const eligibleFor = (family: 4 | 6): IPPool[] =>
+      eligiblePools(pools, family, labels, family === 4 ? req.pools4 : req.pools6);
+    // A pool (or node label) created a moment ago may not be in the cached configuration yet: before
+    // anything is assigned, a pool the request cannot find sends it to the datastore once more.
+    if (this.configCacheMs > 0) {
+      let missing: boolean;
+      try {
+        missing =
+          (req.num4 > 0 && eligibleFor(4).length === 0) || (req.num6 > 0 && eligibleFor(6).length === 0);
+      } catch (e) {
+        if (!(e instanceof IpamError) || e.code !== "NoPool") throw e;
+        missing = true;
+      }
+      if (missing) {
+        this.config = undefined;
+        this.labelCache.delete(req.node);
+        [{ pools, reservations }, labels] = await Promise.all([
+          this.configuration(),
+          this.nodeLabels(req.node),
+        ]);
+      }
+    }
     const attrs: AllocationAttrs = {
       handle: req.handle,
       node: req.node,
@@ -252,7 +274,7 @@ export class Allocator {
       const mine = have.filter((a) => parseAddr(a).family === family);
       for (const a of mine.slice(0, want)) out.push(describe(a));
       if (want <= mine.length) continue;
-      const eligible = eligiblePools(pools, family, labels, family === 4 ? req.pools4 : req.pools6);
+      const eligible = eligibleFor(family);
       if (eligible.length === 0)
         throw new IpamError("NoPool", `no enabled IPv${family} pool selects node ${req.node}`);
       for (let i = mine.length; i < want; i++)

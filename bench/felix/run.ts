@@ -16,6 +16,7 @@ import { Kit } from "../../test/kit/kit.js";
 import { waitFor } from "../../test/kit/wait.js";
 import { NODE, clusterState, policyDocs } from "../policy/cluster.js";
 import { spawnAgent } from "../../test/felix/harness.js";
+import type { PassTiming } from "../../felix/agent.js";
 
 const events = Number(process.argv[process.argv.indexOf("--events") + 1] ?? 300) || 300;
 /** `--cpu-prof DIR`: the agent writes a V8 CPU profile there when it stops (node --cpu-prof). */
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
     await first.agent.stop();
     const { agent, ms: startup } = await startAgent("felix-restarted");
     const ds = await openDatastore(datastore);
-    const count = async () => (await get<{ eventMs: number[] }>(control, "/v1/latencies")).eventMs.length;
+    const count = async () => (await get<{ count: number }>(control, "/v1/latencies?last=0")).count;
     const e2e: number[] = [];
     const kinds = ["new pod", "pod label change", "policy change"] as const;
     const byKind = new Map<string, number[]>(kinds.map((k) => [k, []]));
@@ -150,7 +151,15 @@ async function main(): Promise<void> {
       e2e.push(ms);
       byKind.get(kind)?.push(ms);
     }
-    const inside = (await get<{ eventMs: number[] }>(control, "/v1/latencies")).eventMs.slice(-events);
+    const lat = await get<{ eventMs: number[]; passes: PassTiming[] }>(
+      control,
+      `/v1/latencies?last=${events}`,
+    );
+    const inside = lat.eventMs.slice(-events);
+    const slowest = lat.passes
+      .slice(-events)
+      .sort((a, b) => b.totalMs - a.totalMs)
+      .slice(0, 5);
     await ds.close();
     await agent.stop();
     const f = (x: number) => x.toFixed(1);
@@ -169,6 +178,13 @@ async function main(): Promise<void> {
     );
     for (const [k, xs] of byKind)
       console.log(`  ${k}: p50 ${f(pct(xs, 50))} ms, p99 ${f(pct(xs, 99))} ms (${xs.length})`);
+    console.log("slowest passes (agent's clock): queued before the pass, then each step");
+    for (const p of slowest)
+      console.log(
+        `  ${f(p.totalMs)} ms: queued ${f(p.waitMs)}, ${Object.entries(p.steps)
+          .map(([k, v]) => `${k} ${f(v)}`)
+          .join(", ")}`,
+      );
   } finally {
     await kit.cleanup();
   }

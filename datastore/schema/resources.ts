@@ -354,6 +354,8 @@ export const SCHEMAS = {
   Node: { spec: NodeSpec, status: NodeStatusK8s, specOptional: true },
   ServiceAccount: { spec: opaque(), specOptional: true },
   Service: { spec: ServiceSpec, status: ServiceStatus },
+  // Read for BGP passwords (BGPPeer spec.password.secretKeyRef); `data` / `stringData` are top-level.
+  Secret: { spec: opaque(), specOptional: true },
   KubernetesNetworkPolicy: { spec: KubernetesNetworkPolicySpec },
   IPPool: { spec: IPPoolSpec },
   IPReservation: { spec: IPReservationSpec },

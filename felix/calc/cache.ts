@@ -11,6 +11,7 @@ export const WATCHED_KINDS = [
   "Node",
   "Namespace",
   "ServiceAccount",
+  "Secret",
   "Pod",
   "WorkloadEndpoint",
   "KubernetesNetworkPolicy",

@@ -43,6 +43,8 @@ export interface BgpPeerWant {
   readonly ttlSecurity?: number;
   /** BGPPeer spec.failureDetectionMode BFDIfDirectlyConnected: single-hop BFD watches the session. */
   readonly bfd?: boolean;
+  /** RFC 2385 TCP-MD5 key, read from the Secret that spec.password.secretKeyRef names. */
+  readonly password?: string;
 }
 
 export interface BgpWant {
@@ -92,7 +94,17 @@ export interface Self {
   readonly name: string;
   /** ADDR/LEN, the BGP address (also what felix writes into its Node's annotation). */
   readonly ip: string | undefined;
+  /** Where BGP passwords' Secrets live (the agent's own namespace, as Calico does); kube-system if absent. */
+  readonly secretsNamespace?: string;
 }
+
+export const DEFAULT_SECRETS_NAMESPACE = "kube-system";
+type PasswordRef = { readonly secretKeyRef?: { readonly name: string; readonly key: string } };
+/** A v1 Secret's payload: `data` base64, `stringData` plain (what a hand-written file store object holds). */
+type SecretData = { readonly data?: Record<string, string>; readonly stringData?: Record<string, string> };
+const decodeBase64 = (s: string): string => Buffer.from(s, "base64").toString("utf8");
+/** Linux's TCP_MD5SIG_MAXKEYLEN: a longer key is refused by setsockopt. */
+const MD5_MAX_KEY = 80;
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const isV6 = (a: string): boolean => a.includes(":");
@@ -362,11 +374,35 @@ function cidrsOf(
   return [...out].sort(cmp);
 }
 
+/**
+ * Local pod addresses outside every block affine to this node (IPAM borrowed them from another
+ * node's block), as /32s: the block's owner advertises the whole block, so without a more specific
+ * route from here the other nodes would send this pod's traffic to the owner's blackhole.
+ */
+export function borrowedAddresses(eps: readonly LocalEndpoint[], blocks: readonly string[]): string[] {
+  const own = blocks.flatMap((b) => {
+    try {
+      return [ipaddr.parseCIDR(b)];
+    } catch {
+      return [];
+    }
+  });
+  const out: string[] = [];
+  for (const e of eps)
+    for (const ip of e.ips) {
+      if (isV6(ip)) continue;
+      const a = ipaddr.parse(ip);
+      if (!own.some((c) => c[0].kind() === a.kind() && a.match(c))) out.push(`${ip}/32`);
+    }
+  return out.sort(cmp);
+}
+
 export function bgpFor(
   cache: ClusterCache,
   self: Self,
   blocks: readonly string[],
   problems: string[],
+  borrowed: readonly string[] = [],
 ): BgpWant | undefined {
   const routerId = self.ip === undefined ? undefined : canonicalIp(self.ip);
   if (routerId === undefined || isV6(routerId)) return undefined;
@@ -399,6 +435,35 @@ export function bgpFor(
       problems.push(`${what}: ${JSON.stringify(raw)} is not a duration from 1s to 4095s (RFC 4724)`);
     else restartTimes.push(secs);
   };
+  const secretsNs = self.secretsNamespace ?? DEFAULT_SECRETS_NAMESPACE;
+  /**
+   * A password's Secret, read into the peer; undefined when it names a Secret or key that is not
+   * there: that peering waits for it (fail closed) rather than come up unsigned.
+   */
+  const passwordOf = (ref: PasswordRef | undefined, what: string): Partial<BgpPeerWant> | undefined => {
+    const r = ref?.secretKeyRef;
+    if (r === undefined) return {};
+    const where = `${what}.secretKeyRef`;
+    const secret = cache.get("Secret", r.name, secretsNs) as SecretData | undefined;
+    if (!secret) {
+      problems.push(`${where}: no Secret ${secretsNs}/${r.name}: the peering waits for it`);
+      return undefined;
+    }
+    const encoded = secret.data?.[r.key];
+    const key = secret.stringData?.[r.key] ?? (encoded !== undefined ? decodeBase64(encoded) : undefined);
+    if (key === undefined) {
+      problems.push(`${where}: Secret ${secretsNs}/${r.name} has no key ${JSON.stringify(r.key)}`);
+      return undefined;
+    }
+    const bytes = Buffer.byteLength(key);
+    if (bytes < 1 || bytes > MD5_MAX_KEY) {
+      problems.push(
+        `${where}: the password in ${secretsNs}/${r.name} is ${bytes} bytes (1 to ${MD5_MAX_KEY})`,
+      );
+      return undefined;
+    }
+    return { password: key };
+  };
   const ownNode = (n: ObjectOf<"Node">, source: string, extra: Partial<BgpPeerWant> = {}): void => {
     const address = nodeAddress(n);
     if (address === undefined) return;
@@ -412,8 +477,12 @@ export function bgpFor(
       ...extra,
     });
   };
+  const meshPassword = passwordOf(
+    config?.nodeMeshPassword,
+    "BGPConfiguration default: spec.nodeMeshPassword",
+  );
   const mesh = config?.nodeToNodeMeshEnabled !== false;
-  if (mesh) for (const n of nodes) ownNode(n, "mesh");
+  if (mesh && meshPassword) for (const n of nodes) ownNode(n, "mesh", meshPassword);
   if (mesh && nodes.length > 0)
     restartTime(config?.nodeMeshMaxRestartTime, "BGPConfiguration default: spec.nodeMeshMaxRestartTime");
   const bgpPeers = cache.list("BGPPeer").sort((a, b) => cmp(a.metadata.name, b.metadata.name));
@@ -436,7 +505,10 @@ export function bgpFor(
     if (ttl > 254)
       problems.push(`${what}: spec.ttlSecurity: ${ttl} hops leaves no TTL to check (at most 254)`);
     const nextHopMode = s.nextHopMode ?? (s.keepOriginalNextHop === true ? "Keep" : undefined);
+    const password = passwordOf(s.password, `${what}: spec.password`);
+    if (!password) continue;
     const extra: Partial<BgpPeerWant> = {
+      ...password,
       ...(peerFilters.length > 0 ? { filters: peerFilters } : {}),
       ...(ttl >= 1 && ttl <= 254 ? { ttlSecurity: ttl } : {}),
       ...(nextHopMode !== undefined ? { nextHopMode } : {}),
@@ -471,13 +543,20 @@ export function bgpFor(
     .list("IPPool")
     .filter((p) => p.spec.disableBGPExport === true)
     .map((p) => p.spec.cidr);
+  const allPools = cache.list("IPPool").map((p) => p.spec.cidr);
   return {
     routerId,
     asn,
     listenPort,
     routeReflectorClusterId: clusterId,
     peers: [...peers.values()].sort((a, b) => cmp(a.address, b.address)),
-    originate: blocks.filter((b) => !isV6(b) && !noExport.some((c) => contains(c, b))),
+    // Borrowed addresses only inside a pool (never a host-network or foreign address), as blocks are.
+    originate: [
+      ...blocks.filter((b) => !isV6(b) && !noExport.some((c) => contains(c, b))),
+      ...borrowed.filter(
+        (a) => allPools.some((c) => contains(c, a)) && !noExport.some((c) => contains(c, a)),
+      ),
+    ],
     filters,
     pools: [...new Set(cache.list("IPPool").flatMap((p) => canonicalCidr(p.spec.cidr) ?? []))].sort(cmp),
     serviceClusterIPs: cidrsOf(
@@ -504,7 +583,7 @@ export function computeDesired(cache: ClusterCache, self: Self): Desired {
   const localEps = localEndpoints(cache, self.name);
   const blocks = affineBlocks(cache, self.name);
   const routes = localRoutes(localEps, blocks);
-  const bgp = bgpFor(cache, self, blocks, problems);
+  const bgp = bgpFor(cache, self, blocks, problems, borrowedAddresses(localEps, blocks));
   return {
     node: self.name,
     localEndpoints: localEps,

@@ -10,10 +10,11 @@
 import type { RouteSpec } from "../../core/kernel-routes.js";
 import type { ObjectOf, StoredObject, WatchEventType } from "../../datastore/types.js";
 import { ClusterCache, objectKey, type WatchedKind } from "./cache.js";
-import { blockOwner, type BlockSource } from "./vxlan.js";
+import { blockOwner, borrowedIn, type BlockSource } from "./vxlan.js";
 import {
   affineBlockOf,
   bgpFor,
+  borrowedAddresses,
   endpointOf,
   localRoutes,
   masquerade,
@@ -49,6 +50,8 @@ export class Calculation {
   private dirtyBlocks = true;
   private dirtyPools = true;
   private dirtyBgp = true;
+  /** Local addresses outside our blocks (borrowed), advertised as /32s. */
+  private borrowed: readonly string[] = [];
   private dirtyVxlan = true;
   private first = true;
   private desired: Desired;
@@ -89,6 +92,12 @@ export class Calculation {
         const owner = (o: StoredObject | undefined): string | undefined =>
           o === undefined ? undefined : blockOwner({ kind, obj: o } as BlockSource);
         if (owner(old) !== owner(now)) this.dirtyVxlan = true;
+        // ...or when an address in it is borrowed or given back (the overlay routes those as /32s).
+        else if (kind === "IPAMBlock") {
+          const lent = (o: StoredObject | undefined): string =>
+            o === undefined ? "" : JSON.stringify(borrowedIn(o as ObjectOf<"IPAMBlock">));
+          if (lent(old) !== lent(now)) this.dirtyVxlan = true;
+        }
         const k = `${kind}:${objectKey(obj)}`;
         const block = now === undefined ? undefined : affineBlockOf(kind, now, this.self.name);
         if (this.blockSources.get(k) === block) break;
@@ -109,6 +118,7 @@ export class Calculation {
       case "BGPConfiguration":
       case "BGPPeer":
       case "BGPFilter":
+      case "Secret":
         this.dirtyBgp = true;
         break;
       // Policy inputs: the policy engine's own label index takes them.
@@ -178,9 +188,14 @@ export class Calculation {
       this.dirtyPools = false;
     }
     let bgpChanged = false;
+    if (endpointsChanged || blocksChanged) {
+      const next = borrowedAddresses(localEndpoints, affineBlocks);
+      if (next.join() !== this.borrowed.join()) this.dirtyBgp = true;
+      this.borrowed = next;
+    }
     if (this.dirtyBgp || blocksChanged) {
       const found: string[] = [];
-      const next = bgpFor(this.cache, this.self, affineBlocks, found);
+      const next = bgpFor(this.cache, this.self, affineBlocks, found, this.borrowed);
       bgpChanged = JSON.stringify(next) !== JSON.stringify(bgp) || found.join("\n") !== problems.join("\n");
       bgp = next;
       problems = found.sort(cmp);

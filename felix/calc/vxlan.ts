@@ -49,8 +49,15 @@ export interface VxlanInput {
   readonly nodes: readonly VxlanNode[];
   readonly pools: readonly VxlanPool[];
   readonly blocks: readonly BlockOwner[];
+  /** Addresses held by a node other than their block's owner (IPAM borrowed them), with that node. */
+  readonly borrowed?: readonly BorrowedAddress[];
   /** MTU of the interface holding this node's address; the device gets 50 less. */
   readonly underlayMtu?: number;
+}
+
+export interface BorrowedAddress {
+  readonly addr: string;
+  readonly node: string;
 }
 
 export interface VxlanDevice {
@@ -63,6 +70,15 @@ export interface VxlanDevice {
   readonly mtu: number | undefined;
   /** This node's tunnel address (a /32 on the device), once IPAM gave one. */
   readonly address: string | undefined;
+}
+
+export interface Vtep {
+  readonly node: string;
+  /** The remote node's tunnel address (inner next hop). */
+  readonly tunnel: string;
+  readonly mac: string;
+  /** The remote node's underlay address (outer destination). */
+  readonly underlay: string;
 }
 
 export interface Neighbour {
@@ -83,6 +99,8 @@ export interface VxlanDesired {
   readonly fdb: readonly FdbEntry[];
   /** Per remote block: over the tunnel (onlink via the VTEP), or straight to the node (CrossSubnet, same subnet). */
   readonly routes: readonly RouteSpec[];
+  /** The remote VTEPs this node tunnels to, by node name (what `tortie node status` lists). */
+  readonly vteps: readonly Vtep[];
   /** The enabled IPv4 VXLAN pools a tunnel address may come from (names). */
   readonly tunnelPools: readonly string[];
   /** This node's published tunnel address lies in one of them (else it is given a new one). */
@@ -150,6 +168,7 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
     neighbours: [],
     fdb: [],
     routes: [],
+    vteps: [],
     tunnelPools,
     tunnelValid,
     problems,
@@ -192,29 +211,46 @@ export function computeVxlan(input: VxlanInput): VxlanDesired {
 
   const routes = new Map<string, RouteSpec>();
   const vteps = new Map<string, { tunnel: string; mac: string; dst: string }>();
+  /** A route to `dst` (of `pool`) at node `node`: native within the subnet under CrossSubnet, else via its VTEP. */
+  const routeTo = (dst: string, pool: VxlanPool, node: string): void => {
+    const remote = byName.get(node);
+    if (!remote) return;
+    if (pool.mode === "CrossSubnet" && remote.addr.match(selfNet)) {
+      // Same subnet: plain routed to the node itself, no encapsulation (Calico's "noEncap" route).
+      routes.set(dst, { dst, nexthops: [{ gateway: remote.addr.toString() }] });
+      return;
+    }
+    // No VTEP yet: no route from here, so whatever BGP learned for the block still applies.
+    if (remote.tunnel === undefined || remote.mac === undefined) return;
+    vteps.set(node, { tunnel: remote.tunnel, mac: remote.mac, dst: remote.addr.toString() });
+    routes.set(dst, { dst, nexthops: [{ gateway: remote.tunnel, dev: VXLAN_DEVICE, onlink: true }] });
+  };
+  const poolOf = (a: ipaddr.IPv4, len: number): VxlanPool | undefined =>
+    pools.find((p) => within(a, p.net) && len >= p.net[1])?.pool;
   for (const b of input.blocks) {
     if (b.node === input.self.name) continue;
     const net = parseCidr(b.cidr);
     if (!net || net[0].kind() !== "ipv4") continue;
-    const pool = pools.find((p) => within(net[0] as ipaddr.IPv4, p.net) && net[1] >= p.net[1])?.pool;
-    const remote = byName.get(b.node);
-    if (!pool || !remote) continue;
-    const dst = `${ipaddr.IPv4.networkAddressFromCIDR(b.cidr).toString()}/${net[1]}`;
-    if (pool.mode === "CrossSubnet" && remote.addr.match(selfNet)) {
-      // Same subnet: plain routed to the node itself, no encapsulation (Calico's "noEncap" route).
-      routes.set(dst, { dst, nexthops: [{ gateway: remote.addr.toString() }] });
-      continue;
-    }
-    // No VTEP yet: no route from here, so whatever BGP learned for the block still applies.
-    if (remote.tunnel === undefined || remote.mac === undefined) continue;
-    vteps.set(b.node, { tunnel: remote.tunnel, mac: remote.mac, dst: remote.addr.toString() });
-    routes.set(dst, { dst, nexthops: [{ gateway: remote.tunnel, dev: VXLAN_DEVICE, onlink: true }] });
+    const pool = poolOf(net[0] as ipaddr.IPv4, net[1]);
+    if (!pool) continue;
+    routeTo(`${ipaddr.IPv4.networkAddressFromCIDR(b.cidr).toString()}/${net[1]}`, pool, b.node);
+  }
+  // A borrowed address lives on the borrowing node, not with its block (Calico routes each as a /32):
+  // more specific than the owner's block route here, or than our own blackhole when the block is ours.
+  for (const x of input.borrowed ?? []) {
+    if (x.node === input.self.name) continue;
+    const a = v4(x.addr);
+    const pool = a && poolOf(a, 32);
+    if (a && pool) routeTo(`${a.toString()}/32`, pool, x.node);
   }
   const v = [...vteps.values()];
   return {
     device,
     neighbours: v.map((x) => ({ ip: x.tunnel, mac: x.mac })).sort((a, b) => cmp(a.ip, b.ip)),
     fdb: v.map((x) => ({ mac: x.mac, dst: x.dst })).sort((a, b) => cmp(a.mac, b.mac)),
+    vteps: [...vteps.entries()]
+      .map(([node, x]) => ({ node, tunnel: x.tunnel, mac: x.mac, underlay: x.dst }))
+      .sort((a, b) => cmp(a.node, b.node)),
     routes: [...routes.values()].sort((a, b) => cmp(a.dst, b.dst)),
     tunnelPools,
     tunnelValid,
@@ -231,6 +267,26 @@ export function blockOwner(b: BlockSource): string | undefined {
   if (b.kind === "BlockAffinity") return b.obj.spec.state === "confirmed" ? b.obj.spec.node : undefined;
   const aff = b.obj.spec.affinity;
   return typeof aff === "string" && aff.startsWith("host:") ? aff.slice(5) : undefined;
+}
+
+/** The addresses of an IPAMBlock held by a node other than its owner (all of them when unclaimed). */
+export function borrowedIn(b: ObjectOf<"IPAMBlock">): BorrowedAddress[] {
+  const owner = blockOwner({ kind: "IPAMBlock", obj: b });
+  const out: BorrowedAddress[] = [];
+  let base: number;
+  try {
+    base = ipaddr.IPv4.networkAddressFromCIDR(b.spec.cidr)
+      .toByteArray()
+      .reduce((n, x) => n * 256 + x, 0);
+  } catch {
+    return out; // IPv6 blocks: the overlay is IPv4 only
+  }
+  b.spec.allocations.forEach((a, ordinal) => {
+    if (!a || a.node === owner) return;
+    const n = base + ordinal;
+    out.push({ addr: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."), node: a.node });
+  });
+  return out;
 }
 
 export function vxlanInput(
@@ -265,6 +321,7 @@ export function vxlanInput(
       disabled: p.spec.disabled === true,
     })),
     blocks: [...owners].map(([cidr, node]) => ({ cidr, node })),
+    borrowed: cache.list("IPAMBlock").flatMap(borrowedIn),
     ...(underlayMtu !== undefined ? { underlayMtu } : {}),
   };
 }

@@ -97,25 +97,44 @@ async function perform(
   }
 }
 
+type Rules = {
+  kind: string;
+  rules: { apiGroups: string[]; resources: string[]; verbs: string[]; [k: string]: unknown }[];
+};
+
+/**
+ * What the ClusterRole and the Role (the release namespace's Secrets, which the agent reads for BGP
+ * passwords and nothing else) grant together. Secrets must come from the Role only: a ClusterRole
+ * would grant every Secret in the cluster.
+ */
 function granted(): { triples: Triple[]; problems: string[] } {
-  const role = parse(readFileSync(join(CHART, "templates", "clusterrole.yaml"), "utf8")) as {
-    kind: string;
-    rules: { apiGroups: string[]; resources: string[]; verbs: string[]; [k: string]: unknown }[];
-  };
+  const read = (file: string) => parse(readFileSync(join(CHART, "templates", file), "utf8")) as Rules;
+  const cluster = read("clusterrole.yaml");
+  const ns = read("role.yaml");
   const problems: string[] = [];
-  if (role.kind !== "ClusterRole") problems.push("not a ClusterRole");
+  if (cluster.kind !== "ClusterRole") problems.push("clusterrole.yaml: not a ClusterRole");
+  if (ns.kind !== "Role") problems.push("role.yaml: not a Role");
   const triples = new Set<Triple>();
-  for (const [i, r] of role.rules.entries()) {
-    for (const k of Object.keys(r))
-      if (!["apiGroups", "resources", "verbs"].includes(k)) problems.push(`rules[${i}].${k}: not expected`);
-    for (const g of r.apiGroups)
-      for (const res of r.resources)
-        for (const v of r.verbs) {
-          if ([g, res, v].includes("*"))
-            problems.push(`rules[${i}]: a wildcard grants more than the code uses`);
-          triples.add(triple(g, res, v));
-        }
-  }
+  for (const [file, role] of [
+    ["clusterrole.yaml", cluster],
+    ["role.yaml", ns],
+  ] as const)
+    for (const [i, r] of role.rules.entries()) {
+      for (const k of Object.keys(r))
+        if (!["apiGroups", "resources", "verbs"].includes(k))
+          problems.push(`${file}: rules[${i}].${k}: not expected`);
+      const secrets = r.resources.includes("secrets");
+      if (file === "clusterrole.yaml" && secrets) problems.push(`${file}: rules[${i}]: secrets cluster-wide`);
+      if (file === "role.yaml" && (!secrets || r.resources.length !== 1 || r.apiGroups.join() !== ""))
+        problems.push(`${file}: rules[${i}]: the Role is for core secrets only`);
+      for (const g of r.apiGroups)
+        for (const res of r.resources)
+          for (const v of r.verbs) {
+            if ([g, res, v].includes("*"))
+              problems.push(`${file}: rules[${i}]: a wildcard grants more than the code uses`);
+            triples.add(triple(g, res, v));
+          }
+    }
   return { triples: [...triples].sort(), problems };
 }
 
@@ -133,34 +152,37 @@ async function kubernetesStore(t: Test): Promise<{ server: TestApiServer; ds: St
   return { server, ds };
 }
 
-t.test("the ClusterRole grants exactly what the code does through the Kubernetes datastore", async (t) => {
-  const { server, ds } = await kubernetesStore(t);
-  const pairs = new Map<string, { kind: KindName; op: Op; at: string[] }>();
-  for (const u of scan.uses) {
-    const k = `${u.kind} ${u.op}`;
-    const p = pairs.get(k) ?? { kind: u.kind, op: u.op, at: [] };
-    p.at.push(u.at);
-    pairs.set(k, p);
-  }
-  const want = new Map<Triple, string[]>();
-  for (const { kind, op, at } of pairs.values()) {
-    const seen = await requestsOf(server, ds, kind, op);
-    t.ok(seen.length > 0, `${kind} ${op} reaches the API server`);
-    if (op === "watch") t.same([...new Set(seen)].map((s) => s.split(":")[1]).sort(), ["list", "watch"]);
-    for (const s of seen) want.set(s, [...(want.get(s) ?? []), `${kind} ${op} (${at[0] ?? ""})`]);
-  }
-  const { triples, problems } = granted();
-  t.same(problems, [], "plain rules: apiGroups, resources, verbs, no wildcards");
-  const needed = [...want.keys()].sort();
-  const missing = needed
-    .filter((n) => !triples.includes(n))
-    .map((n) => `${n} for ${(want.get(n) ?? []).join(", ")}`);
-  const extra = triples.filter((g) => !want.has(g));
-  t.same(missing, [], "every request the code makes is granted");
-  t.same(extra, [], "nothing is granted that the code does not use");
-  if (failures.length > 0)
-    t.comment(`operations the test API server refused (requests still counted):\n${failures.join("\n")}`);
-});
+t.test(
+  "the ClusterRole and the Role grant exactly what the code does through the Kubernetes datastore",
+  async (t) => {
+    const { server, ds } = await kubernetesStore(t);
+    const pairs = new Map<string, { kind: KindName; op: Op; at: string[] }>();
+    for (const u of scan.uses) {
+      const k = `${u.kind} ${u.op}`;
+      const p = pairs.get(k) ?? { kind: u.kind, op: u.op, at: [] };
+      p.at.push(u.at);
+      pairs.set(k, p);
+    }
+    const want = new Map<Triple, string[]>();
+    for (const { kind, op, at } of pairs.values()) {
+      const seen = await requestsOf(server, ds, kind, op);
+      t.ok(seen.length > 0, `${kind} ${op} reaches the API server`);
+      if (op === "watch") t.same([...new Set(seen)].map((s) => s.split(":")[1]).sort(), ["list", "watch"]);
+      for (const s of seen) want.set(s, [...(want.get(s) ?? []), `${kind} ${op} (${at[0] ?? ""})`]);
+    }
+    const { triples, problems } = granted();
+    t.same(problems, [], "plain rules: apiGroups, resources, verbs, no wildcards");
+    const needed = [...want.keys()].sort();
+    const missing = needed
+      .filter((n) => !triples.includes(n))
+      .map((n) => `${n} for ${(want.get(n) ?? []).join(", ")}`);
+    const extra = triples.filter((g) => !want.has(g));
+    t.same(missing, [], "every request the code makes is granted");
+    t.same(extra, [], "nothing is granted that the code does not use");
+    if (failures.length > 0)
+      t.comment(`operations the test API server refused (requests still counted):\n${failures.join("\n")}`);
+  },
+);
 
 t.test(
   "tortie.io NetworkPolicy and NodeStatus survive a round trip through the Kubernetes datastore",

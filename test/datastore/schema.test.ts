@@ -28,6 +28,13 @@ const GOOD: { [K in KindName]: ObjectOf<K> } = {
     status: { addresses: [{ type: "InternalIP", address: "192.168.0.1" }] },
   },
   ServiceAccount: { apiVersion: "v1", kind: "ServiceAccount", metadata: meta("ServiceAccount") },
+  Secret: {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: meta("Secret"),
+    type: "Opaque",
+    data: { password: "czNjcmV0" },
+  } as ObjectOf<"Secret">,
   Service: {
     apiVersion: "v1",
     kind: "Service",

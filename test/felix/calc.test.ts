@@ -42,6 +42,21 @@ const FINAL: Ev[] = [
   ours("BGPPeer", "tor", { nodeSelector: "rack == 'a'", peerIP: "192.0.2.254:1179", asNumber: 65000 }),
   ours("BGPPeer", "global", { peerIP: "192.0.2.253", asNumber: 65001 }),
   ours("BGPPeer", "other-node", { node: "n2", peerIP: "192.0.2.252", asNumber: 65002 }),
+  ours("BGPPeer", "signed", {
+    node: "n3",
+    peerIP: "192.0.2.249",
+    asNumber: 65003,
+    password: { secretKeyRef: { name: "bgp", key: "n3" } },
+  }),
+  {
+    kind: "Secret",
+    obj: {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "bgp", namespace: "kube-system" },
+      stringData: { n3: "k" },
+    },
+  },
   ours("IPPool", "nat", { cidr: "10.244.0.0/16", natOutgoing: true }),
   ours("IPPool", "plain", { cidr: "10.250.0.0/16" }),
   ours("IPPool", "v6", { cidr: "fd00::/64", natOutgoing: true }),
@@ -52,6 +67,8 @@ const FINAL: Ev[] = [
   pod("default", "a", "n1", ["10.244.1.2"]),
   pod("default", "b", "n2", ["10.244.2.2"]),
   pod("prod", "c", "n1", []),
+  // IPAM borrowed this one from n2's block (no strictAffinity): n1 advertises it as a /32.
+  pod("default", "d", "n1", ["10.244.2.9"]),
   ours(
     "WorkloadEndpoint",
     "n1-c",
@@ -73,6 +90,7 @@ t.test("the desired state of a node", async (t) => {
     d.localEndpoints.map((e) => [e.namespace, e.pod, e.ifName, e.ips]),
     [
       ["default", "a", hostIfName("default", "a"), ["10.244.1.2"]],
+      ["default", "d", hostIfName("default", "d"), ["10.244.2.9"]],
       ["prod", "c", hostIfName("prod", "c"), ["10.244.1.3"]],
     ],
     "a pod scheduled here with an IP, and a WorkloadEndpoint whose pod has no IP yet",
@@ -86,6 +104,7 @@ t.test("the desired state of a node", async (t) => {
     { dst: "10.244.1.0/26", type: "blackhole" },
     { dst: "10.244.1.2/32", nexthops: [{ dev: hostIfName("default", "a") }] },
     { dst: "10.244.1.3/32", nexthops: [{ dev: hostIfName("prod", "c") }] },
+    { dst: "10.244.2.9/32", nexthops: [{ dev: hostIfName("default", "d") }] },
     { dst: "10.250.0.0/26", type: "blackhole" },
   ]);
   t.same(d.masquerade, {
@@ -109,7 +128,7 @@ t.test("the desired state of a node", async (t) => {
       },
       { address: "192.0.2.254", port: 1179, asn: 65000, source: "BGPPeer tor", routeReflectorClient: false },
     ],
-    originate: ["10.244.1.0/26", "10.250.0.0/26"],
+    originate: ["10.244.1.0/26", "10.250.0.0/26", "10.244.2.9/32"],
     filters: [],
     pools: ["10.244.0.0/16", "10.250.0.0/16", "fd00::/64"],
     serviceClusterIPs: [],
@@ -169,6 +188,103 @@ t.test("mesh off, peer selectors, bad input named", async (t) => {
   const n2 = computeDesired(cache, { name: "n2", ip: "10.0.0.2/24" });
   t.match(n2.problems.join("\n"), /Node n2: metadata\.annotations\.tortie\.io\/as-number: "x"/);
 });
+
+const secret = (ns: string, name: string, data: Record<string, string>, plain = false): Ev => ({
+  kind: "Secret",
+  obj: {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: ns },
+    ...(plain
+      ? { stringData: data }
+      : {
+          data: Object.fromEntries(
+            Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString("base64")]),
+          ),
+        }),
+  },
+});
+
+t.test(
+  "BGP passwords come from Secrets in the agent's namespace; a missing one holds the peering",
+  async (t) => {
+    const ref = (name: string, key: string) => ({ secretKeyRef: { name, key } });
+    const base = FINAL.filter((e) => e.kind !== "BGPConfiguration" && e.kind !== "BGPPeer");
+    const events = (extra: Ev[]) =>
+      build(
+        [
+          ...base,
+          ours("BGPConfiguration", "default", { asNumber: 64513, nodeMeshPassword: ref("bgp-mesh", "pw") }),
+          ours("BGPPeer", "tor", { peerIP: "192.0.2.254", asNumber: 65000, password: ref("bgp-tor", "tor") }),
+          ours("BGPPeer", "plain", { peerIP: "192.0.2.250", asNumber: 65000 }),
+          ours("BGPPeer", "long", {
+            peerIP: "192.0.2.251",
+            asNumber: 65000,
+            password: ref("bgp-tor", "long"),
+          }),
+          ...extra,
+        ].map((ev) => ({ ev, type: "ADDED" as const })),
+      );
+    const self = { name: "n1", ip: "10.0.0.1/24", secretsNamespace: "tortie" };
+    const pw = (d: Desired) =>
+      Object.fromEntries((d.bgp?.peers ?? []).map((p) => [p.address, p.password ?? null]));
+
+    const none = computeDesired(events([]), self);
+    t.same(
+      pw(none),
+      { "192.0.2.250": null },
+      "no Secret yet: only the unsigned peer; neither the mesh nor tor",
+    );
+    t.match(
+      none.problems.join("\n"),
+      /BGPConfiguration default: spec\.nodeMeshPassword\.secretKeyRef: no Secret tortie\/bgp-mesh/,
+    );
+    t.match(none.problems.join("\n"), /BGPPeer tor: spec\.password\.secretKeyRef: no Secret tortie\/bgp-tor/);
+
+    const elsewhere = computeDesired(
+      events([secret("default", "bgp-mesh", { pw: "x" }), secret("default", "bgp-tor", { tor: "y" })]),
+      self,
+    );
+    t.same(pw(elsewhere), { "192.0.2.250": null }, "Secrets in another namespace are not read");
+
+    const all = computeDesired(
+      events([
+        secret("tortie", "bgp-mesh", { pw: "mesh-key" }),
+        secret("tortie", "bgp-tor", { tor: "tor key ü", long: "x".repeat(81) }, true),
+      ]),
+      self,
+    );
+    t.same(
+      pw(all),
+      {
+        "10.0.0.2": "mesh-key",
+        "10.0.0.3": "mesh-key",
+        "192.0.2.250": null,
+        "192.0.2.254": "tor key ü",
+      },
+      "data is base64-decoded, stringData taken as it is; the mesh uses nodeMeshPassword",
+    );
+    t.match(
+      all.problems.join("\n"),
+      /BGPPeer long: spec\.password\.secretKeyRef: the password in tortie\/bgp-tor is 81 bytes \(1 to 80\)/,
+    );
+    const wrongKey = computeDesired(events([secret("tortie", "bgp-mesh", { other: "k" })]), self);
+    t.match(wrongKey.problems.join("\n"), /Secret tortie\/bgp-mesh has no key "pw"/);
+    const speaker = speakerConfig(all.bgp!);
+    t.equal(
+      speaker.config.peers.find((p) => p.address === "192.0.2.254")?.password,
+      "tor key ü",
+      "the key reaches the speaker's peer config",
+    );
+    t.equal(
+      computeDesired(events([]), { name: "n1", ip: "10.0.0.1/24" }).problems.some((p) =>
+        p.includes("kube-system/bgp-mesh"),
+      ),
+      true,
+      "kube-system when no namespace is given",
+    );
+  },
+);
 
 t.test("learned routes never override our own blocks or pods", async (t) => {
   const learned = new Map<string, readonly string[]>([
@@ -259,7 +375,7 @@ t.test("the result does not depend on the order events arrive in", async (t) => 
     { numRuns: 100 },
   );
   t.pass("100 orders give the same desired state, incrementally too");
-  t.same(WATCHED_KINDS.length, 14);
+  t.same(WATCHED_KINDS.length, 15);
 });
 
 t.test("BGPFilters, pools, service ranges and peer options reach the speaker config", async (t) => {
@@ -348,7 +464,11 @@ t.test("BGPFilters, pools, service ranges and peer options reach the speaker con
   t.same(parsed.config.serviceClusterIPs, [{ cidr: "10.96.0.0/12" }]);
   t.same(parsed.config.serviceExternalIPs, [{ cidr: "192.0.2.0/24" }]);
   t.same(parsed.config.serviceLoadBalancerIPs, [{ cidr: "198.51.100.0/24" }]);
-  t.equal(parsed.originate.length, 5, "the two affine blocks and the three service ranges are originated");
+  t.equal(
+    parsed.originate.length,
+    6,
+    "the two affine blocks, the borrowed /32 and the three service ranges are originated",
+  );
 
   const plain = computeDesired(build(FINAL.map((ev) => ({ ev, type: "ADDED" }))), {
     name: "n1",

@@ -44,6 +44,11 @@ t.test("tortie node run: user mistakes are one line naming the flag, exit 2", as
       {},
       /--listen: "nowhere" is not HOST:PORT/,
     ],
+    [
+      ["--datastore", "file:/x", "--node", "n1"],
+      { TORTIE_SECRETS_NAMESPACE: "Kube_System" },
+      /--secrets-namespace: "Kube_System" is not a namespace name/,
+    ],
   ];
   for (const [args, env, re] of cases) {
     const r = tortie(["node", "run", ...args], env);
@@ -68,6 +73,7 @@ t.test("flags win over the environment; defaults as the contract gives them", as
     ip: undefined,
     backend: "iptables",
     resyncSeconds: 2.5,
+    secretsNamespace: "kube-system",
     listen: { host: "127.0.0.1", port: 9099 },
     control: "/run/tortie/node.sock",
   });
@@ -77,6 +83,10 @@ t.test("flags win over the environment; defaults as the contract gives them", as
   t.match(help, /--listen <host:port>.*\(default: "127\.0\.0\.1:9099", env: TORTIE_LISTEN\)/s);
   t.match(help, /--resync-interval <seconds>.*\(default: "30", env: TORTIE_RESYNC_INTERVAL\)/s);
   t.match(help, /--cni-socket <path>.*\(env: TORTIE_CNI_SOCKET\)/s);
+  t.match(
+    help,
+    /--secrets-namespace <namespace>.*\(default: "kube-system", env: TORTIE_SECRETS_NAMESPACE\)/s,
+  );
 });
 
 t.test("tortie node status without an agent: exit 2 naming the socket", async (t) => {

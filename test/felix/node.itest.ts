@@ -114,12 +114,17 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
 
   // Pods: the Pod object first, then the CNI ADD in the node's namespace, then the Pod's IPs.
   const pods = new Map<string, { ns: Netns; ip: string }>();
-  const addPod = async (n: NodeUnderTest, name: string, labels: Record<string, string>) => {
+  const addPod = async (
+    n: NodeUnderTest,
+    name: string,
+    labels: Record<string, string>,
+    annotations: Record<string, string> = {},
+  ) => {
     const podNs = await kit.netns(`pod-${name}`);
     await ds.create("Pod", {
       apiVersion: "v1",
       kind: "Pod",
-      metadata: { name, namespace: "default", labels },
+      metadata: { name, namespace: "default", labels, annotations },
       spec: { nodeName: n.name, containers: [{ name: "c" }] },
     });
     const conflist = JSON.parse(await run("cat", [join(n.confDir, "10-tortie.conflist")])) as {
@@ -185,12 +190,39 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
     },
   );
   t.pass("pods reach each other across nodes");
+
+  // A pool of one block: n1 claims it, so n2's pod borrows an address from n1's block. n2 advertises
+  // that address as a /32, which beats n1's blackhole for its own block (Calico does the same).
+  await ds.create("IPPool", {
+    apiVersion: "tortie.io/v1",
+    kind: "IPPool",
+    metadata: { name: "tiny" },
+    spec: { cidr: "10.245.0.0/26", blockSize: 26 },
+  });
+  const tiny = { "ipam.tortie.io/ipv4pools": '["tiny"]' };
+  const x = await addPod(n1, "x", { app: "x" }, tiny);
+  const y = await addPod(n2, "y", { app: "y" }, tiny);
+  t.match(x.ip, /^10\.245\.0\./, "x from n1's block of the tiny pool");
+  t.match(y.ip, /^10\.245\.0\./, "y borrowed from the same block");
+  await waitFor("n1 learns y's /32 from n2", async () =>
+    new RegExp(`${y.ip.replace(/\./g, "\\.")} via 10\\.0\\.0\\.2`).test(
+      await n1.ns.ip(["route", "show", "proto", "201"]),
+    ),
+  );
+  t.match(
+    await n1.ns.ip(["route", "show", "proto", "201"]),
+    /blackhole 10\.245\.0\.0\/26/,
+    "n1 owns the block",
+  );
+  await waitFor("x pings y across nodes", () => x.ns.exec("ping", ["-c1", "-W1", y.ip]).then(() => true));
+  await waitFor("y pings a", () => y.ns.exec("ping", ["-c1", "-W1", a.ip]).then(() => true));
+  t.pass("a borrowed address is reachable from the block owner's node");
   const s1 = await status(n1);
   const bBlock = s1.routes.in.find((r) => r.nextHops.includes("10.0.0.2"))?.prefix ?? "";
   t.match(bBlock, /^10\.244\.\d+\.\d+\/26$/, "n1 learned n2's block from n2");
   t.same(
     s1.localEndpoints.map((e) => e.pod),
-    ["a"],
+    ["a", "x"],
   );
   const kernel1 = await n1.ns.ip(["route", "show", "proto", "201"]);
   t.match(
@@ -344,9 +376,11 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
     { timeoutMs: 5000 },
   );
   t.match(metrics, /tortie_felix_bgp_session_state\{peer="10\.0\.0\.1",state="Established"\} 1/);
-  t.match(metrics, /tortie_felix_bgp_routes\{peer="10\.0\.0\.1",direction="received"\} 1/);
-  t.match(metrics, /tortie_felix_routes\{kind="learned"\} 1/);
-  t.match(metrics, /tortie_felix_local_endpoints 1/);
+  // From n1: its block of each pool (n2's borrowed /32 is n2's own).
+  t.match(metrics, /tortie_felix_bgp_routes\{peer="10\.0\.0\.1",direction="received"\} 2/);
+  t.match(metrics, /tortie_felix_routes\{kind="learned"\} 2/);
+  t.match(metrics, /nodejs_gc_duration_seconds_bucket/, "the process's own metrics (GC pauses)");
+  t.match(metrics, /tortie_felix_local_endpoints 2/, "b and the borrowing y");
   t.match(metrics, /tortie_felix_policies 1/);
   t.match(metrics, /tortie_felix_policy_sets [1-9]/);
   t.match(metrics, /tortie_felix_policy_rules [1-9]/);

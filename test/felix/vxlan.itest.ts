@@ -10,6 +10,7 @@ import t from "tap";
 import { run } from "../../core/exec.js";
 import type { Netns } from "../../core/netns.js";
 import { openDatastore, type Datastore } from "../../datastore/index.js";
+import type { NodeStatusView } from "../../felix/agent.js";
 import { cni } from "../cni/harness.js";
 import { Kit, type Daemon } from "../kit/kit.js";
 import { waitFor } from "../kit/wait.js";
@@ -156,12 +157,12 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
   );
   t.match(addr, `inet ${vteps[0]?.addr ?? "?"}/32`, "the published tunnel address on the device");
 
-  const addPod = async (n: Node, name: string): Promise<Pod> => {
+  const addPod = async (n: Node, name: string, annotations: Record<string, string> = {}): Promise<Pod> => {
     const podNs = await kit.netns(`pod-${name}`);
     await ds.create("Pod", {
       apiVersion: "v1",
       kind: "Pod",
-      metadata: { name, namespace: "default" },
+      metadata: { name, namespace: "default", annotations },
       spec: { nodeName: n.name, containers: [{ name: "c" }] },
     });
     const conflist = JSON.parse(await run("cat", [join(n.confDir, "10-tortie.conflist")])) as {
@@ -221,6 +222,25 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
     new RegExp(`${vteps[2]?.mac ?? "?"} dst 10\\.0\\.1\\.3 self permanent`),
     "FDB: n3's MAC → n3's address",
   );
+  const st = JSON.parse(
+    await run(process.execPath, [
+      CLI,
+      "node",
+      "status",
+      "--json",
+      "--control",
+      join(kit.dir("run-n1"), "node.sock"),
+    ]),
+  ) as NodeStatusView;
+  t.same(
+    st.vxlan?.vteps.map((v) => [v.node, v.tunnel, v.mac, v.underlay]),
+    [
+      ["n2", vteps[1]?.addr, vteps[1]?.mac, "10.0.0.2"],
+      ["n3", vteps[2]?.addr, vteps[2]?.mac, "10.0.1.3"],
+    ],
+    "tortie node status lists the remote VTEPs",
+  );
+  t.equal(st.vxlan?.address, vteps[0]?.addr, "and this node's tunnel address");
   t.equal(
     (await n1.ns.exec("sysctl", ["-n", "net.ipv4.conf.vxlan/tortie.rp_filter"])).trim(),
     "2",
@@ -261,6 +281,29 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
   );
   t.ok(await tcp(a, c), "TCP a → c after the repairs");
 
+  // A one-block VXLAN pool: n1 claims the block, n3's pod borrows from it. Every other node routes
+  // that address as a /32 to n3's VTEP, n1 too (over its own blackhole for the block).
+  await ds.create("IPPool", {
+    apiVersion: "tortie.io/v1",
+    kind: "IPPool",
+    metadata: { name: "tiny" },
+    spec: { cidr: "10.245.0.0/26", blockSize: 26, vxlanMode: "Always" },
+  });
+  const tiny = { "ipam.tortie.io/ipv4pools": '["tiny"]' };
+  const x = await addPod(n1, "x", tiny);
+  const y = await addPod(n3, "y", tiny);
+  t.match(`${x.ip} ${y.ip}`, /^10\.245\.0\.\d+ 10\.245\.0\.\d+$/, "y borrowed from n1's block");
+  const n3Tunnel = (vteps[2]?.addr ?? "?").replace(/\./g, "\\.");
+  for (const n of [n1, n2])
+    await waitFor(`${n.name} routes y's /32 to n3's VTEP`, async () =>
+      new RegExp(`${y.ip.replace(/\./g, "\\.")} via ${n3Tunnel} dev vxlan\\.tortie onlink`).test(
+        await n.ns.ip(["route", "show", "proto", "201"]),
+      ),
+    );
+  await waitFor("x pings the borrowed y", () => ping(x, y), { timeoutMs: 10_000 });
+  await waitFor("b pings the borrowed y", () => ping(b, y), { timeoutMs: 10_000 });
+  t.pass("a borrowed address is reached over the tunnel from its block's owner and from a third node");
+
   // CrossSubnet: n1 ↔ n2 native, n1 ↔ n3 still tunnelled.
   const pool = await ds.get("IPPool", "pods");
   await ds.update("IPPool", { ...pool, spec: { ...pool.spec, vxlanMode: "CrossSubnet" } });
@@ -284,6 +327,8 @@ t.test("VXLAN per pool: Always, CrossSubnet, neighbour repair, BGP off", async (
   );
 
   // Never: the device, the routes over it and the tunnel address go (IPAM handle released).
+  const tinyPool = await ds.get("IPPool", "tiny");
+  await ds.update("IPPool", { ...tinyPool, spec: { ...tinyPool.spec, vxlanMode: "Never" } });
   const cross = await ds.get("IPPool", "pods");
   await ds.update("IPPool", { ...cross, spec: { ...cross.spec, vxlanMode: "Never" } });
   await waitFor(

@@ -7,6 +7,7 @@ import { ClusterCache } from "../../felix/calc/cache.js";
 import {
   ANN_VXLAN_ADDR,
   ANN_VXLAN_MAC,
+  borrowedIn,
   computeVxlan,
   vtepMac,
   vxlanInput,
@@ -149,6 +150,36 @@ const table: {
     fdb: [{ mac: "0a:00:00:00:00:03", dst: "10.0.1.3" }],
   },
   {
+    name: "borrowed addresses: a /32 to the borrowing node, also out of our own block; ours stay local",
+    in: {
+      ...input([pool("Always")], [n1, otherSubnet]),
+      borrowed: [
+        { addr: "10.244.1.7", node: "n3" },
+        { addr: "10.244.3.9", node: "n1" },
+        { addr: "10.99.0.1", node: "n3" },
+      ],
+    },
+    device: true,
+    routes: [
+      { dst: "10.244.1.7/32", nexthops: tunnel("10.244.3.0") },
+      { dst: "10.244.3.0/26", nexthops: tunnel("10.244.3.0") },
+      { dst: "10.244.3.64/26", nexthops: tunnel("10.244.3.0") },
+    ],
+    neighbours: [{ ip: "10.244.3.0", mac: "0a:00:00:00:00:03" }],
+    fdb: [{ mac: "0a:00:00:00:00:03", dst: "10.0.1.3" }],
+  },
+  {
+    name: "CrossSubnet: a borrowed address on a same-subnet node is routed to it natively",
+    in: { ...input([pool("CrossSubnet")], [n1, sameSubnet]), borrowed: [{ addr: "10.244.1.8", node: "n2" }] },
+    device: true,
+    routes: [
+      { dst: "10.244.1.8/32", nexthops: [{ gateway: "10.0.0.2" }] },
+      { dst: "10.244.2.0/26", nexthops: [{ gateway: "10.0.0.2" }] },
+    ],
+    neighbours: [],
+    fdb: [],
+  },
+  {
     name: "bad annotations are named and the node is not tunnelled to",
     in: input(
       [pool("Always")],
@@ -172,6 +203,29 @@ for (const c of table)
     if (c.problems) t.match(d.problems.join("\n"), c.problems);
     else t.same(d.problems, []);
   });
+
+t.test("borrowedIn: allocations held by a node other than the owner, by address", async (t) => {
+  const allocations: ({ handle: string; node: string } | null)[] = Array.from({ length: 64 }, () => null);
+  allocations[0] = { handle: "a", node: "n1" };
+  allocations[5] = { handle: "b", node: "n2" };
+  allocations[63] = { handle: "c", node: "n3" };
+  const block = (affinity: string | null) => ({
+    apiVersion: "tortie.io/v1",
+    kind: "IPAMBlock",
+    metadata: { name: "10-244-1-0-26" },
+    spec: { cidr: "10.244.1.0/26", affinity, allocations, unallocated: [] },
+  });
+  t.same(borrowedIn(block("host:n1")), [
+    { addr: "10.244.1.5", node: "n2" },
+    { addr: "10.244.1.63", node: "n3" },
+  ]);
+  t.same(borrowedIn(block(null)).length, 3, "an unclaimed block's addresses are all someone's loan");
+  t.same(
+    borrowedIn({ ...block("host:n1"), spec: { ...block("host:n1").spec, cidr: "fd00::/122" } }),
+    [],
+    "IPv6 blocks: no overlay",
+  );
+});
 
 t.test("the device: Calico's VNI and port, local = node address, MTU 50 below the underlay", async (t) => {
   const d = computeVxlan(input([pool("Always")]));
@@ -227,7 +281,19 @@ t.test("vxlanInput reads Nodes' annotations, pools and block owners from the cac
     apiVersion: "v1",
   });
   c.apply("IPPool", "ADDED", obj("IPPool", "pods", { cidr: "10.244.0.0/16", vxlanMode: "Always" }));
-  c.apply("IPAMBlock", "ADDED", obj("IPAMBlock", "b1", { cidr: "10.244.3.0/26", affinity: "host:n3" }));
+  c.apply(
+    "IPAMBlock",
+    "ADDED",
+    obj("IPAMBlock", "b1", {
+      cidr: "10.244.3.0/26",
+      affinity: "host:n3",
+      allocations: [
+        { handle: "h", node: "n3" },
+        { handle: "lent", node: "n2" },
+      ],
+      unallocated: [],
+    }),
+  );
   c.apply(
     "BlockAffinity",
     "ADDED",
@@ -246,6 +312,11 @@ t.test("vxlanInput reads Nodes' annotations, pools and block owners from the cac
     "pending affinities are not routed",
   );
   t.same(d.fdb, [{ mac: "0a:00:00:00:00:03", dst: "10.0.1.3" }], "MAC annotation read case-insensitively");
+  t.same(
+    vxlanInput(c, { name: "n1", ip: "10.0.0.1/24" }).borrowed,
+    [{ addr: "10.244.3.1", node: "n2" }],
+    "the block's second address is n2's loan",
+  );
 });
 
 t.test(

@@ -47,6 +47,26 @@ t.test("a node claims a block on demand and allocates from it; same handle is id
   t.same(await problemsOf(ds), [], "ipam check finds nothing");
 });
 
+t.test("a cached configuration misses a pool made a moment ago: one fresh read, no failure", async (t) => {
+  const ds = new MemoryDatastore();
+  await withPools(ds, { p4: { cidr: "10.0.0.0/24" } });
+  const a = new Allocator(ds, { configCacheMs: 60_000 });
+  await a.assign(req("c1", "n1"));
+  await withPools(ds, { fresh: { cidr: "10.9.0.0/24" } });
+  const [x] = await a.assign(req("c2", "n1", { pools4: ["fresh"] }));
+  t.equal(x?.pool, "fresh", "the requested pool is found on a second look");
+  await t.rejects(
+    a.assign(req("c3", "n1", { pools4: ["never"] })),
+    /requested IPv4 pool never does not exist/,
+  );
+  t.same(await a.releaseHandle("c3"), [], "the failed request left nothing");
+  const empty = new MemoryDatastore();
+  const b = new Allocator(empty, { configCacheMs: 60_000 });
+  await t.rejects(b.assign(req("d1", "n1")), /no enabled IPv4 pool selects node n1/);
+  await withPools(empty, { late: { cidr: "10.8.0.0/24" } });
+  t.equal((await b.assign(req("d2", "n1")))[0]?.pool, "late", "the first pool, made after a failed ADD");
+});
+
 t.test("dual stack, IPv6 /122 default, pools by annotation and fixed addresses", async (t) => {
   const ds = new MemoryDatastore();
   await withPools(ds, {
