@@ -15,13 +15,25 @@ export function registerCniCommands(program: Command): void {
       "serve CNI invocations over a unix socket, so the tortie executables need not load the datastore each time (run in the node's network namespace)",
     )
     .option("--socket <path>", "unix socket (the network configuration's agentSocket)", DEFAULT_AGENT_SOCKET)
-    .action(async (o: { socket: string }) => {
+    .option(
+      "--datastore <url>",
+      "claim a block for --node in this datastore at start, before any ADD (repeatable)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option("--node <name>", "the node whose blocks --datastore prepares")
+    .action(async (o: { socket: string; datastore: string[]; node?: string }) => {
+      if (o.datastore.length > 0 && !o.node)
+        throw new UserError("--datastore needs --node: the node to claim for");
       const { serveCni } = await import("./agent.js");
-      const server = await serveCni(o.socket, (r) =>
-        process.stderr.write(
-          `${r.command} ${r.kind} ${r.refused !== undefined ? `refused: ${r.refused}` : `code ${r.code ?? "?"}`} ${r.ms.toFixed(1)} ms\n`,
-        ),
-      );
+      const server = await serveCni(o.socket, {
+        onCall: (r) =>
+          process.stderr.write(
+            `${r.command} ${r.kind} ${r.refused !== undefined ? `refused: ${r.refused}` : `code ${r.code ?? "?"}`} ${r.ms.toFixed(1)} ms${r.inlineClaims ? ` claimed ${r.inlineClaims} block(s) inline` : ""}\n`,
+          ),
+        onClaim: (cidr, mode, node) => process.stderr.write(`claimed block ${cidr} for ${node} (${mode})\n`),
+        ...(o.node ? { prepare: { datastores: o.datastore, node: o.node } } : {}),
+      });
       process.stderr.write(`tortie cni serve: listening on ${server.socket}\n`);
       await new Promise<void>((resolve) => {
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());

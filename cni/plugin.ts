@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { hostIfName } from "../core/ifname.js";
-import { Allocator, type AssignedAddress } from "../ipam/allocator.js";
+import { Allocator, type AssignedAddress, type ClaimMode } from "../ipam/allocator.js";
 import { IpamError } from "../ipam/errors.js";
 import { openIpamDatastore } from "../ipam/open.js";
 import { eligiblePools, podRequest } from "../ipam/select.js";
@@ -50,25 +50,43 @@ function flag(v: unknown): boolean | undefined {
   return v === true || v === "true";
 }
 
+/** What a resident server wants to hear from the allocators it keeps (cni/agent.ts: the background claim). */
+export interface ResidentHooks {
+  /** Every block a resident allocator claims, inline (an ADD waited for it) or in the background. */
+  readonly onClaim?: (cidr: string, mode: ClaimMode, node: string) => void;
+  /** After an ADD got its addresses: the allocator it used and the node, to top the node's blocks up. */
+  readonly afterAssign?: (alloc: Allocator, node: string) => void;
+}
+
 /** Datastores a resident server keeps open: their allocators (and caches) live from call to call. */
-const resident = new WeakMap<IpamDatastore, Map<boolean, Allocator>>();
+const resident = new WeakMap<IpamDatastore, { allocators: Map<boolean, Allocator>; hooks: ResidentHooks }>();
 
 /**
- * The allocator for a call. Across calls of a resident server it keeps the
- * blocks it last wrote (a CAS from a stale one is refused, so never wrong)
- * and pools and node labels for a second (a pool edited meanwhile is seen on
- * the next ADD after that).
+ * The allocator a resident server keeps for `ds` (made resident with `hooks`
+ * if it is not yet). It keeps the blocks it last wrote (a CAS from a stale one
+ * is refused, so never wrong) and pools and node labels for a second (a pool
+ * edited meanwhile is seen on the next ADD after that).
  */
-function allocatorFor(ds: IpamDatastore, conf: NetConf): Allocator {
-  const strictAffinity = flag(conf.ipam["strictAffinity"]) ?? false;
-  const shared = resident.get(ds);
-  if (!shared) return new Allocator(ds, { strictAffinity });
-  let a = shared.get(strictAffinity);
+export function residentAllocator(ds: IpamDatastore, strictAffinity: boolean, hooks: ResidentHooks = {}) {
+  let r = resident.get(ds);
+  if (!r) {
+    r = { allocators: new Map(), hooks };
+    resident.set(ds, r);
+  }
+  let a = r.allocators.get(strictAffinity);
   if (!a) {
-    a = new Allocator(ds, { strictAffinity, configCacheMs: 1_000 });
-    shared.set(strictAffinity, a);
+    const onClaim = r.hooks.onClaim;
+    a = new Allocator(ds, { strictAffinity, configCacheMs: 1_000, ...(onClaim ? { onClaim } : {}) });
+    r.allocators.set(strictAffinity, a);
   }
   return a;
+}
+
+/** The allocator for a call: the resident one in a server, a fresh one in a one-shot process. */
+function allocatorFor(ds: IpamDatastore, conf: NetConf): Allocator {
+  const strictAffinity = flag(conf.ipam["strictAffinity"]) ?? false;
+  if (!resident.has(ds)) return new Allocator(ds, { strictAffinity });
+  return residentAllocator(ds, strictAffinity);
 }
 
 async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<AssignedAddress[]> {
@@ -97,7 +115,7 @@ async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<A
   const num6 = want(6, "assign_ipv6");
   if (num4 + num6 === 0 && request.fixed.length === 0)
     throw new CniError(CNI_CODES.IpamFailure, `no enabled IPPool selects node ${conf.nodeName}`);
-  return alloc.assign({
+  const assigned = await alloc.assign({
     handle: handleOf(conf, env),
     node: conf.nodeName,
     ...(who ? { namespace: who.namespace, pod: who.pod } : {}),
@@ -107,6 +125,8 @@ async function ipamAdd(conf: NetConf, env: CniEnv, ds: IpamDatastore): Promise<A
     ...(request.pools[6] ? { pools6: request.pools[6] } : {}),
     ...(request.fixed.length > 0 ? { fixed: request.fixed } : {}),
   });
+  resident.get(ds)?.hooks.afterAssign?.(alloc, conf.nodeName);
+  return assigned;
 }
 
 function ipamResult(conf: NetConf, ips: readonly AssignedAddress[]): CniResult {
@@ -468,6 +488,8 @@ export interface RunOptions {
   readonly open?: (url: string) => Promise<IpamDatastore>;
   /** Leave the datastore open afterwards (it belongs to whoever opened it). */
   readonly keepOpen?: boolean;
+  /** With keepOpen: the resident server's hooks, for a datastore it has not made resident yet. */
+  readonly hooks?: ResidentHooks;
 }
 
 /**
@@ -499,7 +521,8 @@ export async function runPlugin(
     let ds: IpamDatastore;
     try {
       ds = await open(conf.datastore);
-      if (opts.keepOpen && !resident.has(ds)) resident.set(ds, new Map());
+      if (opts.keepOpen && !resident.has(ds))
+        resident.set(ds, { allocators: new Map(), hooks: opts.hooks ?? {} });
     } catch (err) {
       throw new CniError(
         e.command === "STATUS" ? CNI_CODES.PluginNotAvailable : CNI_CODES.InvalidNetworkConfig,

@@ -1,4 +1,5 @@
 import { Option, type Command } from "commander";
+import { Counter } from "prom-client";
 import { emit, table } from "../cli/output.js";
 import { UserError } from "../core/errors.js";
 import { log } from "../core/log.js";
@@ -71,7 +72,23 @@ async function runNode(o: RunOpts): Promise<void> {
   // The CNI executable hands ADD/DEL/CHECK to this process when it listens: a
   // fresh plugin process spends most of its time loading modules and opening
   // the datastore, which the agent has already done.
-  const cni = o.cniSocket ? await serveCni(o.cniSocket, (r) => log().info(r, "cni call")) : undefined;
+  // It also claims this node's next block in the background, so that an ADD finds a free address.
+  const claims = new Counter({
+    name: "tortie_ipam_block_claims_total",
+    help: "Blocks this node's CNI server claimed: inline (an ADD waited for the claim) or in the background",
+    labelNames: ["mode"],
+    registers: [agent.metrics.registry],
+  });
+  const cni = o.cniSocket
+    ? await serveCni(o.cniSocket, {
+        onCall: (r) => log().info(r, "cni call"),
+        onClaim: (cidr, mode, node) => {
+          claims.inc({ mode });
+          log().info({ cidr, mode, node }, "block claimed");
+        },
+        prepare: { datastores: [opts.datastore], node: opts.node },
+      })
+    : undefined;
   log().info({ node: opts.node, listen: o.listen, control: opts.control }, "node agent running");
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());

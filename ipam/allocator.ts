@@ -17,6 +17,7 @@ import {
 import { ClaimConflictError, IpamError, NoFreeBlocksError, PoolExhaustedError } from "./errors.js";
 import { parsePool, type IPPool } from "./pool.js";
 import { eligiblePools, parseReservations, poolOf, reservedOrdinals, unclaimedBlocks } from "./select.js";
+import { poolsToTopUp, type AffineBlockState } from "./spare.js";
 import {
   affinityName,
   blockName,
@@ -50,7 +51,16 @@ export interface AllocatorOptions {
    * long-lived allocator serving many requests sets a few seconds.
    */
   readonly configCacheMs?: number;
+  /** Told of every block this allocator claims, and whether an assignment waited for it. */
+  readonly onClaim?: (cidr: string, mode: ClaimMode, node: string) => void;
 }
+
+/**
+ * `inline`: an assignment found no free address in the node's blocks and
+ * claimed one while its caller waited; `background`: topUp() claimed it ahead
+ * of need.
+ */
+export type ClaimMode = "inline" | "background";
 
 export interface AssignRequest {
   /** The owner: the CNI container id. Assigning again with the same handle returns what it already has. */
@@ -109,6 +119,9 @@ export class Allocator {
    * block is read afresh, so a stale entry costs a round trip, never correctness.
    */
   private readonly blockCache = new Map<string, BlockObject>();
+  private readonly onClaim: ((cidr: string, mode: ClaimMode, node: string) => void) | undefined;
+  /** Blocks this allocator claimed, by mode (the CNI server's metric). */
+  readonly claims: Record<ClaimMode, number> = { inline: 0, background: 0 };
 
   constructor(
     readonly ds: IpamDatastore,
@@ -119,11 +132,12 @@ export class Allocator {
     this.claimTimeoutMs = opts.claimTimeoutMs ?? 60_000;
     this.now = opts.now ?? Date.now;
     this.configCacheMs = opts.configCacheMs ?? 0;
+    this.onClaim = opts.onClaim;
   }
 
-  private async configuration(): Promise<{ pools: IPPool[]; reservations: Cidr[] }> {
+  private async configuration(fresh = false): Promise<{ pools: IPPool[]; reservations: Cidr[] }> {
     const c = this.config;
-    if (c && this.configCacheMs > 0 && Date.now() - c.at < this.configCacheMs) return c;
+    if (!fresh && c && this.configCacheMs > 0 && Date.now() - c.at < this.configCacheMs) return c;
     const [pools, reservations] = await Promise.all([this.pools(), this.reservations()]);
     this.config = { at: Date.now(), pools, reservations };
     return this.config;
@@ -144,9 +158,9 @@ export class Allocator {
     return items.flatMap((o) => parseReservations(specOf<IPReservationSpec>(o).reservedCIDRs ?? []));
   }
 
-  async nodeLabels(node: string): Promise<Record<string, string>> {
+  async nodeLabels(node: string, fresh = false): Promise<Record<string, string>> {
     const c = this.labelCache.get(node);
-    if (c && this.configCacheMs > 0 && Date.now() - c.at < this.configCacheMs) return c.labels;
+    if (!fresh && c && this.configCacheMs > 0 && Date.now() - c.at < this.configCacheMs) return c.labels;
     let labels: Record<string, string>;
     try {
       labels = (await this.ds.get("Node", node)).metadata.labels ?? {};
@@ -284,9 +298,12 @@ export class Allocator {
       const b = await this.getBlock(cidrText);
       if (!b) {
         // The address's block does not exist yet: claim it for this node, then assign in it.
-        await this.claim(attrs.node, cidr).catch((e: unknown) => {
-          if (!(e instanceof ClaimConflictError)) throw e;
-        });
+        await this.claim(attrs.node, cidr).then(
+          () => this.claimed(cidrText, "inline", attrs.node),
+          (e: unknown) => {
+            if (!(e instanceof ClaimConflictError)) throw e;
+          },
+        );
         continue;
       }
       const data = specOf<BlockData>(b);
@@ -311,38 +328,31 @@ export class Allocator {
   ): Promise<string> {
     const node = attrs.node;
     const inPools = (cidr: string): boolean => pools.some((p) => poolOf([p], cidr.split("/")[0] ?? "") === p);
-    // 1. Blocks this node already has, first from the cache, then freshly listed.
-    for (const refresh of [false, true]) {
-      if (refresh || !this.affineCache.has(node)) await this.refreshAffine(node);
+    // 1. Blocks this node already has, first from the cache, then freshly listed (the list is
+    // kept: step 2 needs the same records).
+    const tryMine = async (): Promise<string | undefined> => {
       for (const cidr of (this.affineCache.get(node) ?? []).filter(inPools)) {
         if (this.fullCache.has(cidr)) continue;
         const a = await this.tryAllocateIn(cidr, attrs, reservations, node);
         if (a) return a;
         this.fullCache.add(cidr);
       }
+      return undefined;
+    };
+    if (this.affineCache.has(node)) {
+      const a = await tryMine();
+      if (a) return a;
     }
-    // 2. Claim a new block from an eligible pool. Affinities are small records and name
-    // (almost) every block; a block without one only costs a failed create below.
-    // A pending claim does not hold a CIDR: the block create decides between claimers.
-    const taken = new Set(
-      ((await this.ds.list("BlockAffinity")).items as AffinityObject[])
-        .map((a) => specOf<BlockAffinitySpec>(a))
-        .filter((a) => a.state !== "pending")
-        .map((a) => a.cidr),
-    );
-    for (const pool of pools) {
-      for (const cidr of unclaimedBlocks(pool, taken, node, 8)) {
-        try {
-          await this.claim(node, cidr);
-        } catch (e) {
-          if (e instanceof ClaimConflictError) continue;
-          throw e;
-        }
-        const text = formatCidr(cidr);
-        this.affineCache.set(node, [...(this.affineCache.get(node) ?? []), text]);
-        const a = await this.tryAllocateIn(text, attrs, reservations, node);
-        if (a) return a;
-      }
+    const affinities = await this.refreshAffine(node);
+    const mine = await tryMine();
+    if (mine) return mine;
+    // 2. Claim a new block from an eligible pool while the caller waits: what topUp() exists to avoid.
+    const taken = takenCidrs(affinities);
+    for (let i = 0; i < CLAIM_CANDIDATES; i++) {
+      const text = await this.claimNewBlock(node, pools, taken, "inline");
+      if (text === undefined) break;
+      const a = await this.tryAllocateIn(text, attrs, reservations, node);
+      if (a) return a;
     }
     // 3. Borrow a free address from any block of an eligible pool (another node's, or one without affinity).
     if (!this.strict) {
@@ -367,7 +377,8 @@ export class Allocator {
     );
   }
 
-  private async refreshAffine(node: string): Promise<void> {
+  /** Lists the affinities, caches this node's blocks, and returns every record listed. */
+  private async refreshAffine(node: string): Promise<AffinityObject[]> {
     const { items } = await this.ds.list("BlockAffinity");
     const mine: string[] = [];
     for (const o of items as AffinityObject[]) {
@@ -385,6 +396,79 @@ export class Allocator {
     }
     this.affineCache.set(node, mine.sort());
     this.fullCache.clear();
+    return items as AffinityObject[];
+  }
+
+  /**
+   * Claims the first unclaimed block of the first pool that has one, for `node`.
+   * `taken` (CIDRs known claimed) grows with every CIDR tried. Affinities are
+   * small records and name (almost) every block; a block without one only
+   * costs a failed create. Undefined when no pool has an unclaimed block left.
+   */
+  private async claimNewBlock(
+    node: string,
+    pools: readonly IPPool[],
+    taken: Set<string>,
+    mode: ClaimMode,
+  ): Promise<string | undefined> {
+    for (const pool of pools) {
+      for (const cidr of unclaimedBlocks(pool, taken, node, CLAIM_CANDIDATES)) {
+        const text = formatCidr(cidr);
+        taken.add(text);
+        try {
+          await this.claim(node, cidr);
+        } catch (e) {
+          if (e instanceof ClaimConflictError) continue;
+          throw e;
+        }
+        this.affineCache.set(node, [...(this.affineCache.get(node) ?? []), text]);
+        this.claimed(text, mode, node);
+        return text;
+      }
+    }
+    return undefined;
+  }
+
+  private claimed(cidr: string, mode: ClaimMode, node: string): void {
+    this.claims[mode]++;
+    this.onClaim?.(cidr, mode, node);
+  }
+
+  /**
+   * Claims ahead of need: for every enabled pool selecting `node` whose free
+   * addresses in the node's blocks are below the spare threshold (spare.ts),
+   * one new block. Never borrows, never claims in a disabled pool or one whose
+   * nodeSelector does not match. `fresh` re-reads pools, node labels,
+   * affinities and blocks; otherwise what this allocator last read or wrote is
+   * used (its own ADDs keep it current), so the check after an ADD costs no
+   * round trip unless a claim is due. Returns the CIDRs claimed.
+   */
+  async topUp(node: string, opts: { fresh?: boolean } = {}): Promise<string[]> {
+    const fresh = opts.fresh ?? false;
+    const [{ pools, reservations }, labels] = await Promise.all([
+      this.configuration(fresh),
+      this.nodeLabels(node, fresh),
+    ]);
+    let affinities = fresh || !this.affineCache.has(node) ? await this.refreshAffine(node) : undefined;
+    const states: AffineBlockState[] = [];
+    for (const cidr of this.affineCache.get(node) ?? []) {
+      const b = (fresh ? undefined : this.blockCache.get(cidr)) ?? (await this.getBlock(cidr));
+      if (!b) continue;
+      const data = specOf<BlockData>(b);
+      if (affineNode(data) !== node) continue;
+      const free = freeCount(data, reservedOrdinals(blockCidrOf(data), reservations));
+      states.push({ cidr, free, empty: isEmpty(data) });
+    }
+    const due = poolsToTopUp(pools, labels, states);
+    if (due.length === 0) return [];
+    affinities ??= await this.refreshAffine(node);
+    const taken = takenCidrs(affinities);
+    const out: string[] = [];
+    for (const pool of due) {
+      const cidr = await this.claimNewBlock(node, [pool], taken, "background");
+      if (cidr !== undefined) out.push(cidr);
+    }
+    return out;
   }
 
   /** One address from one block through CAS; undefined when the block is full, gone, or no longer the node's. */
@@ -480,7 +564,12 @@ export class Allocator {
       aff = (await this.ds.get("BlockAffinity", affName)) as AffinityObject;
     }
     try {
-      await this.ds.create("IPAMBlock", ipamObject("IPAMBlock", blockName(text), newBlock(cidr, node)));
+      const created = await this.ds.create(
+        "IPAMBlock",
+        ipamObject("IPAMBlock", blockName(text), newBlock(cidr, node)),
+      );
+      // The first allocation CASes from this version instead of reading the block back.
+      this.blockCache.set(text, created as BlockObject);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
       const b = await this.getBlock(text);
@@ -657,6 +746,19 @@ export class Allocator {
   get claimTimeout(): number {
     return this.claimTimeoutMs;
   }
+}
+
+/** Candidate CIDRs tried per pool when claiming: each one lost to another node costs a failed create. */
+const CLAIM_CANDIDATES = 8;
+
+/** The CIDRs that affinities hold. A pending claim does not hold one: the block create decides between claimers. */
+function takenCidrs(affinities: readonly AffinityObject[]): Set<string> {
+  return new Set(
+    affinities
+      .map((a) => specOf<BlockAffinitySpec>(a))
+      .filter((a) => a.state !== "pending")
+      .map((a) => a.cidr),
+  );
 }
 
 /** Jittered exponential backoff after a lost CAS, so that contenders spread out instead of colliding again. */

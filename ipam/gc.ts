@@ -1,6 +1,7 @@
 import type { Allocator } from "./allocator.js";
 import { affineNode, freeCount, isEmpty } from "./block.js";
 import { allocations, readSnapshot } from "./check.js";
+import { surplusEmptyBlocks } from "./spare.js";
 import { affinityName, blockName, ipamObject, isNotFound, type BlockAffinitySpec } from "./store.js";
 
 export interface GcAction {
@@ -118,7 +119,8 @@ export async function collectGarbage(
     actions.push({ action: "restore-affinity", object: `IPAMBlock ${b.name}`, detail: `affine to ${node}` });
   }
 
-  // Empty blocks: a node keeps one block with room; further empty ones go back to the pool.
+  // Empty blocks: per pool, a node keeps one empty block while its other blocks there are short of
+  // free addresses (the spare its agent claims ahead of need, spare.ts); the rest go back to the pool.
   const now2 = await readSnapshot(ds);
   const byNode = new Map<string, typeof s.blocks>();
   for (const b of now2.blocks) {
@@ -126,14 +128,18 @@ export async function collectGarbage(
     byNode.set(node, [...(byNode.get(node) ?? []), b]);
   }
   for (const [node, blocks] of byNode) {
-    const empty = blocks.filter((b) => isEmpty(b.data));
-    const partlyUsedWithRoom = blocks.some((b) => !isEmpty(b.data) && freeCount(b.data) > 0);
-    const keep = node === "" || partlyUsedWithRoom ? 0 : 1;
-    for (const b of empty.slice(keep)) {
-      if (await alloc.releaseBlockIfEmpty(b.data.cidr))
+    const states = blocks.map((b) => ({
+      cidr: b.data.cidr,
+      free: freeCount(b.data),
+      empty: isEmpty(b.data),
+    }));
+    const surplus =
+      node === "" ? states.filter((b) => b.empty).map((b) => b.cidr) : surplusEmptyBlocks(now2.pools, states);
+    for (const cidr of surplus) {
+      if (await alloc.releaseBlockIfEmpty(cidr))
         actions.push({
           action: "release-empty-block",
-          object: `IPAMBlock ${b.name}`,
+          object: `IPAMBlock ${blockName(cidr)}`,
           detail: `empty block of ${node || "no node"}`,
         });
     }

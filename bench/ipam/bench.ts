@@ -1,7 +1,7 @@
 /**
  * IPAM and CNI benchmark (not part of the test command; needs root for the CNI part).
  *
- *   npx tsc -p . && node dist/bench/ipam/bench.js [--pods 60]
+ *   npx tsc -p . && node dist/bench/ipam/bench.js [--pods 80] [--only cni]
  *
  * 1. allocations per second on one node (file store on tmpfs and on disk; the in-memory store for
  *    the allocator's own cost), 2. under contention: 50 nodes in 5 processes allocating at once,
@@ -23,7 +23,8 @@ import { Kit } from "../../test/kit/kit.js";
 const WORKER = fileURLToPath(new URL("../../test/ipam/alloc-worker.js", import.meta.url));
 const CLI = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
 const args = process.argv.slice(2);
-const PODS = Number(args[args.indexOf("--pods") + 1] ?? "") || 60;
+/** 80 by default: more than a /26 holds, so the ADDs cross a block boundary and the next block's claim is measured. */
+const PODS = Number(args[args.indexOf("--pods") + 1] ?? "") || 80;
 /** `--only cni`: the ADD/DEL latency part alone. */
 const ONLY_CNI = args.includes("--only") && args[args.indexOf("--only") + 1] === "cni";
 
@@ -131,23 +132,33 @@ async function cniLatency(kit: Kit): Promise<void> {
     ]);
   await run(process.execPath, [CLI, "cni", "install", "--dir", bin]);
   const socket = join(kit.dir("run"), "cni.sock");
-  const server = kit.spawn(node, process.execPath, [CLI, "cni", "serve", "--socket", socket], {
-    name: "cni-serve",
-  });
+  // The server claims node1's first block in each datastore at start, as the node agent does.
+  const server = kit.spawn(
+    node,
+    process.execPath,
+    [
+      ...[CLI, "cni", "serve", "--socket", socket, "--node", "node1"],
+      ...Object.values(stores).flatMap((u) => ["--datastore", u]),
+    ],
+    { name: "cni-serve" },
+  );
   await server.waitForOutput(/listening on/);
-  const confs: { label: string; plugin: string; conf: object; path: string }[] = [];
+  await server.waitForOutput(/claimed block [^]*claimed block /);
+  const confs: { label: string; plugin: string; conf: object; path: string; served?: boolean }[] = [];
   for (const [store, url] of Object.entries(stores))
     for (const agent of [false, true])
       confs.push({
         label: `tortie ${agent ? "through `tortie cni serve`" : "in its own process"} (${store})`,
         plugin: join(bin, "tortie"),
         path: bin,
+        served: agent,
         conf: {
           cniVersion: "1.0.0",
           name: "k8s-pod-network",
           type: "tortie",
           datastore: url,
-          nodeName: "node1",
+          // Its own node without the server: no block claimed ahead, as on a node without the agent.
+          nodeName: agent ? "node1" : "node-own",
           mtu: 1500,
           ipam: { type: "tortie-ipam" },
           // A socket nobody listens on: the executable falls back to doing the work itself.
@@ -185,46 +196,77 @@ async function cniLatency(kit: Kit): Promise<void> {
   for (const c of confs) {
     const adds: number[] = [];
     const dels: number[] = [];
+    const ci = confs.indexOf(c);
+    const envOf = (i: number, podName: string) => ({
+      PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+      CNI_CONTAINERID: `bench${ci}-${i}`,
+      CNI_NETNS: `/var/run/netns/${podName}`,
+      CNI_IFNAME: "eth0",
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-${i}`,
+      CNI_PATH: c.path,
+    });
+    const input = JSON.stringify(c.conf);
+    // Every pod stays until all are added, so the ADDs fill a block and cross into the next one.
+    const pods: string[] = [];
     for (let i = 0; i < PODS; i++) {
-      const pod = await kit.netns(`p${confs.indexOf(c)}-${i}`);
-      const env = {
-        PATH: process.env["PATH"] ?? "/usr/bin:/bin",
-        CNI_CONTAINERID: `bench${confs.indexOf(c)}-${i}`,
-        CNI_NETNS: `/var/run/netns/${pod.name}`,
-        CNI_IFNAME: "eth0",
-        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench-${i}`,
-        CNI_PATH: c.path,
-      };
-      const input = JSON.stringify(c.conf);
+      const pod = await kit.netns(`p${ci}-${i}`);
+      pods.push(pod.name);
       adds.push(
-        await timed("ip", ["netns", "exec", node.name, c.plugin], { ...env, CNI_COMMAND: "ADD" }, input),
+        await timed(
+          "ip",
+          ["netns", "exec", node.name, c.plugin],
+          { ...envOf(i, pod.name), CNI_COMMAND: "ADD" },
+          input,
+        ),
       );
-      dels.push(
-        await timed("ip", ["netns", "exec", node.name, c.plugin], { ...env, CNI_COMMAND: "DEL" }, input),
-      );
-      await run("ip", ["netns", "del", pod.name]);
     }
-    const served = server
-      .output()
-      .split("\n")
-      .slice(seen)
-      .map((l) => /^ADD main code 0 ([\d.]+) ms$/.exec(l)?.[1])
-      .filter((x): x is string => x !== undefined)
-      .map(Number);
+    for (const [i, name] of pods.entries()) {
+      dels.push(
+        await timed(
+          "ip",
+          ["netns", "exec", node.name, c.plugin],
+          { ...envOf(i, name), CNI_COMMAND: "DEL" },
+          input,
+        ),
+      );
+      await run("ip", ["netns", "del", name]);
+    }
+    const lines = server.output().split("\n").slice(seen);
     seen = server.output().split("\n").length - 1;
+    // The server's own line per ADD, in order: its time, and whether it claimed a block while the ADD waited.
+    const served = lines
+      .map((l) => /^ADD main code 0 ([\d.]+) ms( claimed \d+ block\(s\) inline)?$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ ms: Number(m[1]), inline: m[2] !== undefined }));
+    const background = lines.filter((l) => /\(background\)$/.test(l)).length;
     console.log(
       `CNI ${c.label}, ${PODS} pods: ADD p50 ${pct(adds, 50).toFixed(1)} ms, p99 ${pct(adds, 99).toFixed(1)} ms; DEL p50 ${pct(dels, 50).toFixed(1)} ms, p99 ${pct(dels, 99).toFixed(1)} ms`,
     );
-    // With 60 pods p99 is the slowest ADD, and the first one of a node claims its block (three more
-    // writes): shown apart, so the steady state is visible too.
-    const rest = adds.slice(1);
-    console.log(
-      `  first ADD ${adds[0]?.toFixed(1) ?? "?"} ms; the other ${rest.length}: p50 ${pct(rest, 50).toFixed(1)} ms, p90 ${pct(rest, 90).toFixed(1)} ms, p99 ${pct(rest, 99).toFixed(1)} ms`,
-    );
-    if (served.length > 0)
+    // Which ADDs were the slowest (1-based, in order of ADD): the tail next to where a block fills up.
+    const slowest = adds
+      .map((ms, i) => ({ ms, i }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3)
+      .map((x) => `#${x.i + 1} ${x.ms.toFixed(1)} ms`)
+      .join(", ");
+    console.log(`  slowest ADDs: ${slowest}`);
+    if (c.served && served.length === adds.length) {
+      const inline = adds.filter((_, i) => served[i]?.inline);
+      const rest = adds.filter((_, i) => !served[i]?.inline);
       console.log(
-        `  of which inside the server (ADD): p50 ${pct(served, 50).toFixed(1)} ms, p99 ${pct(served, 99).toFixed(1)} ms (first ${served[0]?.toFixed(1) ?? "?"} ms, p99 of the others ${pct(served.slice(1), 99).toFixed(1)} ms)`,
+        `  ADDs that claimed a block inline: ${inline.length}${inline.length > 0 ? ` (${inline.map((x) => x.toFixed(1)).join(", ")} ms)` : ""}; blocks claimed in the background meanwhile: ${background}; the other ${rest.length}: p50 ${pct(rest, 50).toFixed(1)} ms, p90 ${pct(rest, 90).toFixed(1)} ms, p99 ${pct(rest, 99).toFixed(1)} ms`,
       );
+      const ms = served.map((x) => x.ms);
+      console.log(
+        `  of which inside the server (ADD): p50 ${pct(ms, 50).toFixed(1)} ms, p99 ${pct(ms, 99).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms`,
+      );
+    } else {
+      // Without the server the node's first ADD claims its block (and the 65th the next): shown apart.
+      const rest = adds.slice(1);
+      console.log(
+        `  first ADD ${adds[0]?.toFixed(1) ?? "?"} ms; the other ${rest.length}: p50 ${pct(rest, 50).toFixed(1)} ms, p90 ${pct(rest, 90).toFixed(1)} ms, p99 ${pct(rest, 99).toFixed(1)} ms`,
+      );
+    }
   }
 }
 

@@ -45,7 +45,7 @@ t.test("the launcher hands STATUS to the server and copies its answer byte for b
   t.teardown(() => ds.close());
   await ds.create("IPPool", ipamObject("IPPool", "pool4", { cidr: "10.9.0.0/16" }));
   const calls: CallRecord[] = [];
-  const server = await serveCni(join(dir, "cni.sock"), (r) => calls.push(r));
+  const server = await serveCni(join(dir, "cni.sock"), { onCall: (r) => calls.push(r) });
   t.teardown(() => server.close());
   const bin = join(dir, "tortie");
   writeFileSync(

@@ -157,10 +157,17 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
     pods.set(name, { ns: podNs, ip });
     return { ns: podNs, ip };
   };
+  // With --cni-socket the agent claims its node's block at start, so the ADD does not wait for a claim.
+  await n2.agent?.waitForOutput(/"mode":"background","node":"n2","msg":"block claimed"/);
   const a = await addPod(n1, "a", { app: "a" });
   const b = await addPod(n2, "b", { app: "b" });
   t.match(a.ip, /^10\.244\./);
   t.match(n2.agent?.output() ?? "", /"command":"ADD"[^\n]*"code":0/, "n2's agent wired pod b (--cni-socket)");
+  t.notMatch(
+    n2.agent?.output() ?? "",
+    /"inlineClaims"|"mode":"inline"/,
+    "pod b's ADD claimed no block itself",
+  );
   t.notMatch(n1.agent?.output() ?? "", /"command":"ADD"/, "n1's plugin wired pod a itself");
 
   const dump = async (): Promise<string> => {
@@ -377,6 +384,8 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   t.match(metrics, /tortie_felix_policies 1/);
   t.match(metrics, /tortie_felix_policy_sets [1-9]/);
   t.match(metrics, /tortie_felix_policy_rules [1-9]/);
+  t.match(metrics, /# TYPE tortie_ipam_block_claims_total counter/, "the CNI server's block claims by mode");
+  t.notMatch(metrics, /tortie_ipam_block_claims_total\{mode="inline"\} [1-9]/, "none inline");
   t.match(metrics, /tortie_felix_programming_seconds_count\{what="event"\} [1-9]/);
   t.match(metrics, /tortie_felix_ready 1/);
   t.match(metrics, /tortie_felix_datastore_up 1/);
