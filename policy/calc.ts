@@ -570,8 +570,8 @@ export class PolicyCalc {
       const joinRight = right !== undefined && right.lo === x + 1n;
       const merged: Interval = {
         family: iv.family,
-        lo: joinLeft ? (left).lo : x,
-        hi: joinRight ? (right).hi : x,
+        lo: joinLeft ? left.lo : x,
+        hi: joinRight ? right.hi : x,
       };
       change(joinLeft ? i - 1 : i, joinRight ? i + 1 : i, [merged]);
     }
