@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import ipaddr from "ipaddr.js";
 import type { RouteSpec } from "../../core/kernel-routes.js";
+import { allocatedEntries } from "../../ipam/block.js";
 import type { ObjectOf } from "../../datastore/types.js";
 import type { ClusterCache } from "./cache.js";
 import { ANN_IPV4 } from "./desired.js";
@@ -271,22 +272,11 @@ export function blockOwner(b: BlockSource): string | undefined {
 
 /** The addresses of an IPAMBlock held by a node other than its owner (all of them when unclaimed). */
 export function borrowedIn(b: ObjectOf<"IPAMBlock">): BorrowedAddress[] {
+  if (b.spec.cidr.includes(":")) return []; // the overlay is IPv4 only
   const owner = blockOwner({ kind: "IPAMBlock", obj: b });
-  const out: BorrowedAddress[] = [];
-  let base: number;
-  try {
-    base = ipaddr.IPv4.networkAddressFromCIDR(b.spec.cidr)
-      .toByteArray()
-      .reduce((n, x) => n * 256 + x, 0);
-  } catch {
-    return out; // IPv6 blocks: the overlay is IPv4 only
-  }
-  b.spec.allocations.forEach((a, ordinal) => {
-    if (!a || a.node === owner) return;
-    const n = base + ordinal;
-    out.push({ addr: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."), node: a.node });
-  });
-  return out;
+  return allocatedEntries(b.spec)
+    .filter((e) => e.attrs.node !== owner)
+    .map((e) => ({ addr: e.address, node: e.attrs.node }));
 }
 
 export function vxlanInput(

@@ -168,24 +168,28 @@ function fullCompile(objs: readonly Obj[], node: string | null): PolicyIR {
   return compile({ state: loaded.state, policies: loaded.policies, node });
 }
 
+/** One op against the calculation and the objects it holds (by identity). */
+function apply(calc: PolicyCalc, objs: Map<string, Obj>, o: Op): void {
+  if (o.op === "upsert") {
+    // An object keeps its identity: a Namespace/GlobalNetworkPolicy ignores the namespace.
+    objs.set(idOf(o.obj.kind, o.obj.metadata.namespace, o.obj.metadata.name), o.obj);
+    feed(calc, o.obj);
+    return;
+  }
+  const id = idOf(o.kind, o.ns, o.name);
+  const old = objs.get(id);
+  if (old) {
+    objs.delete(id);
+    unfeed(calc, old);
+  }
+}
+
 /** Replays ops, returns the final objects (by identity) and the calculation. */
 function replay(ops: readonly Op[], node: string | null, peekEvery = 3): { calc: PolicyCalc; objs: Obj[] } {
   const calc = new PolicyCalc(node);
   const objs = new Map<string, Obj>();
   ops.forEach((o, i) => {
-    if (o.op === "upsert") {
-      const id = idOf(o.obj.kind, o.obj.metadata.namespace, o.obj.metadata.name);
-      // An object keeps its identity: a Namespace/GlobalNetworkPolicy ignores the namespace.
-      objs.set(id, o.obj);
-      feed(calc, o.obj);
-    } else {
-      const id = idOf(o.kind, o.ns, o.name);
-      const old = objs.get(id);
-      if (old) {
-        objs.delete(id);
-        unfeed(calc, old);
-      }
-    }
+    apply(calc, objs, o);
     // Reading the IR and the delta midway must not disturb later steps (caches, dirty tracking).
     if (i % peekEvery === 0) {
       calc.ir();
@@ -270,17 +274,7 @@ t.test("element deltas, applied to each set as it was at the last take, give the
       };
       check();
       for (const [i, o] of ops.entries()) {
-        if (o.op === "upsert") {
-          objs.set(idOf(o.obj.kind, o.obj.metadata.namespace, o.obj.metadata.name), o.obj);
-          feed(calc, o.obj);
-        } else {
-          const id = idOf(o.kind, o.ns, o.name);
-          const old = objs.get(id);
-          if (old) {
-            objs.delete(id);
-            unfeed(calc, old);
-          }
-        }
+        apply(calc, objs, o);
         if (i % 2 === 0) {
           const bad = check();
           if (bad) {
