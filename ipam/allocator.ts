@@ -548,20 +548,34 @@ export class Allocator {
   async claim(node: string, cidr: Cidr): Promise<void> {
     const text = formatCidr(cidr);
     const affName = affinityName(text, node);
-    let aff: AffinityObject;
-    try {
-      aff = (await this.ds.create(
-        "BlockAffinity",
-        ipamObject<BlockAffinitySpec>("BlockAffinity", affName, {
-          node,
-          cidr: text,
-          state: "pending",
-          time: this.now(),
-        }),
-      )) as AffinityObject;
-    } catch (e) {
-      if (!isAlreadyExists(e)) throw e;
-      aff = (await this.ds.get("BlockAffinity", affName)) as AffinityObject;
+    // This node's other ADD may hold the same pending affinity and withdraw it (its block went to
+    // another node) between our failed create and our read: then the create is tried again.
+    let aff: AffinityObject | undefined;
+    for (let attempt = 0; aff === undefined; attempt++) {
+      if (attempt === this.maxRetries)
+        throw new ClaimConflictError(
+          `affinity ${affName}: still contended after ${this.maxRetries} attempts`,
+        );
+      try {
+        aff = (await this.ds.create(
+          "BlockAffinity",
+          ipamObject<BlockAffinitySpec>("BlockAffinity", affName, {
+            node,
+            cidr: text,
+            state: "pending",
+            time: this.now(),
+          }),
+        )) as AffinityObject;
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+        aff = await this.ds.get("BlockAffinity", affName).then(
+          (o) => o as AffinityObject,
+          (e2: unknown) => {
+            if (!isNotFound(e2)) throw e2;
+            return undefined;
+          },
+        );
+      }
     }
     try {
       const created = await this.ds.create(
