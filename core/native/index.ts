@@ -17,6 +17,8 @@ export interface NativeAddon {
     chunkEnds: Uint32Array,
     chunkSeqs: Uint32Array,
     dump: boolean,
+    /** Run on the calling thread (small requests: no thread-pool round trip). */
+    inline?: boolean,
   ): Promise<Buffer>;
 }
 

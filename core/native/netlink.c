@@ -189,8 +189,8 @@ static void complete(napi_env env, napi_status status, void *data) {
   } else {
     napi_reject_deferred(env, j->deferred, make_error(env, j->stage ? j->stage : "netlink", j->err ? j->err : EIO));
   }
-  napi_delete_reference(env, j->req_ref);
-  napi_delete_async_work(env, j->work);
+  if (j->req_ref) napi_delete_reference(env, j->req_ref);
+  if (j->work) napi_delete_async_work(env, j->work);
   free(j->resp);
   free(j->chunk_end);
   free(j->chunk_seq);
@@ -198,14 +198,18 @@ static void complete(napi_env env, napi_status status, void *data) {
 }
 
 /*
- * exchange(fd, request: Buffer, chunkEnds: Uint32Array, chunkSeqs: Uint32Array, dump: boolean) -> Promise<Buffer>
+ * exchange(fd, request: Buffer, chunkEnds: Uint32Array, chunkSeqs: Uint32Array, dump: boolean,
+ *          inline?: boolean) -> Promise<Buffer>
  * The request buffer holds whole netlink messages; chunkEnds splits it into
  * sendmsg calls, and each chunk's last message carries NLM_F_ACK with the
- * sequence number in chunkSeqs.
+ * sequence number in chunkSeqs. `inline` runs the exchange on the calling
+ * thread: for a small transaction the kernel answers within sendmsg, and the
+ * two thread wake-ups of the pool (to a worker and back to the loop) cost
+ * more than the kernel does, and far more in their tail on a busy machine.
  */
 static napi_value Exchange(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   job *j = calloc(1, sizeof *j);
   if (!j) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
@@ -237,6 +241,18 @@ static napi_value Exchange(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "chunkEnds must rise and stay within the request");
       return NULL;
     }
+  }
+  bool run_inline = false;
+  if (argc >= 6) {
+    napi_valuetype vt;
+    if (napi_typeof(env, argv[5], &vt) == napi_ok && vt == napi_boolean) napi_get_value_bool(env, argv[5], &run_inline);
+  }
+  if (run_inline) {
+    napi_value promise;
+    CHECK(napi_create_promise(env, &j->deferred, &promise));
+    execute(env, j);
+    complete(env, napi_ok, j);
+    return promise;
   }
   /* Keep the request buffer alive while the thread pool reads it. */
   CHECK(napi_create_reference(env, argv[1], 1, &j->req_ref));

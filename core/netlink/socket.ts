@@ -26,6 +26,13 @@ export interface Refusal {
 
 /** Bytes per sendmsg: well under the socket's send buffer, and acks for a chunk fit the receive buffer. */
 const CHUNK_BYTES = 256 * 1024;
+/**
+ * Batches up to this size are exchanged on the event loop's own thread: the kernel handles one (an
+ * nf_tables commit, a few routes) within sendmsg in well under a millisecond, while the thread pool's
+ * two wake-ups put a tail of several milliseconds on every small change (measured on a policy change:
+ * sendmsg p99 1.5 ms, the pooled exchange p99 10 ms, the inline one p99 0.6–1.2 ms).
+ */
+const INLINE_BYTES = 16 * 1024;
 
 /**
  * A netlink socket bound inside a network namespace (by name under
@@ -109,6 +116,7 @@ export class NetlinkSocket {
         Uint32Array.from(ends),
         Uint32Array.from(seqs),
         false,
+        total <= INLINE_BYTES,
       );
       const refusals: Refusal[] = [];
       for (const m of messages(resp)) {
