@@ -123,7 +123,7 @@ export function policyDocs(generation = 0, only?: number): object[] {
               { podSelector: { matchLabels: { tier: "frontend" } } },
               { namespaceSelector: { matchLabels: { team: `team-${(n + 1) % 50}` } } },
             ],
-            ports: [{ port: "http" }, { port: 8443, endPort: 8450 + (generation % 10) }],
+            ports: [{ port: "http" }, { port: 8443, endPort: 8450 + generation }],
           },
         ],
       },

@@ -3,7 +3,7 @@
  * its fields become NFTA_<KIND>_* attributes (linux/netfilter/nf_tables.h). A rule is a list of
  * these inside NFTA_RULE_EXPRESSIONS, each wrapped as NFTA_LIST_ELEM { NFTA_EXPR_NAME, NFTA_EXPR_DATA }.
  */
-import { NFTA_LIST_ELEM, be32, dataValue, dataVerdict, nested, str, type VerdictKind } from "./nft-wire.js";
+import { NFTA_LIST_ELEM, type AttrWriter, type VerdictKind } from "./nft-wire.js";
 
 const EXPR_NAME = 1;
 const EXPR_DATA = 2;
@@ -67,71 +67,76 @@ type Of<K extends Expr["kind"]> = Extract<Expr, { kind: K }>;
 interface Descriptor<K extends Expr["kind"]> {
   /** The kernel's name of the expression type. */
   readonly name: string;
-  readonly attrs: (e: Of<K>) => Buffer[];
+  /** Writes the NFTA_<KIND>_* attributes inside NFTA_EXPR_DATA. */
+  readonly write: (e: Of<K>, w: AttrWriter) => void;
 }
 
 const DESCRIPTORS: { readonly [K in Expr["kind"]]: Descriptor<K> } = {
   // NFTA_PAYLOAD_DREG 1, BASE 2, OFFSET 3, LEN 4
   payload: {
     name: "payload",
-    attrs: (e) => [be32(1, e.dreg), be32(2, e.base), be32(3, e.offset), be32(4, e.len)],
+    write: (e, w) => w.u32be(1, e.dreg).u32be(2, e.base).u32be(3, e.offset).u32be(4, e.len),
   },
   // NFTA_CMP_SREG 1, OP 2, DATA 3
-  cmp: { name: "cmp", attrs: (e) => [be32(1, e.sreg), be32(2, e.op), dataValue(3, e.data)] },
+  cmp: { name: "cmp", write: (e, w) => w.u32be(1, e.sreg).u32be(2, e.op).value(3, e.data) },
   // NFTA_RANGE_SREG 1, OP 2, FROM_DATA 3, TO_DATA 4
   range: {
     name: "range",
-    attrs: (e) => [be32(1, e.sreg), be32(2, e.op), dataValue(3, e.from), dataValue(4, e.to)],
+    write: (e, w) => w.u32be(1, e.sreg).u32be(2, e.op).value(3, e.from).value(4, e.to),
   },
   // NFTA_META_DREG 1, KEY 2, SREG 3
-  meta: { name: "meta", attrs: (e) => [be32(2, e.key), be32(1, e.dreg)] },
-  "meta-set": { name: "meta", attrs: (e) => [be32(2, e.key), be32(3, e.sreg)] },
+  meta: { name: "meta", write: (e, w) => w.u32be(2, e.key).u32be(1, e.dreg) },
+  "meta-set": { name: "meta", write: (e, w) => w.u32be(2, e.key).u32be(3, e.sreg) },
   // NFTA_CT_DREG 1, KEY 2
-  ct: { name: "ct", attrs: (e) => [be32(2, e.key), be32(1, e.dreg)] },
+  ct: { name: "ct", write: (e, w) => w.u32be(2, e.key).u32be(1, e.dreg) },
   // NFTA_BITWISE_SREG 1, DREG 2, LEN 3, MASK 4, XOR 5, OP 6
   bitwise: {
     name: "bitwise",
-    attrs: (e) => {
+    write: (e, w) => {
       if (e.mask.length !== e.xor.length) throw new Error("bitwise: mask and xor differ in length");
-      const op = e.op === undefined ? [] : [be32(6, e.op)];
-      return [
-        be32(1, e.sreg),
-        be32(2, e.dreg),
-        ...op,
-        be32(3, e.mask.length),
-        dataValue(4, e.mask),
-        dataValue(5, e.xor),
-      ];
+      w.u32be(1, e.sreg).u32be(2, e.dreg);
+      if (e.op !== undefined) w.u32be(6, e.op);
+      w.u32be(3, e.mask.length).value(4, e.mask).value(5, e.xor);
     },
   },
   // NFTA_LOOKUP_SET 1, SREG 2, DREG 3, SET_ID 4, FLAGS 5 (in libnftnl's order: registers first)
   lookup: {
     name: "lookup",
-    attrs: (e) => {
-      const a = [be32(2, e.sreg)];
-      if (e.dreg !== undefined) a.push(be32(3, e.dreg));
-      a.push(str(1, e.set));
-      if (e.setId !== undefined) a.push(be32(4, e.setId));
-      if (e.invert) a.push(be32(5, LOOKUP_F_INV));
-      return a;
+    write: (e, w) => {
+      w.u32be(2, e.sreg);
+      if (e.dreg !== undefined) w.u32be(3, e.dreg);
+      w.str(1, e.set);
+      if (e.setId !== undefined) w.u32be(4, e.setId);
+      if (e.invert) w.u32be(5, LOOKUP_F_INV);
     },
   },
   // NFTA_IMMEDIATE_DREG 1, DATA 2
   immediate: {
     name: "immediate",
-    attrs: (e) => [be32(1, REG_VERDICT), dataVerdict(2, e.verdict, e.chain)],
+    write: (e, w) => w.u32be(1, REG_VERDICT).verdict(2, e.verdict, e.chain),
   },
   // NFTA_COUNTER_BYTES 1, PACKETS 2: nft sends neither, and the kernel starts both at zero
-  counter: { name: "counter", attrs: () => [] },
+  counter: { name: "counter", write: () => undefined },
   // NFTA_LOG_PREFIX 2
-  log: { name: "log", attrs: (e) => (e.prefix === undefined ? [] : [str(2, e.prefix)]) },
+  log: {
+    name: "log",
+    write: (e, w) => {
+      if (e.prefix !== undefined) w.str(2, e.prefix);
+    },
+  },
 };
 
-/** One expression as an NFTA_LIST_ELEM attribute. */
-export function encodeExpr(e: Expr): Buffer {
+/** One expression as an NFTA_LIST_ELEM attribute, written into `w`. */
+export function encodeExpr(e: Expr, w: AttrWriter): void {
   // The union's kinds and the descriptor table's keys are the same, which TypeScript cannot follow.
-  const d = DESCRIPTORS[e.kind] as unknown as Descriptor<Expr["kind"]> & { attrs: (e: Expr) => Buffer[] };
-  return nested(NFTA_LIST_ELEM, [str(EXPR_NAME, d.name), nested(EXPR_DATA, d.attrs(e))]);
+  const d = DESCRIPTORS[e.kind] as unknown as Descriptor<Expr["kind"]> & {
+    write: (e: Expr, w: AttrWriter) => void;
+  };
+  const elem = w.begin(NFTA_LIST_ELEM);
+  w.str(EXPR_NAME, d.name);
+  const data = w.begin(EXPR_DATA);
+  d.write(e, w);
+  w.end(data).end(elem);
 }
 
 /** A value in host byte order (marks, ct state bits, bitwise masks over them). */

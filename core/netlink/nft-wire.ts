@@ -83,9 +83,30 @@ export function attr(type: number, value: Buffer): Buffer {
   return b;
 }
 
-export const nested = (type: number, parts: readonly Buffer[]): Buffer =>
-  attr(type | NLA_F_NESTED, Buffer.concat(parts));
-export const str = (type: number, s: string): Buffer => attr(type, Buffer.from(`${s}\0`));
+/** One buffer for the header and the parts (attributes, so already padded): no intermediate concat. */
+export function nested(type: number, parts: readonly Buffer[]): Buffer {
+  let len = 4;
+  for (const p of parts) len += p.length;
+  const b = Buffer.allocUnsafe((len + 3) & ~3);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type | NLA_F_NESTED, 2);
+  let off = 4;
+  for (const p of parts) off += p.copy(b, off);
+  b.fill(0, len);
+  return b;
+}
+
+/** A NUL-terminated string attribute, written in place. */
+export function str(type: number, s: string): Buffer {
+  const n = Buffer.byteLength(s);
+  const len = 4 + n + 1;
+  const b = Buffer.allocUnsafe((len + 3) & ~3);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type, 2);
+  b.write(s, 4);
+  b.fill(0, 4 + n);
+  return b;
+}
 
 export function be32(type: number, v: number): Buffer {
   const b = Buffer.allocUnsafe(8);
@@ -109,8 +130,132 @@ export function nfgenmsg(family: number, resId = 0): Buffer {
   return b;
 }
 
-/** A data attribute's payload: NFTA_DATA_VALUE with the bytes. */
-export const dataValue = (type: number, bytes: Buffer): Buffer => nested(type, [attr(DATA.VALUE, bytes)]);
+/**
+ * Writes attributes one after another into one growing buffer, a nest closed by patching its length:
+ * a rule is dozens of attributes, and one small Buffer each (and a copy per nesting level) was the
+ * bulk of the garbage of a policy change. Reused: `take()` copies the message out and starts over.
+ */
+export class AttrWriter {
+  private buf = Buffer.allocUnsafe(4096);
+  private len = 0;
+
+  private room(n: number): number {
+    if (this.len + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    const at = this.len;
+    this.len += n;
+    return at;
+  }
+
+  private header(at: number, len: number, type: number): void {
+    this.buf.writeUInt16LE(len, at);
+    this.buf.writeUInt16LE(type, at + 2);
+  }
+
+  raw(bytes: Buffer): this {
+    bytes.copy(this.buf, this.room(bytes.length));
+    return this;
+  }
+
+  u32be(type: number, v: number): this {
+    const at = this.room(8);
+    this.header(at, 8, type);
+    this.buf.writeUInt32BE(v >>> 0, at + 4);
+    return this;
+  }
+
+  bytes(type: number, value: Buffer): this {
+    const len = 4 + value.length;
+    const at = this.room((len + 3) & ~3);
+    this.header(at, len, type);
+    value.copy(this.buf, at + 4);
+    this.buf.fill(0, at + len, this.len);
+    return this;
+  }
+
+  str(type: number, s: string): this {
+    const n = Buffer.byteLength(s);
+    const len = 4 + n + 1;
+    const at = this.room((len + 3) & ~3);
+    this.header(at, len, type);
+    this.buf.write(s, at + 4);
+    this.buf.fill(0, at + 4 + n, this.len);
+    return this;
+  }
+
+  /** The nfgenmsg header that starts every nf_tables message (NFNETLINK_V0). */
+  nfgenmsg(family: number, resId = 0): this {
+    const at = this.room(4);
+    this.buf.writeUInt8(family, at);
+    this.buf.writeUInt8(0, at + 1);
+    this.buf.writeUInt16BE(resId, at + 2);
+    return this;
+  }
+
+  /** An attribute holding one userdata TLV: `tlvType`, then `n` bytes: the text and a NUL. */
+  userdata(type: number, tlvType: number, text: string, n: number): this {
+    const len = 4 + 2 + n;
+    const at = this.room((len + 3) & ~3);
+    this.header(at, len, type);
+    this.buf.writeUInt8(tlvType, at + 4);
+    this.buf.writeUInt8(n, at + 5);
+    this.buf.write(text, at + 6);
+    this.buf.fill(0, at + 6 + n - 1, this.len);
+    return this;
+  }
+
+  /** Opens a nested attribute; `end` with the returned position closes it. */
+  begin(type: number): number {
+    const at = this.room(4);
+    this.header(at, 0, type | NLA_F_NESTED);
+    return at;
+  }
+
+  end(at: number): this {
+    this.buf.writeUInt16LE(this.len - at, at);
+    return this;
+  }
+
+  /** NFTA_DATA_VALUE with the bytes, inside `type`. */
+  value(type: number, bytes: Buffer): this {
+    const at = this.begin(type);
+    this.bytes(DATA.VALUE, bytes);
+    return this.end(at);
+  }
+
+  /** A verdict as NFTA_DATA_VERDICT inside `type`. */
+  verdict(type: number, kind: VerdictKind, chain?: string): this {
+    const outer = this.begin(type);
+    const inner = this.begin(DATA.VERDICT);
+    this.u32be(VERDICT.CODE, Verdict[kind]);
+    if (chain !== undefined) this.str(VERDICT.CHAIN, chain);
+    return this.end(inner).end(outer);
+  }
+
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.len);
+    this.buf.copy(out, 0, 0, this.len);
+    this.len = 0;
+    return out;
+  }
+}
+
+/** A data attribute's payload: NFTA_DATA_VALUE with the bytes (both headers in one buffer). */
+export function dataValue(type: number, bytes: Buffer): Buffer {
+  const inner = 4 + bytes.length;
+  const len = 4 + ((inner + 3) & ~3);
+  const b = Buffer.allocUnsafe(len);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type | NLA_F_NESTED, 2);
+  b.writeUInt16LE(inner, 4);
+  b.writeUInt16LE(DATA.VALUE, 6);
+  bytes.copy(b, 8);
+  b.fill(0, 4 + inner);
+  return b;
+}
 
 /** A verdict as NFTA_DATA_VERDICT (immediate data, verdict map element data). */
 export function dataVerdict(type: number, kind: VerdictKind, chain?: string): Buffer {
@@ -153,24 +298,37 @@ export function flushChain(family: NftFamily, table: string, chain: string): Req
  * nftables' rule userdata: TLVs of a one-byte type and a one-byte length; type 0 is the comment,
  * NUL-terminated, as `nft` writes it (so `nft list` shows it).
  */
-export function commentUserdata(comment: string): Buffer {
-  const text = Buffer.from(`${comment}\0`);
-  if (text.length > 255) throw new Error(`rule comment longer than 254 bytes: ${comment}`);
-  return Buffer.concat([Buffer.of(0, text.length), text]);
+function writeComment(w: AttrWriter, type: number, comment: string): void {
+  const n = Buffer.byteLength(comment) + 1;
+  if (n > 255) throw new Error(`rule comment longer than 254 bytes: ${comment}`);
+  w.userdata(type, 0, comment, n);
 }
 
-/** A rule appended to its chain; `expressions` are NFTA_LIST_ELEM attributes (nft-expr.ts). */
+/**
+ * A rule appended to its chain; `expressions` writes the NFTA_LIST_ELEM attributes (nft-expr.ts).
+ * The whole message is written by one AttrWriter.
+ */
 export function newRule(
   family: NftFamily,
   table: string,
   chain: string,
-  expressions: readonly Buffer[],
+  expressions: (w: AttrWriter) => void,
   comment?: string,
 ): Request {
-  const attrs = [str(RULE.TABLE, table), str(RULE.CHAIN, chain), nested(RULE.EXPRESSIONS, expressions)];
-  if (comment !== undefined) attrs.push(attr(RULE.USERDATA, commentUserdata(comment)));
-  return message(family, NftMsg.NEWRULE, NlFlags.CREATE | NlFlags.APPEND, attrs);
+  const w = ruleWriter;
+  w.nfgenmsg(FAMILY[family]);
+  w.str(RULE.TABLE, table).str(RULE.CHAIN, chain);
+  const at = w.begin(RULE.EXPRESSIONS);
+  expressions(w);
+  w.end(at);
+  if (comment !== undefined) writeComment(w, RULE.USERDATA, comment);
+  return {
+    type: (NFNL_SUBSYS_NFTABLES << 8) | NftMsg.NEWRULE,
+    flags: NlFlags.CREATE | NlFlags.APPEND,
+    payload: w.take(),
+  };
 }
+const ruleWriter = new AttrWriter();
 
 export interface SetSpec {
   readonly family: NftFamily;

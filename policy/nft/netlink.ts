@@ -463,7 +463,14 @@ type Match = Extract<Statement, { match: unknown }>["match"];
 
 /** A statement with a field the descriptor does not know is not ours to encode. */
 function only(o: object, known: readonly string[], what: string): void {
-  for (const k of Object.keys(o)) if (!known.includes(k)) throw new Unsupported(`${what} with ${k}`);
+  // for-in, not Object.keys: this runs for every statement of every rule, and an array per call adds up.
+  for (const k in o) if (!known.includes(k)) throw new Unsupported(`${what} with ${k}`);
+}
+
+/** A statement's kind: its one key. */
+function kindOf(s: object): string | undefined {
+  for (const k in s) return k;
+  return undefined;
 }
 
 function matchExprs(m: Match, c: RuleContext): Expr[] {
@@ -514,7 +521,7 @@ export function ruleMessages(r: NftRule, tx: Encoder): Request[] {
   const c = new RuleContext(tx, r.table);
   const exprs: Expr[] = [];
   for (const s of r.expr) {
-    const kind = Object.keys(s)[0] as StatementKind | undefined;
+    const kind = kindOf(s) as StatementKind | undefined;
     const lower =
       kind === undefined
         ? undefined
@@ -522,7 +529,18 @@ export function ruleMessages(r: NftRule, tx: Encoder): Request[] {
     if (!lower) throw new Unsupported(`statement ${JSON.stringify(s)}`);
     exprs.push(...lower(s, c));
   }
-  return [...c.anonSets, newRule(r.family, r.table, r.chain, exprs.map(encodeExpr), r.comment)];
+  return [
+    ...c.anonSets,
+    newRule(
+      r.family,
+      r.table,
+      r.chain,
+      (w) => {
+        for (const e of exprs) encodeExpr(e, w);
+      },
+      r.comment,
+    ),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -259,6 +259,44 @@ function renderedPolicyChain(pc: PolicyChain): RenderedChain {
   return r;
 }
 
+const ct = { ct: { key: "state" } } as const;
+/** Replies and related traffic of connections a policy allowed (NetworkPolicy judges only the first packet). */
+const established = (chain: string): NftRule =>
+  ruleOf(
+    chain,
+    [
+      { match: { op: "in", left: ct, right: ["established", "related"] } },
+      { counter: null },
+      { accept: null },
+    ],
+    "tortie:established",
+  );
+/** A forward-hook chain: established traffic first, then `extra`, then dispatch by interface. */
+function baseChain(
+  name: string,
+  prio: number,
+  dispatchOn: "iifname" | "oifname",
+  map: string,
+  extra: readonly NftRule[],
+): RenderedChain {
+  return {
+    chain: { ...chainDecl(name), type: "filter", hook: "forward", prio, policy: "accept" },
+    rules: [
+      established(name),
+      ...extra,
+      ruleOf(name, [{ vmap: { key: { meta: { key: dispatchOn } }, data: `@${map}` } }], "tortie:dispatch"),
+    ],
+  };
+}
+const BASE_EGRESS_CHAIN = baseChain(BASE_EGRESS, 0, "iifname", MAP_FROM, [
+  ruleOf(
+    BASE_EGRESS,
+    [{ match: { op: "in", left: ct, right: ["invalid"] } }, { counter: null }, { drop: null }],
+    "tortie:invalid",
+  ),
+]);
+const BASE_INGRESS_CHAIN = baseChain(BASE_INGRESS, 1, "oifname", MAP_TO, []);
+
 function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
   const prevSets = prev && byName(prev.ir.sets);
   const prevPolicyChains = prev && byName(prev.ir.policyChains);
@@ -267,50 +305,9 @@ function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
     ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => renderedSet(s))]),
   );
   const chains = new Map<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>();
-  const ct = { ct: { key: "state" } } as const;
-  chains.set(BASE_EGRESS, {
-    chain: { ...chainDecl(BASE_EGRESS), type: "filter", hook: "forward", prio: 0, policy: "accept" },
-    rules: [
-      ruleOf(
-        BASE_EGRESS,
-        [
-          { match: { op: "in", left: ct, right: ["established", "related"] } },
-          { counter: null },
-          { accept: null },
-        ],
-        "tortie:established",
-      ),
-      ruleOf(
-        BASE_EGRESS,
-        [{ match: { op: "in", left: ct, right: ["invalid"] } }, { counter: null }, { drop: null }],
-        "tortie:invalid",
-      ),
-      ruleOf(
-        BASE_EGRESS,
-        [{ vmap: { key: { meta: { key: "iifname" } }, data: `@${MAP_FROM}` } }],
-        "tortie:dispatch",
-      ),
-    ],
-  });
-  chains.set(BASE_INGRESS, {
-    chain: { ...chainDecl(BASE_INGRESS), type: "filter", hook: "forward", prio: 1, policy: "accept" },
-    rules: [
-      ruleOf(
-        BASE_INGRESS,
-        [
-          { match: { op: "in", left: ct, right: ["established", "related"] } },
-          { counter: null },
-          { accept: null },
-        ],
-        "tortie:established",
-      ),
-      ruleOf(
-        BASE_INGRESS,
-        [{ vmap: { key: { meta: { key: "oifname" } }, data: `@${MAP_TO}` } }],
-        "tortie:dispatch",
-      ),
-    ],
-  });
+  // The base chains never change: the same objects every time, which a diff skips by identity.
+  chains.set(BASE_EGRESS, BASE_EGRESS_CHAIN);
+  chains.set(BASE_INGRESS, BASE_INGRESS_CHAIN);
   for (const pc of ir.policyChains)
     chains.set(
       pc.name,
