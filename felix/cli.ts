@@ -4,6 +4,7 @@ import { emit, table } from "../cli/output.js";
 import { UserError } from "../core/errors.js";
 import { log } from "../core/log.js";
 import { serveCni } from "../cni/agent.js";
+import { execWithAgentRuntime } from "../core/runtime.js";
 import { Agent, type NodeStatusView } from "./agent.js";
 import { queryStatus, serveControlSocket, serveHealth } from "./http.js";
 
@@ -199,6 +200,8 @@ export function registerNodeCommands(program: Command): void {
       ).env("TORTIE_CNI_SOCKET"),
     )
     .action(async (o: RunOpts) => {
+      // Before anything opens a socket: the process image is replaced, options sized to the machine.
+      execWithAgentRuntime();
       await runNode(o);
     });
   node

@@ -1,7 +1,8 @@
 /*
- * One addon for the two things Node's standard library cannot do:
+ * One addon for the things Node's standard library cannot do:
  * sockopt.c — TCP-MD5 and GTSM on BGP sockets; netlink.c — netlink sockets
- * inside a network namespace, for routes and nftables.
+ * inside a network namespace, for routes and nftables; exec.c — execve, for
+ * the agent's restart with Node options sized to the machine.
  */
 #include "native.h"
 #include <stdio.h>
@@ -41,6 +42,7 @@ void define_functions(napi_env env, napi_value exports, const char *const *names
 static napi_value Init(napi_env env, napi_value exports) {
   register_sockopt(env, exports);
   register_netlink(env, exports);
+  register_exec(env, exports);
   return exports;
 }
 

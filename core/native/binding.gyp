@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tortie_native",
-      "sources": ["addon.c", "sockopt.c", "netlink.c"],
+      "sources": ["addon.c", "sockopt.c", "netlink.c", "exec.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {

@@ -20,6 +20,8 @@ export interface NativeAddon {
     /** Run on the calling thread (small requests: no thread-pool round trip). */
     inline?: boolean,
   ): Promise<Buffer>;
+  /** Replaces this process (same PID); returns only by throwing. */
+  execve(path: string, argv: readonly string[], env: readonly string[]): never;
 }
 
 export class NativeAddonUnavailable extends Error {

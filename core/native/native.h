@@ -24,5 +24,6 @@ void define_functions(napi_env env, napi_value exports, const char *const *names
 
 void register_sockopt(napi_env env, napi_value exports);
 void register_netlink(napi_env env, napi_value exports);
+void register_exec(napi_env env, napi_value exports);
 
 #endif

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 /**
  * Two nodes on one link, the file datastore, `tortie node run` in each node namespace, pods wired by
  * the installed CNI plugin: cross-node reachability over BGP-learned routes, policy within a second,
@@ -106,6 +107,11 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
     );
   for (const n of nodes) await ready(n);
   t.pass("both agents ready: dataplane programmed, BGP Established");
+  t.match(
+    readFileSync(`/proc/${n1.agent?.pid ?? 0}/cmdline`, "utf8").split("\0"),
+    [process.execPath, /^--v8-pool-size=\d+$/],
+    "the agent restarted itself in place with V8's worker pool sized to the machine",
+  );
   t.equal(
     (await ds.get("Node", "n1")).metadata.annotations?.["tortie.io/ipv4-address"],
     "10.0.0.1/24",
