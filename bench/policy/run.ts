@@ -4,6 +4,7 @@
  *
  *   npx tsc -p . && node dist/bench/policy/run.js [--changes 1000] [--rounds 3]
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLogger, setRootLogger } from "../../core/log.js";
 import { execWithAgentRuntime } from "../../core/runtime.js";
@@ -285,23 +286,44 @@ try {
     { name: "iperf3" },
   );
   await server.waitForOutput(/Server listening/);
+  // The connection rate twice: from a Node client to the pod's Node server (an application's cost
+  // per connection), and between a minimal C client and server (crr.c), where the kernel's work per
+  // connection (TCP, conntrack, the ruleset) is most of the cost.
+  const crr = join(kit.dir("crr"), "crr");
+  await run("cc", ["-O2", "-o", crr, fileURLToPath(new URL("../../../bench/policy/crr.c", import.meta.url))]);
+  const crrPort = 8444; // allow-app's port range, like iperf3's
+  const crrServer = kit.spawn(
+    lab.pod(`${SERVER.namespace}/${SERVER.name}`).netns,
+    crr,
+    ["server", String(crrPort)],
+    { name: "crr-server" },
+  );
+  await crrServer.waitForOutput(/READY/);
   const connrate = fileURLToPath(new URL("./connrate.js", import.meta.url));
-  const measure = async (): Promise<{ gbps: number; cps: number }> => {
+  interface Sample {
+    gbps: number;
+    cps: number;
+    crr: number;
+  }
+  const rate = (out: string): number => {
+    const r = JSON.parse(out) as { rate: number; failed: number };
+    if (r.failed > 0) throw new Error(`${r.failed} connections failed`);
+    return r.rate;
+  };
+  const measure = async (): Promise<Sample> => {
     const out = await client.exec("iperf3", ["-c", serverIp, "-p", String(iperfPort), "-t", "4", "-J"], {
       timeoutMs: 30_000,
     });
     const gbps =
       (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
         .bits_per_second / 1e9;
-    const cr = JSON.parse(
-      await client.exec(process.execPath, [connrate, serverIp, String(HTTP_PORT), "3", "16"]),
-    ) as { rate: number; failed: number };
-    if (cr.failed > 0) throw new Error(`${cr.failed} connections failed`);
-    return { gbps, cps: cr.rate };
+    const cps = rate(await client.exec(process.execPath, [connrate, serverIp, String(HTTP_PORT), "3", "16"]));
+    const c = rate(await client.exec(crr, ["client", serverIp, String(crrPort), "3", "16"]));
+    return { gbps, cps, crr: c };
   };
-  const withRules: Array<{ gbps: number; cps: number }> = [];
-  const without: Array<{ gbps: number; cps: number }> = [];
-  const conntrackOnly: Array<{ gbps: number; cps: number }> = [];
+  const withRules: Sample[] = [];
+  const without: Sample[] = [];
+  const conntrackOnly: Sample[] = [];
   // What any stateful policy costs before its first rule: conntrack in the namespace and the
   // established/invalid checks, nothing else. Separates that from what our rules add.
   const ctOnly = [
@@ -310,6 +332,8 @@ try {
     "add rule inet tortie-ct-only forward ct state established,related accept",
     "add rule inet tortie-ct-only forward ct state invalid drop",
   ].join("; ");
+  const show = (x: Sample | undefined): string =>
+    x ? `${x.gbps.toFixed(2)} Gbit/s, ${x.cps.toFixed(0)} / ${x.crr.toFixed(0)} conn/s` : "";
   for (let round = 0; round < ROUNDS; round++) {
     await engine.resync();
     withRules.push(await measure());
@@ -318,25 +342,32 @@ try {
     await node.exec("nft", [ctOnly]);
     conntrackOnly.push(await measure());
     await node.exec("nft", ["delete", "table", "inet", "tortie-ct-only"]);
+    process.stdout.write(
+      `  round ${round + 1} (iperf3, Node conn/s / C conn/s): ruleset ${show(withRules[round])}; none ${show(without[round])}; conntrack alone ${show(conntrackOnly[round])}\n`,
+    );
   }
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const w = { gbps: avg(withRules.map((x) => x.gbps)), cps: avg(withRules.map((x) => x.cps)) };
-  const n = { gbps: avg(without.map((x) => x.gbps)), cps: avg(without.map((x) => x.cps)) };
-  const c = { gbps: avg(conntrackOnly.map((x) => x.gbps)), cps: avg(conntrackOnly.map((x) => x.cps)) };
+  const mean = (xs: Sample[]): Sample => ({
+    gbps: avg(xs.map((x) => x.gbps)),
+    cps: avg(xs.map((x) => x.cps)),
+    crr: avg(xs.map((x) => x.crr)),
+  });
+  const [w, n, c] = [mean(withRules), mean(without), mean(conntrackOnly)];
+  const pc = (a: number, b: number): string => `${((a / b) * 100).toFixed(0)}%`;
   report(
     "conntrackOnly",
     c,
-    `conntrack alone (established accept, invalid drop, no rules): ${c.gbps.toFixed(2)} Gbit/s (${((c.gbps / n.gbps) * 100).toFixed(0)}% of none), ${c.cps.toFixed(0)} connections/s (${((c.cps / n.cps) * 100).toFixed(0)}% of none); our ruleset vs conntrack alone: ${((w.gbps / c.gbps) * 100).toFixed(0)}% / ${((w.cps / c.cps) * 100).toFixed(0)}%`,
+    `conntrack alone (established accept, invalid drop, no rules): ${c.gbps.toFixed(2)} Gbit/s (${pc(c.gbps, n.gbps)} of none), ${c.cps.toFixed(0)} Node / ${c.crr.toFixed(0)} C connections/s (${pc(c.cps, n.cps)} / ${pc(c.crr, n.crr)} of none); our ruleset vs conntrack alone: ${pc(w.gbps, c.gbps)} / ${pc(w.cps, c.cps)} / ${pc(w.crr, c.crr)}`,
   );
   report(
     "throughput",
     { withRuleset: w, noRuleset: n },
-    `iperf3 pod to pod: ${w.gbps.toFixed(2)} Gbit/s through the ruleset vs ${n.gbps.toFixed(2)} without (${((w.gbps / n.gbps) * 100).toFixed(0)}%)`,
+    `iperf3 pod to pod: ${w.gbps.toFixed(2)} Gbit/s through the ruleset vs ${n.gbps.toFixed(2)} without (${pc(w.gbps, n.gbps)})`,
   );
   report(
     "connectionRate",
-    { withRuleset: w.cps, noRuleset: n.cps },
-    `TCP connections/s (16 in flight): ${w.cps.toFixed(0)} through the ruleset vs ${n.cps.toFixed(0)} without (${((w.cps / n.cps) * 100).toFixed(0)}%)`,
+    { withRuleset: w.cps, noRuleset: n.cps, cWithRuleset: w.crr, cNoRuleset: n.crr },
+    `TCP connections/s (16 in flight), Node client and server: ${w.cps.toFixed(0)} through the ruleset vs ${n.cps.toFixed(0)} without (${pc(w.cps, n.cps)}); C client and server: ${w.crr.toFixed(0)} vs ${n.crr.toFixed(0)} (${pc(w.crr, n.crr)})`,
   );
   lab.close();
   engine.close();
