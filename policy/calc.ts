@@ -508,7 +508,7 @@ export class PolicyCalc {
   }
 
   private updateMember(s: LiveSet, key: string, pod: PodState | undefined): void {
-    const c = pod ? podContribution(s.def, pod, this.matcher) : [];
+    const c = pod ? podContribution(s.def, pod, this.matcher, this.node) : [];
     const old = s.members.get(key);
     if (sameContribution(old, c)) return;
     if (c.length === 0) s.members.delete(key);
@@ -796,7 +796,7 @@ export class PolicyCalc {
       for (const key of keys) {
         const pod = this.pods.get(key);
         if (!pod) continue;
-        const c = podContribution(def, pod, this.matcher);
+        const c = podContribution(def, pod, this.matcher, this.node);
         if (c.length > 0) s.members.set(key, c);
       }
     }

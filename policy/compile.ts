@@ -171,6 +171,12 @@ export type SetDef =
       readonly definition: string;
       readonly names: readonly string[];
       readonly proto: number;
+      /**
+       * Only this node's endpoints: an ingress rule's destination is always the endpoint whose
+       * chain it is in, so other pods' named ports can never match there (and were most of a
+       * large cluster's set elements).
+       */
+      readonly local: boolean;
     };
 
 /** One pod's share of a set: address intervals, or named-port elements. */
@@ -205,13 +211,14 @@ export function podIntervals(pod: PodState, family: Family): readonly Interval[]
 }
 
 /** What one pod adds to a set (empty when it adds nothing). Pods without addresses add nothing. */
-export function podContribution(def: SetDef, pod: PodState, m: Matcher): Contribution {
+export function podContribution(def: SetDef, pod: PodState, m: Matcher, node: string | null): Contribution {
   if (pod.ips.length === 0 || def.kind === "nets") return [];
   if (def.kind === "peers") {
     for (const peer of def.pods) if (m.pod(peer, pod, def.calico)) return podIntervals(pod, def.family);
     return [];
   }
   const els: AddrProtoPort[] = [];
+  if (def.local && node !== null && pod.nodeName !== node) return els;
   const ports = pod.ports.filter(
     (cp) => cp.name !== undefined && def.names.includes(cp.name) && protoNumber(cp.protocol) === def.proto,
   );
@@ -306,12 +313,12 @@ export class ChainCompiler {
     return name;
   }
 
-  private namedPortSet(names: readonly string[], proto: number, family: Family): string {
+  private namedPortSet(names: readonly string[], proto: number, family: Family, local: boolean): string {
     const sorted = [...new Set(names)].sort();
-    const definition = `named ports ${sorted.join(",")} proto ${proto}`;
+    const definition = `named ports ${sorted.join(",")} proto ${proto}${local ? " on this node" : ""}`;
     const name = `tn${family}-${hash16(`${family} ${definition}`)}`;
     if (!this.defs.has(name))
-      this.defs.set(name, { kind: "named-port", name, family, definition, names: sorted, proto });
+      this.defs.set(name, { kind: "named-port", name, family, definition, names: sorted, proto, local });
     return name;
   }
   /** The address conditions of one side for one family; null when the side cannot match it. */
@@ -398,8 +405,10 @@ export class ChainCompiler {
         const np: NamedPortMatch[] = [];
         const notNamed = (r.destination.notPorts ?? []).flatMap((p) => (p.kind === "named" ? [p.name] : []));
         if (family !== null && proto !== undefined) {
-          if (v === "named") np.push({ set: this.namedPortSet(named, proto, family), negate: false });
-          if (notNamed.length) np.push({ set: this.namedPortSet(notNamed, proto, family), negate: true });
+          const local = dir === "ingress";
+          if (v === "named") np.push({ set: this.namedPortSet(named, proto, family, local), negate: false });
+          if (notNamed.length)
+            np.push({ set: this.namedPortSet(notNamed, proto, family, local), negate: true });
         }
         if (np.length) m.dstNamedPorts = np;
         const icmp: IcmpMatch[] = [];
@@ -475,7 +484,7 @@ class Compiler {
   private setOf(def: SetDef): IRSet {
     return irSet(
       def,
-      this.candidates(def).map((p) => podContribution(def, p, this.matcher)),
+      this.candidates(def).map((p) => podContribution(def, p, this.matcher, this.input.node)),
     );
   }
 

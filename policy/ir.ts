@@ -85,8 +85,9 @@ export interface AddrProtoPort {
  * `ip daddr . meta l4proto . th dport @name`; ipset `hash:ip,port` with `proto:port`.
  *
  * Named ports always resolve on the *destination* pod, so the match is on the destination address
- * in both directions (for ingress the destination is the endpoint itself). Elements are sorted by
- * (addr, proto, port) and unique.
+ * in both directions. For ingress the destination is the endpoint itself, so sets of ingress rules
+ * hold only this node's endpoints (definition `... on this node`); egress ones hold every pod.
+ * Elements are sorted by (addr, proto, port) and unique.
  */
 export interface NamedPortSet {
   readonly kind: "named-port";

@@ -142,11 +142,19 @@ t.test("the IR for one node: endpoints, dispatch, chains and sets", async (t) =>
   const named4 = ir.sets.find((s) => s.name === web?.rules[1]?.match.dstNamedPorts?.[0]?.set);
   t.same(
     named4?.kind === "named-port" ? named4.elements : null,
+    [{ addr: "10.0.0.5", proto: 6, port: 8080 }],
+    "an ingress rule's named ports: this node's endpoints only (the destination is always one of them)",
+  );
+  const everywhere = build(STATE, null).sets.find(
+    (s) => s.kind === "named-port" && s.family === 4 && s.definition === named4?.definition,
+  );
+  t.same(
+    everywhere?.kind === "named-port" ? everywhere.elements : null,
     [
       { addr: "10.0.0.5", proto: 6, port: 8080 },
       { addr: "10.0.1.7", proto: 6, port: 9090 },
     ],
-    "named ports of every pod (resolved per destination)",
+    "with every pod local (explain's view), every pod's named ports",
   );
   const names = ir.sets.map((s) => s.name);
   t.same(names, [...names].sort(), "sets sorted by name");
