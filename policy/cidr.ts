@@ -210,10 +210,28 @@ function toPrefixes4(lo: number, hi: number): Cidr[] {
     const span = hi - lo + 1;
     const fits = span >= 2 ** 32 ? 32 : 31 - Math.clz32(span);
     const size = Math.min(align, fits);
-    out.push(`${(lo >>> 24) & 255}.${(lo >>> 16) & 255}.${(lo >>> 8) & 255}.${lo & 255}/${32 - size}`);
+    out.push(prefix4Text(lo, 32 - size));
     lo += 2 ** size;
   }
   return out;
+}
+
+/**
+ * The same pod addresses are formatted for every set and every build: one string each, kept (up to
+ * a bound), so a rebuilt set neither allocates them again nor makes the renderer hash new strings.
+ */
+const prefix4Texts = new Map<number, Cidr>();
+const PREFIX4_TEXTS_MAX = 1 << 18;
+
+function prefix4Text(lo: number, len: number): Cidr {
+  const k = lo * 64 + len;
+  let t = prefix4Texts.get(k);
+  if (t === undefined) {
+    t = `${(lo >>> 24) & 255}.${(lo >>> 16) & 255}.${(lo >>> 8) & 255}.${lo & 255}/${len}`;
+    if (prefix4Texts.size >= PREFIX4_TEXTS_MAX) prefix4Texts.clear();
+    prefix4Texts.set(k, t);
+  }
+  return t;
 }
 
 export function intervalsToCidrs(ivs: readonly Interval[]): Cidr[] {
