@@ -23,6 +23,7 @@ import {
   blockName,
   handleName,
   ipamObject,
+  ignoreNotFound,
   isAlreadyExists,
   isConflict,
   isNotFound,
@@ -568,13 +569,8 @@ export class Allocator {
         )) as AffinityObject;
       } catch (e) {
         if (!isAlreadyExists(e)) throw e;
-        aff = await this.ds.get("BlockAffinity", affName).then(
-          (o) => o as AffinityObject,
-          (e2: unknown) => {
-            if (!isNotFound(e2)) throw e2;
-            return undefined;
-          },
-        );
+        aff = (await this.ds.get("BlockAffinity", affName).catch(ignoreNotFound)) as
+          AffinityObject | undefined;
       }
     }
     try {

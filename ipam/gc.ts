@@ -2,7 +2,7 @@ import type { Allocator } from "./allocator.js";
 import { affineNode, freeCount, isEmpty } from "./block.js";
 import { allocations, readSnapshot } from "./check.js";
 import { surplusEmptyBlocks } from "./spare.js";
-import { affinityName, blockName, ipamObject, isNotFound, type BlockAffinitySpec } from "./store.js";
+import { affinityName, blockName, ignoreNotFound, ipamObject, type BlockAffinitySpec } from "./store.js";
 
 export interface GcAction {
   readonly action:
@@ -145,9 +145,4 @@ export async function collectGarbage(
     }
   }
   return actions;
-}
-
-function ignoreNotFound(e: unknown): undefined {
-  if (isNotFound(e)) return undefined;
-  throw e;
 }

@@ -59,6 +59,12 @@ export const isNotFound = (e: unknown): boolean => errCode(e) === "NotFound";
 export const isConflict = (e: unknown): boolean => errCode(e) === "Conflict";
 export const isAlreadyExists = (e: unknown): boolean => errCode(e) === "AlreadyExists";
 
+/** For `.catch()`: an object that is not there reads as undefined; any other failure stays one. */
+export function ignoreNotFound(e: unknown): undefined {
+  if (isNotFound(e)) return undefined;
+  throw e;
+}
+
 export const API_VERSION = "tortie.io/v1";
 
 export type AffinityState = "pending" | "confirmed" | "pendingDeletion";

@@ -23,6 +23,7 @@ import {
   comparePolicies,
   endpointChainName,
   irSet,
+  onNode,
   podAddrs,
   podContribution,
   podIntervals,
@@ -418,7 +419,7 @@ export class PolicyCalc {
   }
 
   private isLocal(p: PodState): boolean {
-    return this.node === null || p.nodeName === this.node;
+    return onNode(p, this.node);
   }
 
   private podChanged(key: string): void {

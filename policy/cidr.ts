@@ -103,13 +103,16 @@ export function normalise(ivs: readonly Interval[]): Interval[] {
   if (isNormal(ivs)) return [...ivs];
   const sorted = isSorted(ivs) ? ivs : [...ivs].sort(byLo);
   const out: Interval[] = [];
-  for (const iv of sorted) {
-    const last = out[out.length - 1];
-    if (last && iv.lo <= last.hi + 1n) {
-      if (iv.hi > last.hi) out[out.length - 1] = { family: last.family, lo: last.lo, hi: iv.hi };
-    } else out.push(iv);
-  }
+  for (const iv of sorted) pushMerged(out, iv);
   return out;
+}
+
+/** Appends `iv` (which starts no earlier than the last) to a normal list, joined to the last when they overlap or touch. */
+function pushMerged(out: Interval[], iv: Interval): void {
+  const last = out[out.length - 1];
+  if (last && iv.lo <= last.hi + 1n) {
+    if (iv.hi > last.hi) out[out.length - 1] = { family: last.family, lo: last.lo, hi: iv.hi };
+  } else out.push(iv);
 }
 
 /** Sorted, and each interval ends at least one address before the next begins. */
@@ -150,10 +153,7 @@ export function union(lists: readonly (readonly Interval[])[]): Interval[] {
       const y = b[j];
       const next = y === undefined || (x !== undefined && x.lo <= y.lo) ? (i++, x) : (j++, y);
       if (next === undefined) break;
-      const last = merged[merged.length - 1];
-      if (last && next.lo <= last.hi + 1n) {
-        if (next.hi > last.hi) merged[merged.length - 1] = { family: last.family, lo: last.lo, hi: next.hi };
-      } else merged.push(next);
+      pushMerged(merged, next);
     }
     acc = merged;
   }

@@ -210,6 +210,11 @@ export function podIntervals(pod: PodState, family: Family): readonly Interval[]
   return c[family];
 }
 
+/** Whether the pod's interface is on `node` (null: every pod is, as `explain` compiles). */
+export function onNode(pod: PodState, node: string | null): boolean {
+  return node === null || pod.nodeName === node;
+}
+
 /** What one pod adds to a set (empty when it adds nothing). Pods without addresses add nothing. */
 export function podContribution(def: SetDef, pod: PodState, m: Matcher, node: string | null): Contribution {
   if (pod.ips.length === 0 || def.kind === "nets") return [];
@@ -218,7 +223,7 @@ export function podContribution(def: SetDef, pod: PodState, m: Matcher, node: st
     return [];
   }
   const els: AddrProtoPort[] = [];
-  if (def.local && node !== null && pod.nodeName !== node) return els;
+  if (def.local && !onNode(pod, node)) return els;
   const ports = pod.ports.filter(
     (cp) => cp.name !== undefined && def.names.includes(cp.name) && protoNumber(cp.protocol) === def.proto,
   );
@@ -495,7 +500,7 @@ class Compiler {
   run(): PolicyIR {
     const { policies, node } = this.input;
     const local = this.podsWithIps
-      .filter((p) => node === null || p.nodeName === node)
+      .filter((p) => onNode(p, node))
       .map((p) => ({ pod: p, ifName: hostIfName(p.namespace, p.name) }))
       .sort((a, b) => cmp(a.ifName, b.ifName));
     const extended = policies.filter((p) => p.tier === "extended").sort(comparePolicies);

@@ -43,7 +43,8 @@ import {
 } from "./iptables/render.js";
 import { applyNft, type Runner } from "./nft/apply.js";
 import { Unsupported, transactionOf } from "./nft/netlink.js";
-import { MAP_FROM, MAP_TO, TABLE, deepEqual, renderDiff, renderFull } from "./nft/render.js";
+import { deepEqual } from "./equal.js";
+import { MAP_FROM, MAP_TO, TABLE, renderDiff, renderFull } from "./nft/render.js";
 import type { NftDocument } from "./nft/schema.js";
 import type { Request } from "../core/netlink/socket.js";
 

@@ -104,38 +104,95 @@ export function attrMap(buf: Buffer): Map<number, Buffer> {
   return m;
 }
 
-/** Builds an attribute list. */
+/** Set in a nested attribute's type. */
+export const NLA_F_NESTED = 0x8000;
+
+/**
+ * Builds an attribute list in one growing buffer, a nested attribute closed by patching its length,
+ * and copies it out once: a rule or route is dozens of small attributes, and a Buffer each (and a
+ * copy per nesting level) was most of the incremental path's garbage. `build()` starts it over, so
+ * a writer can be kept and reused.
+ */
 export class AttrWriter {
-  private parts: Buffer[] = [];
-  private size = 0;
+  private buf: Buffer;
+  private len = 0;
+
+  constructor(capacity = 256) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  private room(n: number): number {
+    if (this.len + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    const at = this.len;
+    this.len += n;
+    return at;
+  }
+
+  /** A header of `n` value bytes at a 4-byte boundary; returns where the value goes. */
+  private attr(type: number, n: number): number {
+    const at = this.room((4 + n + 3) & ~3);
+    this.buf.writeUInt16LE(4 + n, at);
+    this.buf.writeUInt16LE(type, at + 2);
+    this.buf.fill(0, at + 4 + n, this.len);
+    return at + 4;
+  }
+
+  /** Bytes without an attribute header (a message's fixed header before its attributes). */
+  put(bytes: Buffer): this {
+    bytes.copy(this.buf, this.room(bytes.length));
+    return this;
+  }
 
   raw(type: number, value: Buffer): this {
-    const len = 4 + value.length;
-    const b = Buffer.alloc((len + 3) & ~3);
-    b.writeUInt16LE(len, 0);
-    b.writeUInt16LE(type, 2);
-    value.copy(b, 4);
-    this.parts.push(b);
-    this.size += b.length;
+    value.copy(this.buf, this.attr(type, value.length));
     return this;
   }
 
   u32(type: number, v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v >>> 0);
-    return this.raw(type, b);
+    this.buf.writeUInt32LE(v >>> 0, this.attr(type, 4));
+    return this;
   }
 
+  /** Network byte order (nf_tables' registers, lengths and ids). */
+  u32be(type: number, v: number): this {
+    this.buf.writeUInt32BE(v >>> 0, this.attr(type, 4));
+    return this;
+  }
+
+  /** NUL-terminated. */
   str(type: number, s: string): this {
-    return this.raw(type, Buffer.from(`${s}\0`));
+    const n = Buffer.byteLength(s);
+    const at = this.attr(type, n + 1);
+    this.buf.write(s, at);
+    this.buf[at + n] = 0;
+    return this;
+  }
+
+  /** Opens a nested attribute; `end` with the returned position closes it. */
+  begin(type: number): number {
+    const at = this.room(4);
+    this.buf.writeUInt16LE(type | NLA_F_NESTED, at + 2);
+    return at;
+  }
+
+  end(at: number): this {
+    this.buf.writeUInt16LE(this.len - at, at);
+    return this;
   }
 
   get length(): number {
-    return this.size;
+    return this.len;
   }
 
   build(): Buffer {
-    return Buffer.concat(this.parts, this.size);
+    const out = Buffer.allocUnsafe(this.len);
+    this.buf.copy(out, 0, 0, this.len);
+    this.len = 0;
+    return out;
   }
 }
 

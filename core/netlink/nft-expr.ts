@@ -3,7 +3,8 @@
  * its fields become NFTA_<KIND>_* attributes (linux/netfilter/nf_tables.h). A rule is a list of
  * these inside NFTA_RULE_EXPRESSIONS, each wrapped as NFTA_LIST_ELEM { NFTA_EXPR_NAME, NFTA_EXPR_DATA }.
  */
-import { NFTA_LIST_ELEM, type AttrWriter, type VerdictKind } from "./nft-wire.js";
+import type { AttrWriter } from "./message.js";
+import { NFTA_LIST_ELEM, type VerdictKind, writeValue, writeVerdict } from "./nft-wire.js";
 
 const EXPR_NAME = 1;
 const EXPR_DATA = 2;
@@ -78,11 +79,21 @@ const DESCRIPTORS: { readonly [K in Expr["kind"]]: Descriptor<K> } = {
     write: (e, w) => w.u32be(1, e.dreg).u32be(2, e.base).u32be(3, e.offset).u32be(4, e.len),
   },
   // NFTA_CMP_SREG 1, OP 2, DATA 3
-  cmp: { name: "cmp", write: (e, w) => w.u32be(1, e.sreg).u32be(2, e.op).value(3, e.data) },
+  cmp: {
+    name: "cmp",
+    write: (e, w) => {
+      w.u32be(1, e.sreg).u32be(2, e.op);
+      writeValue(w, 3, e.data);
+    },
+  },
   // NFTA_RANGE_SREG 1, OP 2, FROM_DATA 3, TO_DATA 4
   range: {
     name: "range",
-    write: (e, w) => w.u32be(1, e.sreg).u32be(2, e.op).value(3, e.from).value(4, e.to),
+    write: (e, w) => {
+      w.u32be(1, e.sreg).u32be(2, e.op);
+      writeValue(w, 3, e.from);
+      writeValue(w, 4, e.to);
+    },
   },
   // NFTA_META_DREG 1, KEY 2, SREG 3
   meta: { name: "meta", write: (e, w) => w.u32be(2, e.key).u32be(1, e.dreg) },
@@ -96,7 +107,9 @@ const DESCRIPTORS: { readonly [K in Expr["kind"]]: Descriptor<K> } = {
       if (e.mask.length !== e.xor.length) throw new Error("bitwise: mask and xor differ in length");
       w.u32be(1, e.sreg).u32be(2, e.dreg);
       if (e.op !== undefined) w.u32be(6, e.op);
-      w.u32be(3, e.mask.length).value(4, e.mask).value(5, e.xor);
+      w.u32be(3, e.mask.length);
+      writeValue(w, 4, e.mask);
+      writeValue(w, 5, e.xor);
     },
   },
   // NFTA_LOOKUP_SET 1, SREG 2, DREG 3, SET_ID 4, FLAGS 5 (in libnftnl's order: registers first)
@@ -113,7 +126,10 @@ const DESCRIPTORS: { readonly [K in Expr["kind"]]: Descriptor<K> } = {
   // NFTA_IMMEDIATE_DREG 1, DATA 2
   immediate: {
     name: "immediate",
-    write: (e, w) => w.u32be(1, REG_VERDICT).verdict(2, e.verdict, e.chain),
+    write: (e, w) => {
+      w.u32be(1, REG_VERDICT);
+      writeVerdict(w, 2, e.verdict, e.chain);
+    },
   },
   // NFTA_COUNTER_BYTES 1, PACKETS 2: nft sends neither, and the kernel starts both at zero
   counter: { name: "counter", write: () => undefined },

@@ -3,13 +3,13 @@
  * the messages tortie sends for chains, rules and sets. Everything is plain bytes; a transaction is
  * a list of `Request`s between BATCH_BEGIN and BATCH_END, sent in one sendmsg (core/netlink/socket.ts).
  */
-import { NlFlags } from "./message.js";
+import { AttrWriter, NLA_F_NESTED, NlFlags } from "./message.js";
 import type { Request } from "./socket.js";
 
 export const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 16;
 const NFNL_MSG_BATCH_END = 17;
-export const NLA_F_NESTED = 0x8000;
+export { NLA_F_NESTED };
 
 export const NftMsg = {
   NEWTABLE: 0,
@@ -68,52 +68,20 @@ export const FAMILY: Readonly<Record<NftFamily, number>> = {
 };
 
 /**
- * Attributes are many and small (a rule is dozens): they come from Node's shared buffer pool
- * (allocUnsafe) rather than one ArrayBuffer each, which made encoding the main source of garbage on
- * the incremental path. Every byte is written, padding included.
+ * Single attributes as Buffers (sets, chains, elements): written by one kept writer and copied out,
+ * so the bytes are laid out in one place (message.ts) for rules and for these alike.
  */
-export function attr(type: number, value: Buffer): Buffer {
-  const len = 4 + value.length;
-  const size = (len + 3) & ~3;
-  const b = Buffer.allocUnsafe(size);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  value.copy(b, 4);
-  b.fill(0, len, size);
-  return b;
-}
+const scratch = new AttrWriter();
 
-/** One buffer for the header and the parts (attributes, so already padded): no intermediate concat. */
+export const attr = (type: number, value: Buffer): Buffer => scratch.raw(type, value).build();
+export const str = (type: number, s: string): Buffer => scratch.str(type, s).build();
+export const be32 = (type: number, v: number): Buffer => scratch.u32be(type, v).build();
+
+/** `parts` are whole attributes (already padded). */
 export function nested(type: number, parts: readonly Buffer[]): Buffer {
-  let len = 4;
-  for (const p of parts) len += p.length;
-  const b = Buffer.allocUnsafe((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type | NLA_F_NESTED, 2);
-  let off = 4;
-  for (const p of parts) off += p.copy(b, off);
-  b.fill(0, len);
-  return b;
-}
-
-/** A NUL-terminated string attribute, written in place. */
-export function str(type: number, s: string): Buffer {
-  const n = Buffer.byteLength(s);
-  const len = 4 + n + 1;
-  const b = Buffer.allocUnsafe((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  b.write(s, 4);
-  b.fill(0, 4 + n);
-  return b;
-}
-
-export function be32(type: number, v: number): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeUInt16LE(8, 0);
-  b.writeUInt16LE(type, 2);
-  b.writeUInt32BE(v >>> 0, 4);
-  return b;
+  const at = scratch.begin(type);
+  for (const p of parts) scratch.put(p);
+  return scratch.end(at).build();
 }
 
 export function be64(type: number, v: bigint): Buffer {
@@ -130,139 +98,25 @@ export function nfgenmsg(family: number, resId = 0): Buffer {
   return b;
 }
 
-/**
- * Writes attributes one after another into one growing buffer, a nest closed by patching its length:
- * a rule is dozens of attributes, and one small Buffer each (and a copy per nesting level) was the
- * bulk of the garbage of a policy change. Reused: `take()` copies the message out and starts over.
- */
-export class AttrWriter {
-  private buf = Buffer.allocUnsafe(4096);
-  private len = 0;
-
-  private room(n: number): number {
-    if (this.len + n > this.buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
-      this.buf.copy(next, 0, 0, this.len);
-      this.buf = next;
-    }
-    const at = this.len;
-    this.len += n;
-    return at;
-  }
-
-  private header(at: number, len: number, type: number): void {
-    this.buf.writeUInt16LE(len, at);
-    this.buf.writeUInt16LE(type, at + 2);
-  }
-
-  raw(bytes: Buffer): this {
-    bytes.copy(this.buf, this.room(bytes.length));
-    return this;
-  }
-
-  u32be(type: number, v: number): this {
-    const at = this.room(8);
-    this.header(at, 8, type);
-    this.buf.writeUInt32BE(v >>> 0, at + 4);
-    return this;
-  }
-
-  bytes(type: number, value: Buffer): this {
-    const len = 4 + value.length;
-    const at = this.room((len + 3) & ~3);
-    this.header(at, len, type);
-    value.copy(this.buf, at + 4);
-    this.buf.fill(0, at + len, this.len);
-    return this;
-  }
-
-  str(type: number, s: string): this {
-    const n = Buffer.byteLength(s);
-    const len = 4 + n + 1;
-    const at = this.room((len + 3) & ~3);
-    this.header(at, len, type);
-    this.buf.write(s, at + 4);
-    this.buf.fill(0, at + 4 + n, this.len);
-    return this;
-  }
-
-  /** The nfgenmsg header that starts every nf_tables message (NFNETLINK_V0). */
-  nfgenmsg(family: number, resId = 0): this {
-    const at = this.room(4);
-    this.buf.writeUInt8(family, at);
-    this.buf.writeUInt8(0, at + 1);
-    this.buf.writeUInt16BE(resId, at + 2);
-    return this;
-  }
-
-  /** An attribute holding one userdata TLV: `tlvType`, then `n` bytes: the text and a NUL. */
-  userdata(type: number, tlvType: number, text: string, n: number): this {
-    const len = 4 + 2 + n;
-    const at = this.room((len + 3) & ~3);
-    this.header(at, len, type);
-    this.buf.writeUInt8(tlvType, at + 4);
-    this.buf.writeUInt8(n, at + 5);
-    this.buf.write(text, at + 6);
-    this.buf.fill(0, at + 6 + n - 1, this.len);
-    return this;
-  }
-
-  /** Opens a nested attribute; `end` with the returned position closes it. */
-  begin(type: number): number {
-    const at = this.room(4);
-    this.header(at, 0, type | NLA_F_NESTED);
-    return at;
-  }
-
-  end(at: number): this {
-    this.buf.writeUInt16LE(this.len - at, at);
-    return this;
-  }
-
-  /** NFTA_DATA_VALUE with the bytes, inside `type`. */
-  value(type: number, bytes: Buffer): this {
-    const at = this.begin(type);
-    this.bytes(DATA.VALUE, bytes);
-    return this.end(at);
-  }
-
-  /** A verdict as NFTA_DATA_VERDICT inside `type`. */
-  verdict(type: number, kind: VerdictKind, chain?: string): this {
-    const outer = this.begin(type);
-    const inner = this.begin(DATA.VERDICT);
-    this.u32be(VERDICT.CODE, Verdict[kind]);
-    if (chain !== undefined) this.str(VERDICT.CHAIN, chain);
-    return this.end(inner).end(outer);
-  }
-
-  take(): Buffer {
-    const out = Buffer.allocUnsafe(this.len);
-    this.buf.copy(out, 0, 0, this.len);
-    this.len = 0;
-    return out;
-  }
+/** NFTA_DATA_VALUE with the bytes, inside `type`. */
+export function writeValue(w: AttrWriter, type: number, bytes: Buffer): AttrWriter {
+  const at = w.begin(type);
+  w.raw(DATA.VALUE, bytes);
+  return w.end(at);
 }
 
-/** A data attribute's payload: NFTA_DATA_VALUE with the bytes (both headers in one buffer). */
-export function dataValue(type: number, bytes: Buffer): Buffer {
-  const inner = 4 + bytes.length;
-  const len = 4 + ((inner + 3) & ~3);
-  const b = Buffer.allocUnsafe(len);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type | NLA_F_NESTED, 2);
-  b.writeUInt16LE(inner, 4);
-  b.writeUInt16LE(DATA.VALUE, 6);
-  bytes.copy(b, 8);
-  b.fill(0, 4 + inner);
-  return b;
+/** A verdict as NFTA_DATA_VERDICT inside `type` (immediate data, verdict map element data). */
+export function writeVerdict(w: AttrWriter, type: number, kind: VerdictKind, chain?: string): AttrWriter {
+  const outer = w.begin(type);
+  const inner = w.begin(DATA.VERDICT);
+  w.u32be(VERDICT.CODE, Verdict[kind]);
+  if (chain !== undefined) w.str(VERDICT.CHAIN, chain);
+  return w.end(inner).end(outer);
 }
 
-/** A verdict as NFTA_DATA_VERDICT (immediate data, verdict map element data). */
-export function dataVerdict(type: number, kind: VerdictKind, chain?: string): Buffer {
-  const v = [be32(VERDICT.CODE, Verdict[kind])];
-  if (chain !== undefined) v.push(str(VERDICT.CHAIN, chain));
-  return nested(type, [nested(DATA.VERDICT, v)]);
-}
+export const dataValue = (type: number, bytes: Buffer): Buffer => writeValue(scratch, type, bytes).build();
+export const dataVerdict = (type: number, kind: VerdictKind, chain?: string): Buffer =>
+  writeVerdict(scratch, type, kind, chain).build();
 
 function message(family: NftFamily, type: number, flags: number, attrs: readonly Buffer[]): Request {
   return {
@@ -298,10 +152,15 @@ export function flushChain(family: NftFamily, table: string, chain: string): Req
  * nftables' rule userdata: TLVs of a one-byte type and a one-byte length; type 0 is the comment,
  * NUL-terminated, as `nft` writes it (so `nft list` shows it).
  */
-function writeComment(w: AttrWriter, type: number, comment: string): void {
+function commentUserdata(comment: string): Buffer {
   const n = Buffer.byteLength(comment) + 1;
   if (n > 255) throw new Error(`rule comment longer than 254 bytes: ${comment}`);
-  w.userdata(type, 0, comment, n);
+  const b = Buffer.allocUnsafe(2 + n);
+  b[0] = 0;
+  b[1] = n;
+  b.write(comment, 2);
+  b[1 + n] = 0;
+  return b;
 }
 
 /**
@@ -316,19 +175,19 @@ export function newRule(
   comment?: string,
 ): Request {
   const w = ruleWriter;
-  w.nfgenmsg(FAMILY[family]);
+  w.put(nfgenmsg(FAMILY[family]));
   w.str(RULE.TABLE, table).str(RULE.CHAIN, chain);
   const at = w.begin(RULE.EXPRESSIONS);
   expressions(w);
   w.end(at);
-  if (comment !== undefined) writeComment(w, RULE.USERDATA, comment);
+  if (comment !== undefined) w.raw(RULE.USERDATA, commentUserdata(comment));
   return {
     type: (NFNL_SUBSYS_NFTABLES << 8) | NftMsg.NEWRULE,
     flags: NlFlags.CREATE | NlFlags.APPEND,
-    payload: w.take(),
+    payload: w.build(),
   };
 }
-const ruleWriter = new AttrWriter();
+const ruleWriter = new AttrWriter(4096);
 
 export interface SetSpec {
   readonly family: NftFamily;

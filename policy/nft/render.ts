@@ -195,8 +195,6 @@ const passSet: NftKey = { "&": [mark, PASS_MARK] };
  */
 const models = new WeakMap<PolicyIR, NftTableModel>();
 
-export { deepEqual } from "../equal.js";
-
 /** A previous IR and its model: pieces of the IR that did not change reuse their rendered objects. */
 interface Previous {
   readonly ir: PolicyIR;

@@ -2,7 +2,7 @@ import { parseAllDocuments, stringify } from "yaml";
 import { compileForNode, type Backend } from "../../../policy/dataplane.js";
 import type { PolicyIR } from "../../../policy/ir.js";
 import type { Runner } from "../../../policy/nft/apply.js";
-import { deepEqual } from "../../../policy/nft/render.js";
+import { deepEqual } from "../../../policy/equal.js";
 import { PolicyEngine, type ProgramReport } from "../../../policy/engine.js";
 import { loadStateText } from "../../../policy/state.js";
 import type { PolicyLab } from "./lab.js";
