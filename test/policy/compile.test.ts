@@ -297,6 +297,26 @@ t.test("IPv4 prefix cover over the whole address space, and union of interval li
       .map(([lo, n]): Interval => ({ family: 4, lo, hi: lo + n })),
     { maxLength: 8 },
   );
+  // normalise as a plain reference: every covered address, then runs of consecutive ones. IPv4
+  // merges in doubles and IPv6 in BigInts, so both families are checked.
+  const runs = (ivs: readonly Interval[], family: 4 | 6): Interval[] => {
+    const covered = new Set<bigint>();
+    for (const iv of ivs) for (let x = iv.lo; x <= iv.hi; x++) covered.add(x);
+    const out: Interval[] = [];
+    for (const x of [...covered].sort((a, b) => (a < b ? -1 : 1))) {
+      const last = out[out.length - 1];
+      if (last && last.hi + 1n === x) out[out.length - 1] = { family, lo: last.lo, hi: x };
+      else out.push({ family, lo: x, hi: x });
+    }
+    return out;
+  };
+  fc.assert(
+    fc.property(ivList, fc.constantFrom(4 as const, 6 as const), (list, family) => {
+      const ivs = list.map((iv) => ({ ...iv, family }));
+      t.same(normalise(ivs), runs(ivs, family));
+    }),
+    { numRuns: 300 },
+  );
   fc.assert(
     fc.property(fc.array(ivList, { maxLength: 4 }), (lists) => {
       t.same(union(lists), normalise(lists.flat()));
