@@ -3,19 +3,29 @@
  * read or written.
  *
  * Shape of the table:
- * - Two base chains on the forward hook. `forward-egress` (priority filter) accepts established and
- *   related traffic, drops invalid, and dispatches by input interface through the verdict map
- *   `from-endpoint` to the egress chain of the sending pod. `forward-ingress` (priority filter + 1)
- *   dispatches by output interface through `to-endpoint` to the receiving pod's ingress chain. An
- *   `accept` ends only the base chain it is in, so an allow in the egress direction still has to
- *   pass the ingress base chain: allow renders as a plain `accept` and deny as `drop`, with no marks.
+ * - One base chain on the forward hook, `forward` (priority filter): it accepts established and
+ *   related traffic, drops invalid, then dispatches by input interface through the verdict map
+ *   `from-endpoint` to the egress chain of the sending pod and, for traffic no local pod sent, by
+ *   output interface through `to-endpoint` to the receiving pod's ingress chain. Every packet of a
+ *   connection crosses the hook, so one chain instead of one per direction halves what an
+ *   established packet costs there. An egress allow continues into the other direction itself: a
+ *   goto to `to-ingress`, which goes on to the receiver's ingress chain through `to-endpoint` when
+ *   it is a local pod and accepts otherwise. An ingress allow is `accept`, a deny `drop`; no marks.
  * - One chain per policy and direction (shared by every endpoint it selects) and two per local
  *   endpoint, which jump to the policy chains in the IR's order and end with the default verdict.
  * - Calico's Pass needs to leave a shared policy chain and skip the rest of the extended tier: it sets
  *   PASS_MARK and returns; the endpoint chain clears the bit first and tests it between jumps.
  */
 import { deepEqual } from "../equal.js";
-import { PROTO, type IRRule, type IRSet, type PolicyChain, type PolicyIR, type RuleMatch } from "../ir.js";
+import {
+  PROTO,
+  type Direction,
+  type IRRule,
+  type IRSet,
+  type PolicyChain,
+  type PolicyIR,
+  type RuleMatch,
+} from "../ir.js";
 import type {
   NftChain,
   NftCommand,
@@ -27,7 +37,6 @@ import type {
   NftSetElem,
   NftStatement,
   NftValue,
-  NftVerdict,
 } from "./schema.js";
 
 export const TABLE = "tortie";
@@ -36,8 +45,9 @@ const FAMILY = "inet";
 export const PASS_MARK = 0x00200000;
 const ALL_BITS = 0xffffffff;
 
-export const BASE_EGRESS = "forward-egress";
-export const BASE_INGRESS = "forward-ingress";
+export const BASE_CHAIN = "forward";
+/** Where an egress allow goes on to: the receiver's ingress chain when it is a local pod, else accept. */
+export const TO_INGRESS_CHAIN = "to-ingress";
 export const MAP_FROM = "from-endpoint";
 export const MAP_TO = "to-endpoint";
 
@@ -148,12 +158,11 @@ export function matchStatements(rule: Pick<IRRule, "id" | "family" | "match">): 
   return out;
 }
 
-function actionStatements(rule: IRRule): NftStatement[] {
+function actionStatements(rule: IRRule, direction: Direction): NftStatement[] {
   switch (rule.action) {
     case "allow":
-      return [{ accept: null }];
     case "deny":
-      return [{ drop: null }];
+      return verdict(rule.action, direction);
     case "pass":
       return [
         { mangle: { key: { meta: { key: "mark" } }, value: { "|": [mark, PASS_MARK] } } },
@@ -164,8 +173,12 @@ function actionStatements(rule: IRRule): NftStatement[] {
   }
 }
 
-function verdict(action: "allow" | "deny"): NftVerdict {
-  return action === "allow" ? { accept: null } : { drop: null };
+const TO_INGRESS: readonly NftStatement[] = [{ goto: { target: TO_INGRESS_CHAIN } }];
+const ACCEPT: readonly NftStatement[] = [{ accept: null }];
+const DROP: readonly NftStatement[] = [{ drop: null }];
+
+function verdict(action: "allow" | "deny", direction: Direction): NftStatement[] {
+  return [...(action === "deny" ? DROP : direction === "egress" ? TO_INGRESS : ACCEPT)];
 }
 
 function chainDecl(name: string): NftChain {
@@ -249,7 +262,11 @@ function renderedPolicyChain(pc: PolicyChain): RenderedChain {
     r = {
       chain: chainDecl(pc.name),
       rules: pc.rules.map((x) =>
-        ruleOf(pc.name, [...matchStatements(x), { counter: null }, ...actionStatements(x)], x.id),
+        ruleOf(
+          pc.name,
+          [...matchStatements(x), { counter: null }, ...actionStatements(x, pc.direction)],
+          x.id,
+        ),
       ),
     };
     renderedChains.set(pc, r);
@@ -269,31 +286,34 @@ const established = (chain: string): NftRule =>
     ],
     "tortie:established",
   );
-/** A forward-hook chain: established traffic first, then `extra`, then dispatch by interface. */
-function baseChain(
-  name: string,
-  prio: number,
-  dispatchOn: "iifname" | "oifname",
-  map: string,
-  extra: readonly NftRule[],
-): RenderedChain {
-  return {
-    chain: { ...chainDecl(name), type: "filter", hook: "forward", prio, policy: "accept" },
-    rules: [
-      established(name),
-      ...extra,
-      ruleOf(name, [{ vmap: { key: { meta: { key: dispatchOn } }, data: `@${map}` } }], "tortie:dispatch"),
-    ],
-  };
-}
-const BASE_EGRESS_CHAIN = baseChain(BASE_EGRESS, 0, "iifname", MAP_FROM, [
-  ruleOf(
-    BASE_EGRESS,
-    [{ match: { op: "in", left: ct, right: ["invalid"] } }, { counter: null }, { drop: null }],
-    "tortie:invalid",
-  ),
-]);
-const BASE_INGRESS_CHAIN = baseChain(BASE_INGRESS, 1, "oifname", MAP_TO, []);
+const dispatch = (chain: string, on: "iifname" | "oifname", map: string, comment: string): NftRule =>
+  ruleOf(chain, [{ vmap: { key: { meta: { key: on } }, data: `@${map}` } }], comment);
+/** The forward hook's one chain: established traffic first, invalid dropped, then dispatch by interface. */
+const FORWARD_CHAIN: RenderedChain = {
+  chain: { ...chainDecl(BASE_CHAIN), type: "filter", hook: "forward", prio: 0, policy: "accept" },
+  rules: [
+    established(BASE_CHAIN),
+    ruleOf(
+      BASE_CHAIN,
+      [{ match: { op: "in", left: ct, right: ["invalid"] } }, { counter: null }, { drop: null }],
+      "tortie:invalid",
+    ),
+    dispatch(BASE_CHAIN, "iifname", MAP_FROM, "tortie:dispatch-egress"),
+    dispatch(BASE_CHAIN, "oifname", MAP_TO, "tortie:dispatch-ingress"),
+  ],
+};
+/**
+ * A verdict map lookup that misses ends its rule, not just its statement: `oifname vmap @to-endpoint
+ * accept` would never accept traffic to a remote pod. So the accept is a rule of its own, after the
+ * lookup, in a chain an egress allow goes to.
+ */
+const TO_INGRESS_RENDERED: RenderedChain = {
+  chain: chainDecl(TO_INGRESS_CHAIN),
+  rules: [
+    dispatch(TO_INGRESS_CHAIN, "oifname", MAP_TO, "tortie:egress-allowed"),
+    ruleOf(TO_INGRESS_CHAIN, [{ counter: null }, { accept: null }], "tortie:egress-allowed-not-local"),
+  ],
+};
 
 function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
   const prevSets = prev && byName(prev.ir.sets);
@@ -303,9 +323,9 @@ function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
     ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => renderedSet(s))]),
   );
   const chains = new Map<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>();
-  // The base chains never change: the same objects every time, which a diff skips by identity.
-  chains.set(BASE_EGRESS, BASE_EGRESS_CHAIN);
-  chains.set(BASE_INGRESS, BASE_INGRESS_CHAIN);
+  // The base chain never changes: the same object every time, which a diff skips by identity.
+  chains.set(BASE_CHAIN, FORWARD_CHAIN);
+  chains.set(TO_INGRESS_CHAIN, TO_INGRESS_RENDERED);
   for (const pc of ir.policyChains)
     chains.set(
       pc.name,
@@ -346,12 +366,14 @@ function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
           [
             { match: { op: "==", left: passSet, right: PASS_MARK } },
             { counter: null },
-            verdict(ec.endActionAfterPass),
+            ...verdict(ec.endActionAfterPass, ec.direction),
           ],
           `${ec.name}:after-pass`,
         ),
       );
-    rules.push(ruleOf(ec.name, [{ counter: null }, verdict(ec.endAction)], `${ec.name}:default`));
+    rules.push(
+      ruleOf(ec.name, [{ counter: null }, ...verdict(ec.endAction, ec.direction)], `${ec.name}:default`),
+    );
     chains.set(ec.name, { chain: chainDecl(ec.name), rules });
   }
   const map = (name: string, entries: PolicyIR["dispatch"]["fromEndpoint"]): NftMap => {

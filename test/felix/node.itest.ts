@@ -345,14 +345,12 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
       timeoutMs: 5000,
     },
   );
-  await n2.ns.exec("nft", ["flush", "chain", "inet", "tortie", "forward-ingress"]);
+  await n2.ns.exec("nft", ["flush", "chain", "inet", "tortie", "forward"]);
   await n1.ns.exec("nft", ["delete", "table", "inet", "tortie-nat"]);
   await waitFor(
     "the flushed chain to be refilled",
     async () =>
-      (await n2.ns.exec("nft", ["list", "chain", "inet", "tortie", "forward-ingress"])).includes(
-        "to-endpoint",
-      ),
+      (await n2.ns.exec("nft", ["list", "chain", "inet", "tortie", "forward"])).includes("to-endpoint"),
     { timeoutMs: 5000 },
   );
   await waitFor(

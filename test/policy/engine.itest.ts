@@ -130,7 +130,7 @@ for (const backend of ["nft", "iptables"] as const)
       // Drift: someone flushes a chain; resync repairs it without a flush of the table first.
       const list = ["-j", "list", "table", "inet", "tortie"];
       const good = canonicalTable(await netns.exec("nft", list));
-      await netns.exec("nft", ["flush", "chain", "inet", "tortie", "forward-egress"]);
+      await netns.exec("nft", ["flush", "chain", "inet", "tortie", "forward"]);
       const r = await engine.resync();
       t.equal(r.kind, "full");
       t.same(canonicalTable(await netns.exec("nft", list)), good, "resync repairs drift");
