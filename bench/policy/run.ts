@@ -2,8 +2,9 @@
  * bench/policy: the NetworkPolicy dataplane at the issue's scale. Prints every figure as it goes
  * and a JSON summary at the end. Runs in namespaces made by the test kit; needs root.
  *
- *   npx tsc -p . && node dist/bench/policy/run.js [--changes 1000] [--rounds 3]
+ *   npx tsc -p . && node dist/bench/policy/run.js [--changes 1000] [--cycles 6]
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
@@ -15,6 +16,8 @@ import { compile } from "../../policy/compile.js";
 import { PolicyEngine } from "../../policy/engine.js";
 import { applyNft, type Runner } from "../../policy/nft/apply.js";
 import { renderFull } from "../../policy/nft/render.js";
+import type { NftDocument } from "../../policy/nft/schema.js";
+import { NAT_TABLE, renderNat } from "../../felix/dataplane/nat.js";
 import { Unsupported, transactionOf } from "../../policy/nft/netlink.js";
 import { Kit } from "../../test/kit/kit.js";
 import { canonicalTable } from "../../test/policy/harness/canonical.js";
@@ -43,7 +46,9 @@ const arg = (name: string, def: number): number => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const CHANGES = arg("--changes", 1000);
-const ROUNDS = arg("--rounds", 3);
+const CYCLES = arg("--cycles", 6);
+// Fresh builds of the calculation and render, median reported: one sample is a lottery on this VM.
+const BUILDS = 9;
 
 const summary: Record<string, unknown> = {};
 function report(key: string, value: unknown, text: string): void {
@@ -115,13 +120,14 @@ try {
   const builds: number[] = [];
   const irs: number[] = [];
   const renders: number[] = [];
+  const texts: number[] = [];
   const [doc, engineRenderMs] = await timed(() => renderFull(ir));
   // Since 16:15 UTC the heap is collected between the build and the timed ir() + render, as it has
   // long been when an agent resyncs: otherwise a scavenge copying the just-built indexes (tens of
   // MB, not garbage of ir() or render) lands in the timed part and decides the figure.
   setFlagsFromString("--expose-gc");
   const collect = runInNewContext("gc") as () => void;
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < BUILDS; i++) {
     const calc = new PolicyCalc(NODE);
     const t0 = performance.now();
     for (const n of state.namespaces) calc.upsertNamespace(n);
@@ -132,29 +138,41 @@ try {
     const t1 = performance.now();
     const fresh = calc.ir();
     const t2 = performance.now();
-    renderFull(fresh);
-    renders.push(performance.now() - t2);
+    const freshDoc = renderFull(fresh);
+    const t3 = performance.now();
+    JSON.stringify(freshDoc);
+    texts.push(performance.now() - t3);
+    renders.push(t3 - t2);
     irs.push(t2 - t1);
     builds.push(built + (t2 - t1));
   }
-  const [calcMs, buildMs, renderMs] = [pct(irs, 50), pct(builds, 50), pct(renders, 50)];
+  const [calcMs, buildMs, renderMs, textMs] = [
+    pct(irs, 50),
+    pct(builds, 50),
+    pct(renders, 50),
+    pct(texts, 50),
+  ];
+  const each = (xs: number[]): string => xs.map((x) => x.toFixed(1)).join(" ");
+  process.stdout.write(
+    `  each fresh build in order (ms): ir() ${each(irs)}; render ${each(renders)}; JSON text ${each(texts)}\n`,
+  );
   const text = JSON.stringify(doc);
   const elements = ir.sets.reduce((a, s) => a + s.elements.length, 0);
   const rules = doc.nftables.filter((c) => "add" in c && "rule" in c.add).length;
   report(
     "engineBuildMs",
     { upsert: upsertMs, calculation: calcMs, engineIr: engineIrMs, wholeCalculation: buildMs },
-    `PolicyEngine: upsert of ${docs.length} objects (parse + validate + index) ${ms(upsertMs)}; calculation of the node's IR ${ms(calcMs)} (median of 5 fresh, heap settled first; the engine's own, one sample: ${ms(engineIrMs)}; equal to compile())`,
+    `PolicyEngine: upsert of ${docs.length} objects (parse + validate + index) ${ms(upsertMs)}; calculation of the node's IR ${ms(calcMs)} (median of ${BUILDS} fresh, heap settled first; the engine's own, one sample: ${ms(engineIrMs)}; equal to compile())`,
   );
   report(
     "wholeCalculationMs",
     buildMs,
-    `the whole calculation from parsed objects (a fresh PolicyCalc fed every object, then ir()): ${ms(buildMs)} (median of 5)`,
+    `the whole calculation from parsed objects (a fresh PolicyCalc fed every object, then ir()): ${ms(buildMs)} (median of ${BUILDS})`,
   );
   report(
     "renderMs",
-    renderMs,
-    `render (nft JSON): ${ms(renderMs)} (median of 5 fresh; the engine's IR, first render in the process: ${ms(engineRenderMs)})`,
+    { render: renderMs, text: textMs },
+    `render (nft JSON): ${ms(renderMs)} and its text (JSON.stringify, what nft reads) ${ms(textMs)} (medians of ${BUILDS} fresh; the engine's IR, first render in the process: ${ms(engineRenderMs)})`,
   );
   report(
     "ruleset",
@@ -173,10 +191,13 @@ try {
   // ---- kernel load ------------------------------------------------------------------------
   const loads: number[] = [];
   const reloads: number[] = [];
+  // nft alone: the JSON text is written beforehand (making it is our side of the ledger, above).
+  const batch = join(kit.dir("nft-batch"), "batch.json");
+  writeFileSync(batch, text);
   for (let i = 0; i < 3; i++) {
     await node.exec("nft", ["flush", "ruleset"]);
-    loads.push((await timed(() => applyNft(run, doc)))[1]);
-    reloads.push((await timed(() => applyNft(run, doc)))[1]);
+    loads.push((await timed(() => node.exec("nft", ["-j", "-f", batch])))[1]);
+    reloads.push((await timed(() => node.exec("nft", ["-j", "-f", batch])))[1]);
   }
   const loadMs = pct(loads, 50);
   report(
@@ -186,8 +207,8 @@ try {
   );
   report(
     "compileRenderShareOfLoad",
-    (calcMs + renderMs) / loadMs,
-    `calculation+render / kernel load: ${(((calcMs + renderMs) / loadMs) * 100).toFixed(0)}% (target < 10%); with the whole calculation: ${(((buildMs + renderMs) / loadMs) * 100).toFixed(0)}%; with the reference compile(): ${(((compileMs + renderMs) / loadMs) * 100).toFixed(0)}%`,
+    (calcMs + renderMs + textMs) / loadMs,
+    `calculation+render+JSON text / kernel load: ${(((calcMs + renderMs + textMs) / loadMs) * 100).toFixed(0)}% (target < 10%); with the whole calculation: ${(((buildMs + renderMs + textMs) / loadMs) * 100).toFixed(0)}%; with the reference compile(): ${(((compileMs + renderMs + textMs) / loadMs) * 100).toFixed(0)}%`,
   );
   await node.exec("nft", ["flush", "ruleset"]);
   const first = await engine.program();
@@ -284,7 +305,7 @@ try {
   if (!same) throw new Error("incremental kernel state differs from a full load");
 
   // ---- throughput and connection rate through the ruleset vs none ------------------------------
-  await engine.resync();
+  await node.exec("nft", ["delete", "table", "inet", "tortie"]);
   const client = lab.pod(`${CLIENT.namespace}/${CLIENT.name}`).netns;
   const serverIp = podIp(SERVER.index);
   const iperfPort = 8443; // allowed by allow-app (8443-8450) as http is taken by the agent
@@ -310,30 +331,15 @@ try {
   );
   await crrServer.waitForOutput(/READY/);
   const connrate = fileURLToPath(new URL("./connrate.js", import.meta.url));
-  interface Sample {
-    gbps: number;
-    cps: number;
-    crr: number;
-  }
   const rate = (out: string): number => {
     const r = JSON.parse(out) as { rate: number; failed: number };
     if (r.failed > 0) throw new Error(`${r.failed} connections failed`);
     return r.rate;
   };
-  const measure = async (): Promise<Sample> => {
-    const out = await client.exec("iperf3", ["-c", serverIp, "-p", String(iperfPort), "-t", "4", "-J"], {
-      timeoutMs: 30_000,
-    });
-    const gbps =
-      (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
-        .bits_per_second / 1e9;
-    const cps = rate(await client.exec(process.execPath, [connrate, serverIp, String(HTTP_PORT), "3", "16"]));
-    const c = rate(await client.exec(crr, ["client", serverIp, String(crrPort), "3", "64"]));
-    return { gbps, cps, crr: c };
-  };
-  const withRules: Sample[] = [];
-  const without: Sample[] = [];
-  const conntrackOnly: Sample[] = [];
+  // The same policies through tortie's legacy backend (iptables-restore + ipset), the dataplane
+  // Calico programs: the real alternative, side by side in the same namespaces.
+  const iptEngine = new PolicyEngine({ node: NODE, backend: "iptables", netns: node.name });
+  for (const d of docs) iptEngine.upsert(d);
   // What any stateful policy costs before its first rule: conntrack in the namespace and the
   // established/invalid checks, nothing else. Separates that from what our rules add.
   const ctOnly = [
@@ -342,43 +348,127 @@ try {
     "add rule inet tortie-ct-only forward ct state established,related accept",
     "add rule inet tortie-ct-only forward ct state invalid drop",
   ].join("; ");
-  const show = (x: Sample | undefined): string =>
-    x ? `${x.gbps.toFixed(2)} Gbit/s, ${x.cps.toFixed(0)} / ${x.crr.toFixed(0)} conn/s` : "";
-  for (let round = 0; round < ROUNDS; round++) {
-    await engine.resync();
-    withRules.push(await measure());
-    await node.exec("nft", ["delete", "table", "inet", "tortie"]);
-    without.push(await measure());
-    await node.exec("nft", [ctOnly]);
-    conntrackOnly.push(await measure());
-    await node.exec("nft", ["delete", "table", "inet", "tortie-ct-only"]);
-    process.stdout.write(
-      `  round ${round + 1} (iperf3, Node conn/s / C conn/s): ruleset ${show(withRules[round])}; none ${show(without[round])}; conntrack alone ${show(conntrackOnly[round])}\n`,
-    );
-  }
-  const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const mean = (xs: Sample[]): Sample => ({
-    gbps: avg(xs.map((x) => x.gbps)),
-    cps: avg(xs.map((x) => x.cps)),
-    crr: avg(xs.map((x) => x.crr)),
+  // A node running tortie with no policy at all is not a namespace without netfilter: felix always
+  // programs its masquerade table (a nat chain, so conntrack runs for every connection), here for
+  // a natOutgoing pool holding the bench's pods.
+  const natOnly = renderNat({
+    pools: { v4: ["10.64.0.0/10"], v6: [] },
+    natPools: { v4: ["10.64.0.0/10"], v6: [] },
   });
-  const [w, n, c] = [mean(withRules), mean(without), mean(conntrackOnly)];
-  const pc = (a: number, b: number): string => `${((a / b) * 100).toFixed(0)}%`;
-  report(
-    "conntrackOnly",
-    c,
-    `conntrack alone (established accept, invalid drop, no rules): ${c.gbps.toFixed(2)} Gbit/s (${pc(c.gbps, n.gbps)} of none), ${c.cps.toFixed(0)} Node / ${c.crr.toFixed(0)} C connections/s (${pc(c.cps, n.cps)} / ${pc(c.crr, n.crr)} of none); our ruleset vs conntrack alone: ${pc(w.gbps, c.gbps)} / ${pc(w.cps, c.cps)} / ${pc(w.crr, c.crr)}`,
+  type Mode = "ruleset" | "none" | "conntrack" | "nat" | "iptables";
+  type Figures = Record<Mode, { median: number; vsNone: number }> & { rulesetVsNat: number };
+  const MODES: readonly Mode[] = ["ruleset", "none", "conntrack", "nat", "iptables"];
+  const enter: Record<Mode, () => Promise<unknown>> = {
+    ruleset: () => engine.resync(),
+    none: async () => undefined,
+    conntrack: () => node.exec("nft", [ctOnly]),
+    nat: () => applyNft(run, natOnly as NftDocument),
+    iptables: () => iptEngine.resync(),
+  };
+  // iptables-nft leaves its tables and base chains behind when flushed: they are deleted outright,
+  // and the ipsets after them, so the next mode starts from an empty namespace.
+  const leave: Record<Mode, () => Promise<unknown>> = {
+    ruleset: () => node.exec("nft", ["delete", "table", "inet", "tortie"]),
+    none: async () => undefined,
+    conntrack: () => node.exec("nft", ["delete", "table", "inet", "tortie-ct-only"]),
+    nat: () => node.exec("nft", ["delete", "table", "inet", NAT_TABLE]),
+    iptables: async () => {
+      await node.exec("nft", ["flush ruleset"]);
+      await node.exec("ipset", ["destroy"]);
+    },
+  };
+  const empty = async (): Promise<void> => {
+    const left = (await node.exec("nft", ["list", "ruleset"])).trim();
+    if (left !== "") throw new Error(`the node's namespace still has a ruleset between modes:\n${left}`);
+  };
+  await empty();
+  // Each figure is taken in cycles that visit every mode once, in an order that rotates from cycle
+  // to cycle, and is reported as the median over cycles of its ratio to "none" in the same cycle:
+  // this VM's speed drifts by ±15 % over tens of seconds, more than the effects measured, and a
+  // mode always measured right after another would inherit its conntrack entries or its warmth.
+  const cycles = async (
+    what: string,
+    n: number,
+    sample: () => Promise<number>,
+    unit: string,
+  ): Promise<Figures> => {
+    const got = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+    for (let c = 0; c < n; c++) {
+      const order = MODES.map((_, i) => MODES[(i + c) % MODES.length] as Mode);
+      const line: string[] = [];
+      for (const m of order) {
+        await enter[m]();
+        const v = await sample();
+        await leave[m]();
+        await empty();
+        got.get(m)?.push(v);
+        line.push(`${m} ${v.toFixed(unit === "Gbit/s" ? 2 : 0)}`);
+      }
+      process.stdout.write(`  ${what}, cycle ${c + 1}: ${line.join(", ")} ${unit}\n`);
+    }
+    const paired = (a: Mode, b: Mode): number => {
+      const bs = got.get(b) ?? [];
+      return pct(
+        (got.get(a) ?? []).map((x, i) => x / (bs[i] ?? NaN)),
+        50,
+      );
+    };
+    const out = { rulesetVsNat: paired("ruleset", "nat") } as Figures;
+    for (const m of MODES) out[m] = { median: pct(got.get(m) ?? [], 50), vsNone: paired(m, "none") };
+    return out;
+  };
+  const iperf = await cycles(
+    "iperf3",
+    CYCLES,
+    async () => {
+      const out = await client.exec("iperf3", ["-c", serverIp, "-p", String(iperfPort), "-t", "3", "-J"], {
+        timeoutMs: 30_000,
+      });
+      return (
+        (JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+          .bits_per_second / 1e9
+      );
+    },
+    "Gbit/s",
   );
-  report(
-    "throughput",
-    { withRuleset: w, noRuleset: n },
-    `iperf3 pod to pod: ${w.gbps.toFixed(2)} Gbit/s through the ruleset vs ${n.gbps.toFixed(2)} without (${pc(w.gbps, n.gbps)})`,
+  const nodeRate = await cycles(
+    "Node conn/s",
+    CYCLES,
+    async () => rate(await client.exec(process.execPath, [connrate, serverIp, String(HTTP_PORT), "2", "16"])),
+    "conn/s",
   );
+  const cRate = await cycles(
+    "C conn/s",
+    2 * CYCLES,
+    async () => rate(await client.exec(crr, ["client", serverIp, String(crrPort), "2", "64"])),
+    "conn/s",
+  );
+  const pc = (x: number): string => `${(x * 100).toFixed(0)}%`;
+  const LABEL: Record<Mode, string> = {
+    ruleset: "our nft ruleset",
+    none: "none",
+    conntrack: "conntrack alone",
+    nat: "tortie without policy (its NAT table)",
+    iptables: "iptables + ipset (our legacy backend)",
+  };
+  const line = (name: string, r: Figures, unit: string): string =>
+    `${name}: none ${r.none.median.toFixed(unit === "Gbit/s" ? 2 : 0)} ${unit}; ` +
+    (["ruleset", "conntrack", "nat", "iptables"] as const)
+      .map((m) => `${LABEL[m]} ${pc(r[m].vsNone)}`)
+      .join(", ") +
+    ` of none; our ruleset ${pc(r.rulesetVsNat)} of tortie without policy (medians of per-cycle ratios)`;
+  report("throughput", iperf, line("iperf3 pod to pod", iperf, "Gbit/s"));
   report(
     "connectionRate",
-    { withRuleset: w.cps, noRuleset: n.cps, cWithRuleset: w.crr, cNoRuleset: n.crr },
-    `TCP connections/s, Node client and server (16 in flight): ${w.cps.toFixed(0)} through the ruleset vs ${n.cps.toFixed(0)} without (${pc(w.cps, n.cps)}); C client and server (64 in flight): ${w.crr.toFixed(0)} vs ${n.crr.toFixed(0)} (${pc(w.crr, n.crr)})`,
+    nodeRate,
+    line("TCP connections/s, Node client and server (16 in flight)", nodeRate, "conn/s"),
   );
+  report(
+    "connectionRateC",
+    cRate,
+    line("TCP connections/s, C client and server (64 in flight)", cRate, "conn/s"),
+  );
+  iptEngine.close();
   lab.close();
   engine.close();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
