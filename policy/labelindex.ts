@@ -5,9 +5,22 @@
  */
 import type { Labels, Selector } from "./selector.js";
 
+/**
+ * An object's labels as an index sees them: its own, with `extra` (pseudo-labels such as Calico's
+ * `projectcalico.org/namespace`) on top, an extra key hiding a label of the same name. Kept as two
+ * objects: merging them into one (`{ ...labels, "projectcalico.org/namespace": ns, … }`) cost V8
+ * about 4 µs per pod, 40 ms of a 10,000-pod cluster's calculation.
+ */
+interface Entry {
+  readonly labels: Labels;
+  readonly extra: Labels;
+}
+
+const NONE: Labels = {};
+
 export class LabelIndex {
   private readonly byKey = new Map<string, Map<string, Set<string>>>();
-  private readonly labels = new Map<string, Labels>();
+  private readonly labels = new Map<string, Entry>();
 
   get size(): number {
     return this.labels.size;
@@ -17,29 +30,30 @@ export class LabelIndex {
     return this.labels.keys();
   }
 
-  set(id: string, labels: Labels): void {
+  set(id: string, labels: Labels, extra: Labels = NONE): void {
     this.delete(id);
-    this.labels.set(id, labels);
-    for (const [k, v] of Object.entries(labels)) {
+    const entry = { labels, extra };
+    this.labels.set(id, entry);
+    each(entry, (k, v) => {
       let values = this.byKey.get(k);
       if (!values) this.byKey.set(k, (values = new Map<string, Set<string>>()));
       let ids = values.get(v);
       if (!ids) values.set(v, (ids = new Set()));
       ids.add(id);
-    }
+    });
   }
 
   delete(id: string): void {
     const old = this.labels.get(id);
     if (!old) return;
     this.labels.delete(id);
-    for (const [k, v] of Object.entries(old)) {
+    each(old, (k, v) => {
       const values = this.byKey.get(k);
       const ids = values?.get(v);
       ids?.delete(id);
       if (ids?.size === 0) values?.delete(v);
       if (values?.size === 0) this.byKey.delete(k);
-    }
+    });
   }
 
   /** Ids that may match `sel`, or null when the selector gives the index nothing to narrow by. */
@@ -88,3 +102,8 @@ export class LabelIndex {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+function each(e: Entry, f: (key: string, value: string) => void): void {
+  for (const k of Object.keys(e.labels)) if (!Object.hasOwn(e.extra, k)) f(k, e.labels[k] as string);
+  for (const k of Object.keys(e.extra)) f(k, e.extra[k] as string);
+}

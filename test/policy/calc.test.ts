@@ -20,7 +20,12 @@ const PODS = ["p1", "p2", "p3", "p4"];
 const IPS = ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.1.0.9", "fd00::1", "fd00::2"];
 
 const labelsArb = fc.record(
-  { app: fc.constantFrom("x", "y"), role: fc.constantFrom("db", "web") },
+  {
+    app: fc.constantFrom("x", "y"),
+    role: fc.constantFrom("db", "web"),
+    // A label of a pseudo-label's name: extended selectors see the pseudo-label, as in Calico.
+    "projectcalico.org/namespace": fc.constant("shadowed"),
+  },
   { requiredKeys: [] },
 );
 
@@ -97,6 +102,10 @@ const calicoPolicyArb: fc.Arbitrary<Obj> = fc
       {},
       { selector: "app == 'y'" },
       { namespaceSelector: "team == 'b'" },
+      { selector: "projectcalico.org/namespace == '" + NSS[1] + "'" },
+      { selector: "projectcalico.org/namespace == 'shadowed'" },
+      { namespaceSelector: "projectcalico.org/name == '" + NSS[0] + "'" },
+      { selector: "projectcalico.org/serviceaccount == 'db'" },
       { nets: ["10.0.0.0/30"] },
       { notNets: ["10.0.0.0/31"] },
       { serviceAccounts: { names: ["db"] } },
