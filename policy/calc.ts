@@ -23,10 +23,12 @@ import {
   comparePolicies,
   endpointChainName,
   irSet,
+  nsPseudoLabels,
   onNode,
   podAddrs,
   podContribution,
   podIntervals,
+  podPseudoLabels,
   podPeerText,
   policyChainName,
   policyKey,
@@ -443,7 +445,7 @@ export class PolicyCalc {
 
   private namespaceChanged(ns: string): void {
     const labels = this.namespaces.get(ns)?.labels;
-    if (labels) this.nsIndex.set(ns, labels, { "projectcalico.org/name": ns });
+    if (labels) this.nsIndex.set(ns, labels, nsPseudoLabels(ns));
     else this.nsIndex.delete(ns);
     for (const key of this.podsByNs.get(ns) ?? []) {
       const pod = this.pods.get(key);
@@ -457,11 +459,7 @@ export class PolicyCalc {
     let ns = this.podsByNs.get(p.namespace);
     if (!ns) this.podsByNs.set(p.namespace, (ns = new Set()));
     ns.add(key);
-    this.podIndex.set(key, p.labels, {
-      "projectcalico.org/namespace": p.namespace,
-      "projectcalico.org/orchestrator": "k8s",
-      "projectcalico.org/serviceaccount": p.serviceAccountName,
-    });
+    this.podIndex.set(key, p.labels, podPseudoLabels(p));
     for (const cp of p.ports)
       if (cp.name !== undefined) {
         let s = this.podsByPortName.get(cp.name);

@@ -65,6 +65,20 @@ export function comparePolicies(a: Policy, b: Policy): number {
 const calicoPodLabels = new WeakMap<PodState, Labels>();
 const calicoNsLabels = new WeakMap<NamespaceState, Labels>();
 
+/** Calico's pseudo-labels of a pod: what an extended selector sees on top of the pod's own labels. */
+export function podPseudoLabels(pod: PodState): Labels {
+  return {
+    "projectcalico.org/namespace": pod.namespace,
+    "projectcalico.org/orchestrator": "k8s",
+    "projectcalico.org/serviceaccount": pod.serviceAccountName,
+  };
+}
+
+/** Calico's pseudo-label of a namespace. */
+export function nsPseudoLabels(ns: string): Labels {
+  return { "projectcalico.org/name": ns };
+}
+
 /**
  * The labels a selector sees. Extended (Calico-style) selectors also see Calico's pseudo-labels, so
  * `projectcalico.org/namespace == "x"` works as in Calico; Kubernetes selectors see only real labels.
@@ -86,7 +100,7 @@ export class Matcher {
     if (!calico) return base;
     let l = n && calicoNsLabels.get(n);
     if (!l) {
-      l = { ...base, "projectcalico.org/name": ns };
+      l = { ...base, ...nsPseudoLabels(ns) };
       if (n) calicoNsLabels.set(n, l);
     }
     return l;
@@ -95,12 +109,7 @@ export class Matcher {
     if (!calico) return pod.labels;
     let l = calicoPodLabels.get(pod);
     if (!l) {
-      l = {
-        ...pod.labels,
-        "projectcalico.org/namespace": pod.namespace,
-        "projectcalico.org/orchestrator": "k8s",
-        "projectcalico.org/serviceaccount": pod.serviceAccountName,
-      };
+      l = { ...pod.labels, ...podPseudoLabels(pod) };
       calicoPodLabels.set(pod, l);
     }
     return l;

@@ -113,7 +113,7 @@ try {
   const [ir, engineIrMs] = await timed(() => engine.ir());
   if (JSON.stringify(ir) !== JSON.stringify(refIR)) throw new Error("the engine's IR differs from compile()");
   // One sample of ir() or render is a lottery on this machine: a major collection of the garbage the
-  // 12,500 upserts and compile() left can land inside it. So each is also taken from three fresh
+  // 12,500 upserts and compile() left can land inside it. So each is also taken from BUILDS fresh
   // calculations (fresh IR objects: nothing rendered before), median reported. ir() is only the lazy
   // end of the calculation (set elements, sorting): selections, chains and endpoint chains are
   // computed as objects arrive, so the whole calculation from parsed objects is timed too.

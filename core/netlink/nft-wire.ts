@@ -3,13 +3,12 @@
  * the messages tortie sends for chains, rules and sets. Everything is plain bytes; a transaction is
  * a list of `Request`s between BATCH_BEGIN and BATCH_END, sent in one sendmsg (core/netlink/socket.ts).
  */
-import { AttrWriter, NLA_F_NESTED, NlFlags } from "./message.js";
+import { AttrWriter, NlFlags } from "./message.js";
 import type { Request } from "./socket.js";
 
 export const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 16;
 const NFNL_MSG_BATCH_END = 17;
-export { NLA_F_NESTED };
 
 export const NftMsg = {
   NEWTABLE: 0,

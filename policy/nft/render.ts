@@ -158,7 +158,7 @@ export function matchStatements(rule: Pick<IRRule, "id" | "family" | "match">): 
   return out;
 }
 
-function actionStatements(rule: IRRule, direction: Direction): NftStatement[] {
+function actionStatements(rule: IRRule, direction: Direction): readonly NftStatement[] {
   switch (rule.action) {
     case "allow":
     case "deny":
@@ -177,8 +177,9 @@ const TO_INGRESS: readonly NftStatement[] = [{ goto: { target: TO_INGRESS_CHAIN 
 const ACCEPT: readonly NftStatement[] = [{ accept: null }];
 const DROP: readonly NftStatement[] = [{ drop: null }];
 
-function verdict(action: "allow" | "deny", direction: Direction): NftStatement[] {
-  return [...(action === "deny" ? DROP : direction === "egress" ? TO_INGRESS : ACCEPT)];
+/** Shared, read-only statements: callers spread them into the rule's own list. */
+function verdict(action: "allow" | "deny", direction: Direction): readonly NftStatement[] {
+  return action === "deny" ? DROP : direction === "egress" ? TO_INGRESS : ACCEPT;
 }
 
 function chainDecl(name: string): NftChain {
@@ -323,7 +324,7 @@ function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
     ir.sets.map((s) => [s.name, reuse(s, prevSets, prev?.model.sets, () => renderedSet(s))]),
   );
   const chains = new Map<string, { readonly chain: NftChain; readonly rules: readonly NftRule[] }>();
-  // The base chain never changes: the same object every time, which a diff skips by identity.
+  // The base chain and to-ingress never change: the same objects every time, which a diff skips by identity.
   chains.set(BASE_CHAIN, FORWARD_CHAIN);
   chains.set(TO_INGRESS_CHAIN, TO_INGRESS_RENDERED);
   for (const pc of ir.policyChains)

@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 /**
  * Two nodes on one link, the file datastore, `tortie node run` in each node namespace, pods wired by
  * the installed CNI plugin: cross-node reachability over BGP-learned routes, policy within a second,
  * drift repaired at resync, a restart under a running TCP stream, metrics.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { run } from "../../core/exec.js";
