@@ -44,7 +44,7 @@ import {
 import { applyNft, type Runner } from "./nft/apply.js";
 import { Unsupported, transactionOf } from "./nft/netlink.js";
 import { deepEqual } from "./equal.js";
-import { MAP_FROM, MAP_TO, TABLE, renderDiff, renderFull } from "./nft/render.js";
+import { MAP_FROM, MAP_TO, TABLE, renderDiff, renderFullText } from "./nft/render.js";
 import type { NftDocument } from "./nft/schema.js";
 import type { Request } from "../core/netlink/socket.js";
 
@@ -308,7 +308,7 @@ class NftProgrammer extends BaseProgrammer {
   }
 
   protected async writeFull(ir: PolicyIR): Promise<void> {
-    await applyNft(this.run, renderFull(ir));
+    await applyNft(this.run, renderFullText(ir));
   }
 
   close(): void {

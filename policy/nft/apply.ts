@@ -12,15 +12,17 @@ import { TABLE } from "./render.js";
 export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string }) => Promise<string>;
 
 /**
+ * `doc` may be the transaction's text already (a full load: `renderFullText`).
+ *
  * Node gives a child a socket, not a pipe, as stdin, and nft opens `-f -` as /dev/stdin, which a
  * socket cannot be reopened through: the batch goes through a private temporary file instead.
  */
-export async function applyNft(run: Runner, doc: NftDocument): Promise<void> {
-  if (doc.nftables.length === 0) return;
+export async function applyNft(run: Runner, doc: NftDocument | string): Promise<void> {
+  if (typeof doc !== "string" && doc.nftables.length === 0) return;
   const dir = mkdtempSync(join(tmpdir(), "tortie-nft-"));
   try {
     const file = join(dir, "batch.json");
-    writeFileSync(file, JSON.stringify(doc), { mode: 0o600 });
+    writeFileSync(file, typeof doc === "string" ? doc : JSON.stringify(doc), { mode: 0o600 });
     await run("nft", ["-j", "-f", file]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ import { deepEqual } from "../equal.js";
 import {
   PROTO,
   type Direction,
+  type EndpointChain,
   type IRRule,
   type IRSet,
   type PolicyChain,
@@ -68,9 +69,25 @@ function protoValue(n: number): string | number {
 const l4proto: NftKey = { meta: { key: "l4proto" } };
 const mark: NftKey = { meta: { key: "mark" } };
 
+const ADDR_KEYS = {
+  4: {
+    saddr: { payload: { protocol: "ip", field: "saddr" } },
+    daddr: { payload: { protocol: "ip", field: "daddr" } },
+  },
+  6: {
+    saddr: { payload: { protocol: "ip6", field: "saddr" } },
+    daddr: { payload: { protocol: "ip6", field: "daddr" } },
+  },
+} as const satisfies Record<4 | 6, Record<"saddr" | "daddr", NftKey>>;
+const TH_KEYS = {
+  sport: { payload: { protocol: "th", field: "sport" } },
+  dport: { payload: { protocol: "th", field: "dport" } },
+} as const satisfies Record<"sport" | "dport", NftKey>;
+
+/** Keys are shared constants, so their text is made once (see `statementText`). */
 function addrKey(family: 4 | 6 | null, field: "saddr" | "daddr", id: string): NftKey {
   if (family === null) throw new Error(`rule ${id}: an address match needs a family`);
-  return { payload: { protocol: family === 4 ? "ip" : "ip6", field } };
+  return ADDR_KEYS[family][field];
 }
 
 /**
@@ -122,7 +139,7 @@ export function matchStatements(rule: Pick<IRRule, "id" | "family" | "match">): 
       out.push({
         match: {
           op: p.negate ? "!=" : "==",
-          left: { payload: { protocol: "th", field } },
+          left: TH_KEYS[field],
           right: portsValue(p.ports),
         },
       });
@@ -131,11 +148,7 @@ export function matchStatements(rule: Pick<IRRule, "id" | "family" | "match">): 
       match: {
         op: n.negate ? "!=" : "==",
         left: {
-          concat: [
-            addrKey(rule.family, "daddr", rule.id),
-            l4proto,
-            { payload: { protocol: "th", field: "dport" } },
-          ],
+          concat: [addrKey(rule.family, "daddr", rule.id), l4proto, TH_KEYS.dport],
         },
         right: `@${n.set}`,
       },
@@ -173,6 +186,7 @@ function actionStatements(rule: IRRule, direction: Direction): readonly NftState
   }
 }
 
+const COUNTER = { counter: null } as const;
 const TO_INGRESS: readonly NftStatement[] = [{ goto: { target: TO_INGRESS_CHAIN } }];
 const ACCEPT: readonly NftStatement[] = [{ accept: null }];
 const DROP: readonly NftStatement[] = [{ drop: null }];
@@ -263,11 +277,7 @@ function renderedPolicyChain(pc: PolicyChain): RenderedChain {
     r = {
       chain: chainDecl(pc.name),
       rules: pc.rules.map((x) =>
-        ruleOf(
-          pc.name,
-          [...matchStatements(x), { counter: null }, ...actionStatements(x, pc.direction)],
-          x.id,
-        ),
+        ruleOf(pc.name, [...matchStatements(x), COUNTER, ...actionStatements(x, pc.direction)], x.id),
       ),
     };
     renderedChains.set(pc, r);
@@ -280,11 +290,7 @@ const ct = { ct: { key: "state" } } as const;
 const established = (chain: string): NftRule =>
   ruleOf(
     chain,
-    [
-      { match: { op: "in", left: ct, right: ["established", "related"] } },
-      { counter: null },
-      { accept: null },
-    ],
+    [{ match: { op: "in", left: ct, right: ["established", "related"] } }, COUNTER, { accept: null }],
     "tortie:established",
   );
 const dispatch = (chain: string, on: "iifname" | "oifname", map: string, comment: string): NftRule =>
@@ -296,7 +302,7 @@ const FORWARD_CHAIN: RenderedChain = {
     established(BASE_CHAIN),
     ruleOf(
       BASE_CHAIN,
-      [{ match: { op: "in", left: ct, right: ["invalid"] } }, { counter: null }, { drop: null }],
+      [{ match: { op: "in", left: ct, right: ["invalid"] } }, COUNTER, { drop: null }],
       "tortie:invalid",
     ),
     dispatch(BASE_CHAIN, "iifname", MAP_FROM, "tortie:dispatch-egress"),
@@ -312,9 +318,67 @@ const TO_INGRESS_RENDERED: RenderedChain = {
   chain: chainDecl(TO_INGRESS_CHAIN),
   rules: [
     dispatch(TO_INGRESS_CHAIN, "oifname", MAP_TO, "tortie:egress-allowed"),
-    ruleOf(TO_INGRESS_CHAIN, [{ counter: null }, { accept: null }], "tortie:egress-allowed-not-local"),
+    ruleOf(TO_INGRESS_CHAIN, [COUNTER, { accept: null }], "tortie:egress-allowed-not-local"),
   ],
 };
+
+/** An endpoint chain: jumps to its policy chains in order (Pass tested between extended ones), then its default. */
+function endpointRules(ec: EndpointChain): NftRule[] {
+  const rules: NftRule[] = [];
+  if (ec.extended.length > 0)
+    rules.push(
+      ruleOf(
+        ec.name,
+        [{ mangle: { key: { meta: { key: "mark" } }, value: { "&": [mark, ALL_BITS ^ PASS_MARK] } } }],
+        `${ec.name}:clear-pass`,
+      ),
+    );
+  ec.extended.forEach((p, i) =>
+    rules.push(
+      ruleOf(
+        ec.name,
+        [
+          ...(i > 0 ? [{ match: { op: "==", left: passSet, right: 0 } } as const] : []),
+          { jump: { target: p } },
+        ],
+        `${ec.name}:${p}`,
+      ),
+    ),
+  );
+  for (const p of ec.kubernetes) rules.push(ruleOf(ec.name, [{ jump: { target: p } }], `${ec.name}:${p}`));
+  if (ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction)
+    rules.push(
+      ruleOf(
+        ec.name,
+        [
+          { match: { op: "==", left: passSet, right: PASS_MARK } },
+          COUNTER,
+          ...verdict(ec.endActionAfterPass, ec.direction),
+        ],
+        `${ec.name}:after-pass`,
+      ),
+    );
+  rules.push(ruleOf(ec.name, [COUNTER, ...verdict(ec.endAction, ec.direction)], `${ec.name}:default`));
+  return rules;
+}
+
+function buildMaps(ir: PolicyIR): Map<string, NftMap> {
+  const map = (name: string, entries: PolicyIR["dispatch"]["fromEndpoint"]): NftMap => {
+    const elem = entries.map((e) => [e.ifName, { goto: { target: e.chain } }] as const);
+    return {
+      family: FAMILY,
+      table: TABLE,
+      name,
+      type: "ifname",
+      map: "verdict",
+      ...(elem.length ? { elem } : {}),
+    };
+  };
+  return new Map([
+    [MAP_FROM, map(MAP_FROM, ir.dispatch.fromEndpoint)],
+    [MAP_TO, map(MAP_TO, ir.dispatch.toEndpoint)],
+  ]);
+}
 
 function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
   const prevSets = prev && byName(prev.ir.sets);
@@ -334,64 +398,9 @@ function buildModelUncached(ir: PolicyIR, prev?: Previous): NftTableModel {
     );
   for (const ec of ir.endpointChains) {
     const kept = reuse(ec, prevEndpointChains, prev?.model.chains, () => undefined);
-    if (kept) {
-      chains.set(ec.name, kept);
-      continue;
-    }
-    const rules: NftRule[] = [];
-    if (ec.extended.length > 0)
-      rules.push(
-        ruleOf(
-          ec.name,
-          [{ mangle: { key: { meta: { key: "mark" } }, value: { "&": [mark, ALL_BITS ^ PASS_MARK] } } }],
-          `${ec.name}:clear-pass`,
-        ),
-      );
-    ec.extended.forEach((p, i) =>
-      rules.push(
-        ruleOf(
-          ec.name,
-          [
-            ...(i > 0 ? [{ match: { op: "==", left: passSet, right: 0 } } as const] : []),
-            { jump: { target: p } },
-          ],
-          `${ec.name}:${p}`,
-        ),
-      ),
-    );
-    for (const p of ec.kubernetes) rules.push(ruleOf(ec.name, [{ jump: { target: p } }], `${ec.name}:${p}`));
-    if (ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction)
-      rules.push(
-        ruleOf(
-          ec.name,
-          [
-            { match: { op: "==", left: passSet, right: PASS_MARK } },
-            { counter: null },
-            ...verdict(ec.endActionAfterPass, ec.direction),
-          ],
-          `${ec.name}:after-pass`,
-        ),
-      );
-    rules.push(
-      ruleOf(ec.name, [{ counter: null }, ...verdict(ec.endAction, ec.direction)], `${ec.name}:default`),
-    );
-    chains.set(ec.name, { chain: chainDecl(ec.name), rules });
+    chains.set(ec.name, kept ?? { chain: chainDecl(ec.name), rules: endpointRules(ec) });
   }
-  const map = (name: string, entries: PolicyIR["dispatch"]["fromEndpoint"]): NftMap => {
-    const elem = entries.map((e) => [e.ifName, { goto: { target: e.chain } }] as const);
-    return {
-      family: FAMILY,
-      table: TABLE,
-      name,
-      type: "ifname",
-      map: "verdict",
-      ...(elem.length ? { elem } : {}),
-    };
-  };
-  const maps = new Map([
-    [MAP_FROM, map(MAP_FROM, ir.dispatch.fromEndpoint)],
-    [MAP_TO, map(MAP_TO, ir.dispatch.toEndpoint)],
-  ]);
+  const maps = buildMaps(ir);
   return { sets, maps, chains };
 }
 
@@ -409,6 +418,93 @@ export function renderFull(ir: PolicyIR): NftDocument {
   for (const mp of m.maps.values()) cmds.push({ add: { map: mp } });
   for (const c of m.chains.values()) for (const r of c.rules) cmds.push({ add: { rule: r } });
   return { nftables: cmds };
+}
+
+/** Element texts, kept beside `cidrElems` and bounded the same way. */
+const cidrTexts = new Map<string, string>();
+
+function cidrText(cidr: string): string {
+  let t = cidrTexts.get(cidr);
+  if (t === undefined) {
+    t = JSON.stringify(cidrElem(cidr));
+    if (cidrTexts.size >= CIDR_ELEMS_MAX) cidrTexts.clear();
+    cidrTexts.set(cidr, t);
+  }
+  return t;
+}
+
+const OWNER = `"family":"${FAMILY}","table":"${TABLE}"`;
+
+function setText(s: IRSet): string {
+  const head = `{${OWNER},"name":${JSON.stringify(s.name)},`;
+  const v = s.family === 4 ? '"ipv4_addr"' : '"ipv6_addr"';
+  if (s.kind === "addr") {
+    const elem = s.elements.length ? `,"elem":[${s.elements.map(cidrText).join(",")}]` : "";
+    return `${head}"type":${v},"flags":["interval"]${elem}}`;
+  }
+  const elem = s.elements.length
+    ? `,"elem":[${s.elements.map((e) => `{"concat":[${JSON.stringify(e.addr)},${JSON.stringify(protoValue(e.proto))},${e.port}]}`).join(",")}]`
+    : "";
+  return `${head}"type":[${v},"inet_proto","inet_service"]${elem}}`;
+}
+
+/**
+ * `JSON.stringify(renderFull(ir))`, written directly for a full load: a table of 10,000 pods' policies
+ * is half a megabyte of text, and building it as an object tree first and collecting that tree cost
+ * about as much again as writing the text (test/policy/nft-render.test.ts holds the two equal).
+ */
+/** Texts of the shared constant keys and statements most rules are made of, each made once. */
+const constantTexts = new Map<object, string>(
+  [
+    l4proto,
+    mark,
+    ...Object.values(ADDR_KEYS[4]),
+    ...Object.values(ADDR_KEYS[6]),
+    ...Object.values(TH_KEYS),
+    COUNTER,
+    ...TO_INGRESS,
+    ...ACCEPT,
+    ...DROP,
+  ].map((o) => [o, JSON.stringify(o)]),
+);
+
+const textOf = (o: object): string => constantTexts.get(o) ?? JSON.stringify(o);
+
+/** `JSON.stringify(st)`, with the shared keys and verdicts taken from `constantTexts`. */
+function statementText(st: NftStatement): string {
+  if (!("match" in st)) return textOf(st);
+  const m = st.match;
+  return `{"match":{"op":"${m.op}","left":${textOf(m.left)},"right":${JSON.stringify(m.right)}}}`;
+}
+
+export function renderFullText(ir: PolicyIR): string {
+  const J = JSON.stringify;
+  const table = J({ family: FAMILY, name: TABLE });
+  const parts: string[] = [
+    `{"add":{"table":${table}}}`,
+    `{"delete":{"table":${table}}}`,
+    `{"add":{"table":${table}}}`,
+  ];
+  for (const s of ir.sets) parts.push(`{"add":{"set":${setText(s)}}}`);
+  const decl = (name: string): string => `{"add":{"chain":{${OWNER},"name":${J(name)}}}}`;
+  parts.push(`{"add":{"chain":${J(FORWARD_CHAIN.chain)}}}`, decl(TO_INGRESS_CHAIN));
+  for (const pc of ir.policyChains) parts.push(decl(pc.name));
+  for (const ec of ir.endpointChains) parts.push(decl(ec.name));
+  const m = buildMaps(ir);
+  for (const mp of m.values()) parts.push(`{"add":{"map":${J(mp)}}}`);
+  for (const r of [...FORWARD_CHAIN.rules, ...TO_INGRESS_RENDERED.rules])
+    parts.push(`{"add":{"rule":${J(r)}}}`);
+  for (const pc of ir.policyChains) {
+    const chain = J(pc.name);
+    for (const x of pc.rules) {
+      const stmts = [...matchStatements(x), COUNTER, ...actionStatements(x, pc.direction)];
+      const expr = `[${stmts.map(statementText).join(",")}]`;
+      parts.push(`{"add":{"rule":{${OWNER},"chain":${chain},"expr":${expr},"comment":${J(x.id)}}}}`);
+    }
+  }
+  for (const ec of ir.endpointChains)
+    for (const r of endpointRules(ec)) parts.push(`{"add":{"rule":${J(r)}}}`);
+  return `{"nftables":[${parts.join(",")}]}`;
 }
 
 const key = (v: unknown): string => JSON.stringify(v);

@@ -1,11 +1,18 @@
 import t from "tap";
-import { renderDiff, renderFull } from "../../policy/nft/render.js";
+import { renderDiff, renderFull, renderFullText } from "../../policy/nft/render.js";
 import { fixtureIR } from "./samples/ir.js";
 import { readSnapshot } from "./snapshot.js";
 
 t.test("full transaction for the sample IR matches its snapshot", async (t) => {
   const doc = renderFull(fixtureIR("a"));
   t.same(doc, readSnapshot("nft-full-a", doc));
+});
+
+t.test("the full transaction's text, written directly, is the rendered objects' JSON", async (t) => {
+  for (const which of ["a", "b"] as const) {
+    const ir = fixtureIR(which);
+    t.equal(renderFullText(ir), JSON.stringify(renderFull(ir)), `sample IR ${which}`);
+  }
 });
 
 t.test("diff transaction between two sample IRs matches its snapshot", async (t) => {
