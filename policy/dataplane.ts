@@ -3,10 +3,10 @@
  * Shared by `tortie policy render`, the enforcement tests and the benchmark.
  */
 import { hostname } from "node:os";
-import { compile } from "./compile.js";
+import { calculate } from "./calc.js";
 import type { PolicyIR } from "./ir.js";
 import { renderIptablesText } from "./iptables/render.js";
-import { renderFull } from "./nft/render.js";
+import { renderFullText } from "./nft/render.js";
 import type { LoadedState } from "./state.js";
 
 export const BACKENDS = ["nft", "iptables"] as const;
@@ -22,10 +22,10 @@ export function defaultNodeName(): string {
 }
 
 export function compileForNode(loaded: LoadedState, node: string): PolicyIR {
-  return compile({ state: loaded.state, policies: loaded.policies, node });
+  return calculate({ state: loaded.state, policies: loaded.policies, node });
 }
 
 /** One complete transaction for the backend, as text. */
 export function renderTransaction(ir: PolicyIR, backend: Backend): string {
-  return backend === "nft" ? `${JSON.stringify(renderFull(ir))}\n` : renderIptablesText(ir);
+  return backend === "nft" ? `${renderFullText(ir)}\n` : renderIptablesText(ir);
 }

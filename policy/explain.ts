@@ -4,7 +4,7 @@
 import { UserError } from "../core/errors.js";
 import { hostIfName } from "../core/ifname.js";
 import { parseAddr } from "./cidr.js";
-import { compile } from "./compile.js";
+import { calculate } from "./calc.js";
 import { type DirectionVerdict, IREvaluator, type Packet } from "./evaluate.js";
 import { type Direction, type Family, PROTO, type PolicyRef } from "./ir.js";
 import { refText } from "./model.js";
@@ -129,7 +129,7 @@ export function explain(
   const family: Family | null =
     pick(src.ips, 4) && pick(dst.ips, 4) ? 4 : pick(src.ips, 6) && pick(dst.ips, 6) ? 6 : null;
   if (family === null) throw new UserError("--from and --to have no IP family in common");
-  const ir = compile({ state: loaded.state, policies: loaded.policies, node: null });
+  const ir = calculate({ state: loaded.state, policies: loaded.policies, node: null });
   const packet: Packet = {
     family,
     src: pick(src.ips, family) ?? "",

@@ -8,6 +8,7 @@ import t from "tap";
 import { PolicyCalc } from "../../policy/calc.js";
 import { compile } from "../../policy/compile.js";
 import type { PolicyIR } from "../../policy/ir.js";
+import { renderFull, renderFullText } from "../../policy/nft/render.js";
 import { loadStateText, parseObject } from "../../policy/state.js";
 
 type Obj = Record<string, unknown> & {
@@ -109,6 +110,7 @@ const calicoPolicyArb: fc.Arbitrary<Obj> = fc
       { nets: ["10.0.0.0/30"] },
       { notNets: ["10.0.0.0/31"] },
       { serviceAccounts: { names: ["db"] } },
+      { serviceAccounts: { selector: "tier == 'gold'" } },
     ),
   })
   .map((p) => ({
@@ -127,6 +129,14 @@ const calicoPolicyArb: fc.Arbitrary<Obj> = fc
     },
   }));
 
+const saArb: fc.Arbitrary<Obj> = fc
+  .record({ ns: fc.constantFrom(...NSS), name: fc.constantFrom("default", "db"), gold: fc.boolean() })
+  .map((a): Obj => ({
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { namespace: a.ns, name: a.name, labels: a.gold ? { tier: "gold" } : {} },
+  }));
+
 type Op = { op: "upsert"; obj: Obj } | { op: "remove"; kind: string; ns?: string; name: string };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -134,13 +144,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: nsArb.map((obj) => ({ op: "upsert" as const, obj })) },
   { weight: 2, arbitrary: k8sPolicyArb.map((obj) => ({ op: "upsert" as const, obj })) },
   { weight: 2, arbitrary: calicoPolicyArb.map((obj) => ({ op: "upsert" as const, obj })) },
+  { weight: 1, arbitrary: saArb.map((obj) => ({ op: "upsert" as const, obj })) },
   {
     weight: 2,
     arbitrary: fc
       .record({
-        kind: fc.constantFrom("Pod", "Namespace", "NetworkPolicy", "GlobalNetworkPolicy"),
+        kind: fc.constantFrom("Pod", "Namespace", "NetworkPolicy", "GlobalNetworkPolicy", "ServiceAccount"),
         ns: fc.constantFrom(...NSS),
-        name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2"),
+        name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2", "db"),
       })
       .map((r) => ({ op: "remove" as const, ...r })),
   },
@@ -158,6 +169,7 @@ function feed(calc: PolicyCalc, obj: Obj): void {
   if (r.pod) calc.upsertPod(r.pod);
   if (r.namespace) calc.upsertNamespace(r.namespace);
   if (r.policy) calc.upsertPolicy(r.policy);
+  if (r.serviceAccount) calc.upsertServiceAccount(r.serviceAccount);
 }
 
 function unfeed(calc: PolicyCalc, obj: Obj): void {
@@ -165,6 +177,7 @@ function unfeed(calc: PolicyCalc, obj: Obj): void {
   const md = obj.metadata;
   if (r.pod) calc.removePod(md.namespace ?? "default", md.name);
   if (r.namespace) calc.removeNamespace(md.name);
+  if (r.serviceAccount) calc.removeServiceAccount(md.namespace ?? "default", md.name);
   if (r.policy) {
     const ref = r.policy.ref;
     calc.removePolicy(`${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ""}/${ref.name}`);
@@ -220,6 +233,18 @@ t.test("incremental calculation equals a full compile after any sequence of chan
     { numRuns: 300 },
   );
   t.pass("300 sequences");
+  t.end();
+});
+
+t.test("the direct text of a full transaction is its rendered objects' JSON, for any IR", (t) => {
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 40 }), fc.constantFrom("A", null), (ops, node) => {
+      const ir = replay(ops, node).calc.ir();
+      return renderFullText(ir) === JSON.stringify(renderFull(ir));
+    }),
+    { numRuns: 300 },
+  );
+  t.pass("300 IRs");
   t.end();
 });
 
@@ -322,6 +347,17 @@ t.test("replaying the final objects in any order gives the same IR", (t) => {
   t.end();
 });
 
+/** Pods app=x of n1 accept only from pods app=y of n1. */
+const xFromY: Obj = {
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { namespace: "n1", name: "k" },
+  spec: {
+    podSelector: { matchLabels: { app: "x" } },
+    ingress: [{ from: [{ podSelector: { matchLabels: { app: "y" } } }] }],
+  },
+};
+
 t.test("a remote pod's label change touches only set elements", (t) => {
   const calc = new PolicyCalc("A");
   const objs: Obj[] = [
@@ -340,15 +376,7 @@ t.test("a remote pod's label change touches only set elements", (t) => {
       spec: { nodeName: "B" },
       status: { podIP: "10.0.0.7" },
     },
-    {
-      apiVersion: "networking.k8s.io/v1",
-      kind: "NetworkPolicy",
-      metadata: { namespace: "n1", name: "k" },
-      spec: {
-        podSelector: { matchLabels: { app: "x" } },
-        ingress: [{ from: [{ podSelector: { matchLabels: { app: "y" } } }] }],
-      },
-    },
+    xFromY,
   ];
   for (const o of objs) feed(calc, o);
   calc.ir();
@@ -359,6 +387,39 @@ t.test("a remote pod's label change touches only set elements", (t) => {
   t.equal(d.chains.size, 0, "no chain changed");
   t.equal(d.endpoints.size, 0, "no dispatch entry changed");
   t.match(calc.setIR([...d.sets][0] ?? "")?.elements, ["10.0.0.7/32"]);
+  t.end();
+});
+
+t.test("a pod that joins a built set and leaves again takes its address with it", (t) => {
+  const calc = new PolicyCalc("A");
+  const pod = (name: string, app: string, ip: string, node: string): Obj => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: "n1", name, labels: { app } },
+    spec: { nodeName: node },
+    status: { podIP: ip },
+  });
+  const objs: Obj[] = [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "n1" } },
+    pod("p1", "x", "10.0.0.1", "A"),
+    pod("p2", "y", "10.0.0.8", "B"),
+    pod("p3", "z", "10.0.0.7", "B"),
+    xFromY,
+  ];
+  for (const o of objs) feed(calc, o);
+  const elements = (): readonly string[] => {
+    const set = calc.ir().sets.find((s) => s.kind === "addr" && s.definition.includes("app"));
+    calc.takeDelta();
+    return set?.kind === "addr" ? set.elements : [];
+  };
+  t.same(elements(), ["10.0.0.8/32"]);
+  // p3 joins (next to p2: one merged interval) and leaves, one change at a time against the built set.
+  feed(calc, pod("p3", "y", "10.0.0.7", "B"));
+  t.same(elements(), ["10.0.0.7/32", "10.0.0.8/32"]);
+  feed(calc, pod("p3", "z", "10.0.0.7", "B"));
+  t.same(elements(), ["10.0.0.8/32"], "its address left with it");
+  feed(calc, pod("p2", "z", "10.0.0.8", "B"));
+  t.same(elements(), [], "and the last member's too");
   t.end();
 });
 
