@@ -159,6 +159,15 @@ function pointsOf(sel: Selection): Map<bigint, number> {
   return sel.points;
 }
 
+function indexPorts(byName: Map<string, Set<string>>, key: string, p: PodState): void {
+  for (const cp of p.ports)
+    if (cp.name !== undefined) {
+      let s = byName.get(cp.name);
+      if (!s) byName.set(cp.name, (s = new Set()));
+      s.add(key);
+    }
+}
+
 function countPoints(points: Map<bigint, number>, ivs: readonly Interval[], by: 1 | -1): void {
   for (const iv of ivs) {
     if (iv.lo !== iv.hi) continue;
@@ -216,7 +225,11 @@ export class PolicyCalc {
   private readonly podsByNs = new Map<string, Set<string>>();
   private readonly podIndex = new LabelIndex();
   private readonly nsIndex = new LabelIndex();
-  private readonly podsByPortName = new Map<string, Set<string>>();
+  /**
+   * Pods by container port name, made when a set of every pod's named ports (an egress rule's) is
+   * first needed, then kept up to date; sets of this node's endpoints look at local pods instead.
+   */
+  private podsByPortName: Map<string, Set<string>> | null = null;
   private readonly policies = new Map<string, Policy>();
   /** Namespace ("" for cluster-wide) → keys of the policies that can select pods there. */
   private readonly policyBuckets = new Map<string, Set<string>>();
@@ -473,12 +486,7 @@ export class PolicyCalc {
     if (!ns) this.podsByNs.set(p.namespace, (ns = new Set()));
     ns.add(key);
     this.podIndex.set(key, p.labels, podPseudoLabels(p));
-    for (const cp of p.ports)
-      if (cp.name !== undefined) {
-        let s = this.podsByPortName.get(cp.name);
-        if (!s) this.podsByPortName.set(cp.name, (s = new Set()));
-        s.add(key);
-      }
+    if (this.podsByPortName) indexPorts(this.podsByPortName, key, p);
   }
 
   private unindexPod(key: string, p: PodState | undefined): void {
@@ -488,12 +496,22 @@ export class PolicyCalc {
     ns?.delete(key);
     if (ns?.size === 0) this.podsByNs.delete(p.namespace);
     this.podIndex.delete(key);
-    for (const cp of p.ports)
-      if (cp.name !== undefined) {
-        const s = this.podsByPortName.get(cp.name);
-        s?.delete(key);
-        if (s?.size === 0) this.podsByPortName.delete(cp.name);
-      }
+    const byName = this.podsByPortName;
+    if (byName)
+      for (const cp of p.ports)
+        if (cp.name !== undefined) {
+          const s = byName.get(cp.name);
+          s?.delete(key);
+          if (s?.size === 0) byName.delete(cp.name);
+        }
+  }
+
+  private portIndex(): Map<string, Set<string>> {
+    if (!this.podsByPortName) {
+      this.podsByPortName = new Map();
+      for (const [key, p] of this.pods) indexPorts(this.podsByPortName, key, p);
+    }
+    return this.podsByPortName;
   }
 
   /** Membership started / stopped: one pod against the live selections and named-port sets. */
@@ -811,7 +829,8 @@ export class PolicyCalc {
       let keys: Iterable<string> = this.local.keys();
       if (!def.local) {
         const named = new Set<string>();
-        for (const n of def.names) for (const k of this.podsByPortName.get(n) ?? []) named.add(k);
+        const byName = this.portIndex();
+        for (const n of def.names) for (const k of byName.get(n) ?? []) named.add(k);
         keys = named;
       }
       for (const key of keys) {

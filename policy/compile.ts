@@ -2,7 +2,7 @@
  * The policy compiler: (this node's endpoints, all pods and namespaces, all valid policies) → IR.
  * Pure and deterministic. Set and chain names hash identities, not contents (see policy/ir.ts).
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { hostIfName } from "../core/ifname.js";
 import { type Interval, addrInterval, intervalsToCidrs, parseAddr, parseCidr } from "./cidr.js";
 import {
@@ -32,7 +32,7 @@ import { refText } from "./model.js";
 import { type Labels, type Selector, matches, printSelector } from "./selector.js";
 import { ipBlockIntervals } from "./validate.js";
 
-const hash16 = (s: string): string => createHash("sha1").update(s).digest("hex").slice(0, 16);
+const hash16 = (s: string): string => hash("sha1", s, "hex").slice(0, 16);
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -40,9 +40,21 @@ export function policyKey(ref: PolicyRef): string {
   return `${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
 }
 
+/**
+ * A policy's chain names, per (immutable) ref: an endpoint chain names every policy selecting its
+ * pod, and is remade whenever one of them changes, which building a node does thousands of times.
+ */
+const chainNames = new WeakMap<PolicyRef, Record<Direction, string>>();
+
 /** `tpi-…` / `tpe-…`: the chain of one policy and direction. */
 export function policyChainName(ref: PolicyRef, dir: Direction): string {
-  return `tp${dir === "ingress" ? "i" : "e"}-${hash16(policyKey(ref))}`;
+  let names = chainNames.get(ref);
+  if (!names) {
+    const h = hash16(policyKey(ref));
+    names = { ingress: `tpi-${h}`, egress: `tpe-${h}` };
+    chainNames.set(ref, names);
+  }
+  return names[dir];
 }
 
 /** `tei-…` / `tee-…`: an endpoint's chain, from its host interface name. */

@@ -87,7 +87,8 @@ const k8sPolicyArb: fc.Arbitrary<Obj> = fc
     spec: {
       podSelector: p.sel,
       ingress: [{ from: p.from, ...(p.ports ? { ports: p.ports } : {}) }],
-      ...(p.egress ? { egress: [{ to: p.from }] } : {}),
+      // Egress named ports: a set of every pod's named ports, not only this node's.
+      ...(p.egress ? { egress: [{ to: p.from, ...(p.ports ? { ports: p.ports } : {}) }] } : {}),
     },
   }));
 
@@ -420,6 +421,41 @@ t.test("a pod that joins a built set and leaves again takes its address with it"
   t.same(elements(), ["10.0.0.8/32"], "its address left with it");
   feed(calc, pod("p2", "z", "10.0.0.8", "B"));
   t.same(elements(), [], "and the last member's too");
+  t.end();
+});
+
+t.test("a set of every pod's named ports made again sees pods that came while there was none", (t) => {
+  const calc = new PolicyCalc("A");
+  const pod = (name: string, node: string, ip: string): Obj => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: "n1", name, labels: { app: "x" } },
+    spec: { nodeName: node, containers: [{ name: "c", ports: [{ name: "http", containerPort: 8080 }] }] },
+    status: { podIP: ip },
+  });
+  const egress: Obj = {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { namespace: "n1", name: "e" },
+    spec: { podSelector: {}, policyTypes: ["Egress"], egress: [{ ports: [{ port: "http" }] }] },
+  };
+  const objs = [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "n1" } },
+    pod("p1", "A", "10.0.0.1"),
+  ];
+  for (const o of [...objs, egress]) feed(calc, o);
+  calc.ir();
+  unfeed(calc, egress);
+  calc.ir();
+  const late = pod("p2", "B", "10.0.0.2");
+  feed(calc, late);
+  feed(calc, egress);
+  const want = fullCompile([...objs, late, egress], "A");
+  t.same(calc.ir(), want);
+  const elements = calc
+    .ir()
+    .sets.flatMap((s) => (s.kind === "named-port" ? s.elements.map((e) => e.addr) : []));
+  t.ok(elements.includes("10.0.0.2"), "the pod that came in between is in the set");
   t.end();
 });
 
