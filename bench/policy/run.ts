@@ -48,7 +48,7 @@ const arg = (name: string, def: number): number => {
 const CHANGES = arg("--changes", 1000);
 const CYCLES = arg("--cycles", 6);
 // Fresh builds of the calculation and render, median reported: one sample is a lottery on this VM.
-const BUILDS = 9;
+const BUILDS = 15;
 
 const summary: Record<string, unknown> = {};
 function report(key: string, value: unknown, text: string): void {
@@ -128,13 +128,16 @@ try {
   // MB, not garbage of ir() or render) lands in the timed part and decides the figure.
   setFlagsFromString("--expose-gc");
   const collect = runInNewContext("gc") as () => void;
-  for (let i = 0; i < BUILDS; i++) {
+  const freshCalc = (): [PolicyCalc, number] => {
     const calc = new PolicyCalc(NODE);
     const t0 = performance.now();
     for (const n of state.namespaces) calc.upsertNamespace(n);
     for (const p of state.pods) calc.upsertPod(p);
     for (const p of policies) calc.upsertPolicy(p);
-    const built = performance.now() - t0;
+    return [calc, performance.now() - t0];
+  };
+  for (let i = 0; i < BUILDS; i++) {
+    const [calc, built] = freshCalc();
     collect();
     const t1 = performance.now();
     const fresh = calc.ir();
@@ -145,14 +148,18 @@ try {
     irs.push(t2 - t1);
     texts.push(t3 - t2);
     builds.push(built + (t2 - t1));
-    // For comparison, the way before 2026-11-22 19:40 UTC: the object tree, then JSON.stringify.
+    // For comparison, the way before 2026-11-22 19:40 UTC, measured the same way (its own fresh
+    // build, so both pay for the young IR the same): the object tree, then JSON.stringify.
+    const [other] = freshCalc();
     collect();
+    const otherIR = other.ir();
     const t4 = performance.now();
-    const freshDoc = renderFull(fresh);
+    const otherDoc = renderFull(otherIR);
     const t5 = performance.now();
-    if (JSON.stringify(freshDoc) !== freshText) throw new Error("renderFullText differs from renderFull");
+    const otherText = JSON.stringify(otherDoc);
     stringifies.push(performance.now() - t5);
     renders.push(t5 - t4);
+    if (otherText !== freshText) throw new Error("renderFullText differs from JSON.stringify(renderFull)");
   }
   const [calcMs, buildMs, textMs, renderMs, stringifyMs] = [
     pct(irs, 50),
@@ -203,7 +210,7 @@ try {
   // nft alone: the JSON text is written beforehand (making it is our side of the ledger, above).
   const batch = join(kit.dir("nft-batch"), "batch.json");
   writeFileSync(batch, text);
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     await node.exec("nft", ["flush", "ruleset"]);
     loads.push((await timed(() => node.exec("nft", ["-j", "-f", batch])))[1]);
     reloads.push((await timed(() => node.exec("nft", ["-j", "-f", batch])))[1]);
@@ -212,7 +219,7 @@ try {
   report(
     "nftLoadMs",
     { empty: loadMs, overItself: pct(reloads, 50) },
-    `nft -j -f into an empty namespace: ${ms(loadMs)} (median of 3); over its own output: ${ms(pct(reloads, 50))}`,
+    `nft -j -f into an empty namespace: ${ms(loadMs)} (median of 5); over its own output: ${ms(pct(reloads, 50))}`,
   );
   report(
     "compileRenderShareOfLoad",
