@@ -472,9 +472,18 @@ const textOf = (o: object): string => constantTexts.get(o) ?? JSON.stringify(o);
 
 /** `JSON.stringify(st)`, with the shared keys and verdicts taken from `constantTexts`. */
 function statementText(st: NftStatement): string {
-  if (!("match" in st)) return textOf(st);
-  const m = st.match;
-  return `{"match":{"op":"${m.op}","left":${textOf(m.left)},"right":${JSON.stringify(m.right)}}}`;
+  if ("match" in st) {
+    const m = st.match;
+    return `{"match":{"op":"${m.op}","left":${textOf(m.left)},"right":${JSON.stringify(m.right)}}}`;
+  }
+  if ("jump" in st) return `{"jump":{"target":${JSON.stringify(st.jump.target)}}}`;
+  return textOf(st);
+}
+
+/** `{"add":{"rule":…}}` as `JSON.stringify` writes it for `ruleOf(chain, expr, comment)`. */
+function addRuleText(chain: string, expr: readonly NftStatement[], comment: string | undefined): string {
+  const c = comment === undefined ? "" : `,"comment":${JSON.stringify(comment)}`;
+  return `{"add":{"rule":{${OWNER},"chain":${JSON.stringify(chain)},"expr":[${expr.map(statementText).join(",")}]${c}}}}`;
 }
 
 export function renderFullText(ir: PolicyIR): string {
@@ -494,16 +503,13 @@ export function renderFullText(ir: PolicyIR): string {
   for (const mp of m.values()) parts.push(`{"add":{"map":${J(mp)}}}`);
   for (const r of [...FORWARD_CHAIN.rules, ...TO_INGRESS_RENDERED.rules])
     parts.push(`{"add":{"rule":${J(r)}}}`);
-  for (const pc of ir.policyChains) {
-    const chain = J(pc.name);
-    for (const x of pc.rules) {
-      const stmts = [...matchStatements(x), COUNTER, ...actionStatements(x, pc.direction)];
-      const expr = `[${stmts.map(statementText).join(",")}]`;
-      parts.push(`{"add":{"rule":{${OWNER},"chain":${chain},"expr":${expr},"comment":${J(x.id)}}}}`);
-    }
-  }
+  for (const pc of ir.policyChains)
+    for (const x of pc.rules)
+      parts.push(
+        addRuleText(pc.name, [...matchStatements(x), COUNTER, ...actionStatements(x, pc.direction)], x.id),
+      );
   for (const ec of ir.endpointChains)
-    for (const r of endpointRules(ec)) parts.push(`{"add":{"rule":${J(r)}}}`);
+    for (const r of endpointRules(ec)) parts.push(addRuleText(r.chain, r.expr, r.comment));
   return `{"nftables":[${parts.join(",")}]}`;
 }
 
