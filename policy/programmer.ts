@@ -41,7 +41,7 @@ import {
   ipsetOf,
   renderIptables,
 } from "./iptables/render.js";
-import { applyNft, type Runner } from "./nft/apply.js";
+import { applyNft, ruleCounters, type Runner } from "./nft/apply.js";
 import { Unsupported, transactionOf } from "./nft/netlink.js";
 import { deepEqual } from "./equal.js";
 import { MAP_FROM, MAP_TO, TABLE, renderDiff, renderFullText } from "./nft/render.js";
@@ -308,7 +308,9 @@ class NftProgrammer extends BaseProgrammer {
   }
 
   protected async writeFull(ir: PolicyIR): Promise<void> {
-    await applyNft(this.run, renderFullText(ir));
+    // A resync replaces the table whole: each rule takes its count over, or drops would no longer
+    // be attributable past the last resync.
+    await applyNft(this.run, renderFullText(ir, await ruleCounters(this.run)));
   }
 
   close(): void {

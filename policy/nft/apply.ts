@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NftDocument } from "./schema.js";
-import { TABLE } from "./render.js";
+import { type RuleCounters, TABLE } from "./render.js";
 
 export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string }) => Promise<string>;
 
@@ -37,4 +37,22 @@ export async function listTortie(run: Runner): Promise<unknown[] | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * The counts of tortie's rules in the kernel, by rule comment (empty when there is no table): what a
+ * full load carries over. Packets counted between this read and the load are not.
+ */
+export async function ruleCounters(run: Runner): Promise<RuleCounters> {
+  const out = new Map<string, { packets: number; bytes: number }>();
+  for (const o of (await listTortie(run)) ?? []) {
+    const rule = (o as { rule?: { comment?: unknown; expr?: unknown } }).rule;
+    if (typeof rule?.comment !== "string" || !Array.isArray(rule.expr)) continue;
+    for (const st of rule.expr as unknown[]) {
+      const c = (st as { counter?: { packets?: unknown; bytes?: unknown } } | null)?.counter;
+      if (typeof c?.packets === "number" && typeof c.bytes === "number" && c.packets > 0)
+        out.set(rule.comment, { packets: c.packets, bytes: c.bytes });
+    }
+  }
+  return out;
 }

@@ -480,13 +480,31 @@ function statementText(st: NftStatement): string {
   return textOf(st);
 }
 
+/**
+ * Rule counts by rule comment (every rule tortie writes has a unique one: its IR rule id, or a fixed
+ * name in the base chains). A full load gives each rule the count the kernel had for it, so per-rule
+ * counters (what a drop is attributed by) survive a resync instead of starting again from zero.
+ */
+export type RuleCounters = ReadonlyMap<string, { readonly packets: number; readonly bytes: number }>;
+
 /** `{"add":{"rule":…}}` as `JSON.stringify` writes it for `ruleOf(chain, expr, comment)`. */
-function addRuleText(chain: string, expr: readonly NftStatement[], comment: string | undefined): string {
+function addRuleText(
+  chain: string,
+  expr: readonly NftStatement[],
+  comment: string | undefined,
+  counters: RuleCounters | undefined,
+): string {
   const c = comment === undefined ? "" : `,"comment":${JSON.stringify(comment)}`;
-  return `{"add":{"rule":{${OWNER},"chain":${JSON.stringify(chain)},"expr":[${expr.map(statementText).join(",")}]${c}}}}`;
+  const count = comment === undefined ? undefined : counters?.get(comment);
+  const stmts = expr.map((st) =>
+    count !== undefined && st === COUNTER
+      ? `{"counter":{"packets":${count.packets},"bytes":${count.bytes}}}`
+      : statementText(st),
+  );
+  return `{"add":{"rule":{${OWNER},"chain":${JSON.stringify(chain)},"expr":[${stmts.join(",")}]${c}}}}`;
 }
 
-export function renderFullText(ir: PolicyIR): string {
+export function renderFullText(ir: PolicyIR, counters?: RuleCounters): string {
   const J = JSON.stringify;
   const table = J({ family: FAMILY, name: TABLE });
   const parts: string[] = [
@@ -502,14 +520,19 @@ export function renderFullText(ir: PolicyIR): string {
   const m = buildMaps(ir);
   for (const mp of m.values()) parts.push(`{"add":{"map":${J(mp)}}}`);
   for (const r of [...FORWARD_CHAIN.rules, ...TO_INGRESS_RENDERED.rules])
-    parts.push(`{"add":{"rule":${J(r)}}}`);
+    parts.push(addRuleText(r.chain, r.expr, r.comment, counters));
   for (const pc of ir.policyChains)
     for (const x of pc.rules)
       parts.push(
-        addRuleText(pc.name, [...matchStatements(x), COUNTER, ...actionStatements(x, pc.direction)], x.id),
+        addRuleText(
+          pc.name,
+          [...matchStatements(x), COUNTER, ...actionStatements(x, pc.direction)],
+          x.id,
+          counters,
+        ),
       );
   for (const ec of ir.endpointChains)
-    for (const r of endpointRules(ec)) parts.push(addRuleText(r.chain, r.expr, r.comment));
+    for (const r of endpointRules(ec)) parts.push(addRuleText(r.chain, r.expr, r.comment, counters));
   return `{"nftables":[${parts.join(",")}]}`;
 }
 

@@ -59,7 +59,8 @@ export type NftStatement =
         readonly right: NftValue | NftAnonSet | readonly string[];
       };
     }
-  | { readonly counter: null }
+  /** Values only when a full load carries the kernel's counts over (`RuleCounters`). */
+  | { readonly counter: null | { readonly packets: number; readonly bytes: number } }
   | { readonly log: { readonly prefix: string } }
   | { readonly mangle: { readonly key: NftMeta; readonly value: NftAnd | NftOr } }
   | { readonly vmap: { readonly key: NftKey; readonly data: string } }

@@ -1,7 +1,7 @@
 import t from "tap";
 import { compile } from "../../policy/compile.js";
 import { PolicyEngine } from "../../policy/engine.js";
-import { renderFull } from "../../policy/nft/render.js";
+import { renderFull, renderFullText } from "../../policy/nft/render.js";
 import { applyNft } from "../../policy/nft/apply.js";
 import { loadStateText } from "../../policy/state.js";
 import { hostIfName } from "../../core/ifname.js";
@@ -134,6 +134,29 @@ for (const backend of ["nft", "iptables"] as const)
       const r = await engine.resync();
       t.equal(r.kind, "full");
       t.same(canonicalTable(await netns.exec("nft", list)), good, "resync repairs drift");
+      // Per-rule counters survive a resync: counts loaded as traffic would have made them stay.
+      const now = engine.ir();
+      const epDefault = `${now.endpointChains[0]?.name ?? "?"}:default`;
+      const counts = new Map([
+        ["tortie:established", { packets: 3, bytes: 300 }],
+        [epDefault, { packets: 7, bytes: 700 }],
+      ]);
+      await applyNft((c, a, o) => netns.exec(c, a, o ?? {}), renderFullText(now, counts));
+      await engine.resync();
+      const counted = new Map<string, unknown>();
+      for (const o of (
+        JSON.parse(await netns.exec("nft", list)) as { nftables: Array<Record<string, unknown>> }
+      ).nftables) {
+        const rule = o["rule"] as { comment?: string; expr: Array<Record<string, unknown>> } | undefined;
+        if (rule?.comment) counted.set(rule.comment, rule.expr.find((e) => "counter" in e)?.["counter"]);
+      }
+      t.same(
+        counted.get("tortie:established"),
+        { packets: 3, bytes: 300 },
+        "a base chain rule keeps its count",
+      );
+      t.same(counted.get(epDefault), { packets: 7, bytes: 700 }, "an endpoint rule keeps its count");
+      t.same(canonicalTable(await netns.exec("nft", list)), good, "and the table is as it was");
       // What the engine built incrementally equals a full render loaded into a fresh namespace.
       const fresh = await kit.netns("eng-fresh");
       await applyNft((c, a, o) => fresh.exec(c, a, o ?? {}), renderFull(ir));
