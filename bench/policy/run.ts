@@ -51,6 +51,7 @@ const CYCLES = arg("--cycles", 6);
 const BUILDS = 15;
 
 const summary: Record<string, unknown> = {};
+const pc = (x: number): string => `${(x * 100).toFixed(0)}%`;
 function report(key: string, value: unknown, text: string): void {
   summary[key] = value;
   process.stdout.write(`${text}\n`);
@@ -233,11 +234,10 @@ try {
     { empty: loadMs, overItself: pct(reloads, 50) },
     `nft -j -f into an empty namespace: ${ms(loadMs)} (median of 7); over its own output: ${ms(pct(reloads, 50))}`,
   );
-  const pc0 = (x: number): string => `${(x * 100).toFixed(0)}%`;
   report(
     "compileRenderShareOfLoad",
     { paired: pairedShare, medians: (calcMs + textMs) / loadMs, pairs: shares },
-    `calculation (ir()) + render (text) / kernel load, in pairs: ${pc0(pairedShare)} (median of 7 pairs: ${shares.map(pc0).join(" ")}; target < 10%); from the medians above: ${pc0((calcMs + textMs) / loadMs)}; with the whole calculation from parsed objects: ${pc0((buildMs + textMs) / loadMs)}; with the reference compile(): ${pc0((compileMs + textMs) / loadMs)}`,
+    `calculation (ir()) + render (text) / kernel load, in pairs: ${pc(pairedShare)} (median of 7 pairs: ${shares.map(pc).join(" ")}; target < 10%); from the medians above: ${pc((calcMs + textMs) / loadMs)}; with the whole calculation from parsed objects: ${pc((buildMs + textMs) / loadMs)}; with the reference compile(): ${pc((compileMs + textMs) / loadMs)}`,
   );
   await node.exec("nft", ["flush", "ruleset"]);
   const first = await engine.program();
@@ -472,7 +472,6 @@ try {
     async () => rate(await client.exec(crr, ["client", serverIp, String(crrPort), "2", "64"])),
     "conn/s",
   );
-  const pc = (x: number): string => `${(x * 100).toFixed(0)}%`;
   const LABEL: Record<Mode, string> = {
     ruleset: "our nft ruleset",
     none: "none",
