@@ -2,7 +2,7 @@
  * Applies an iptables bundle: ipsets first (new sets must exist before rules name them), then one
  * iptables-restore commit per family that rewrites tortie's chains and removes its stale ones, then
  * the stale ipsets (only once no rule refers to them). Chains and sets tortie does not own are
- * never touched.
+ * never touched. Each commented rule keeps the packet and byte counts the kernel held for it.
  */
 import type { Runner } from "../nft/apply.js";
 import {
@@ -11,17 +11,24 @@ import {
   OWNED_CHAIN,
   iptablesRestoreText,
   ipsetRestoreText,
+  savedRuleCounters,
   type IptablesBundle,
 } from "./render.js";
+import type { RuleCounters } from "../nft/render.js";
 
-async function ownedChains(run: Runner, save: string): Promise<{ chains: string[]; hooked: boolean }> {
-  const out = await run(save, ["-t", "filter"]);
+async function ownedChains(
+  run: Runner,
+  save: string,
+): Promise<{ chains: string[]; hooked: boolean; counters: RuleCounters }> {
+  const out = await run(save, ["-c", "-t", "filter"]);
   const chains = out
     .split("\n")
     .filter((l) => l.startsWith(":"))
     .map((l) => l.slice(1).split(" ")[0] ?? "")
     .filter((n) => OWNED_CHAIN.test(n));
-  return { chains, hooked: out.split("\n").includes(HOOK_RULE) };
+  // `-c` puts each rule's counts in front of it.
+  const hooked = out.split("\n").some((l) => l.replace(/^\[\d+:\d+\] /, "") === HOOK_RULE);
+  return { chains, hooked, counters: savedRuleCounters(out) };
 }
 
 export async function applyIptables(run: Runner, bundle: IptablesBundle): Promise<void> {
@@ -33,7 +40,11 @@ export async function applyIptables(run: Runner, bundle: IptablesBundle): Promis
   ] as const) {
     const now = await ownedChains(run, save);
     const stale = now.chains.filter((c) => !chains.has(c));
-    await run(restore, ["--noflush"], { input: iptablesRestoreText(chains, { stale, hook: !now.hooked }) });
+    // A resync rewrites every chain: each counted rule takes its count over, as in the nft backend.
+    const { counters } = now;
+    await run(restore, counters.size > 0 ? ["--noflush", "--counters"] : ["--noflush"], {
+      input: iptablesRestoreText(chains, { stale, hook: !now.hooked, counters }),
+    });
   }
   const wanted = new Set(bundle.ipsets.map((s) => s.name));
   const existing = (await run("ipset", ["list", "-n"])).split("\n").filter((n) => n.startsWith(IPSET_PREFIX));

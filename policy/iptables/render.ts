@@ -10,6 +10,7 @@
  * Only chains and sets tortie owns are written: chains `tortie-*` and the IR's `t[pe][ie]-*`,
  * ipsets `tortie-<IR set name>`. `iptables-restore --noflush` replaces exactly the chains declared.
  */
+import type { RuleCounters } from "../nft/render.js";
 import { PROTO, type IRRule, type IRSet, type PolicyIR, type PortEntry, type RuleMatch } from "../ir.js";
 
 export const ACCEPT_MARK = 0x00100000;
@@ -247,19 +248,66 @@ export function ipsetRestoreText(sets: readonly IpsetDef[]): string {
   return lines.length ? `${lines.join("\n")}\n` : "";
 }
 
+const COUNTED = /^(?:\[(\d+):(\d+)\] )?-A (\S+) .*?--comment ("[^"]*"|\S+)/;
+
+/**
+ * Names each counted line of a filter table in `iptables-save` or `iptables-restore` form by its
+ * chain, its comment and which of the chain's lines with that comment it is (an IR rule needs one
+ * line per multiport alternative). Lines without a comment (marks, returns, dispatch) are plumbing
+ * that no drop is attributed to, and get no name.
+ */
+function countedLines(
+  lines: readonly string[],
+  each: (i: number, key: string, m: RegExpExecArray) => void,
+): void {
+  const seen = new Map<string, number>();
+  lines.forEach((line, i) => {
+    const m = COUNTED.exec(line);
+    if (!m) return;
+    const base = `${m[3] ?? ""} ${(m[4] ?? "").replace(/^"|"$/g, "")}`;
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    each(i, `${base} ${n}`, m);
+  });
+}
+
+/** The packet and byte counts of tortie's commented rules in `iptables-save -c` output. */
+export function savedRuleCounters(save: string): RuleCounters {
+  const out = new Map<string, { packets: number; bytes: number }>();
+  countedLines(save.split("\n"), (_, key, m) => {
+    const packets = Number(m[1] ?? 0);
+    if (packets > 0 && OWNED_CHAIN.test(m[3] ?? "")) out.set(key, { packets, bytes: Number(m[2] ?? 0) });
+  });
+  return out;
+}
+
 /**
  * `iptables-restore --noflush` input for the filter table: declaring a chain creates or empties
  * it, so the whole set of tortie's chains is replaced in one commit. `stale` chains (tortie's,
  * no longer wanted) are emptied and removed; `hook` adds the jump from FORWARD when it is missing.
+ * With `counters` (from `savedRuleCounters`; the input is then for `iptables-restore --counters`)
+ * each counted rule starts from the count the kernel held for it.
  */
 export function iptablesRestoreText(
   chains: ReadonlyMap<string, readonly string[]>,
-  opts: { stale?: readonly string[]; hook?: boolean } = {},
+  opts: { stale?: readonly string[]; hook?: boolean; counters?: RuleCounters } = {},
 ): string {
   const lines = ["*filter"];
   for (const name of [...chains.keys(), ...(opts.stale ?? [])]) lines.push(`:${name} - [0:0]`);
   if (opts.hook) lines.push(`-I FORWARD 1 -j ${BASE_CHAIN}`);
-  for (const rules of chains.values()) lines.push(...rules);
+  const counters = opts.counters;
+  for (const rules of chains.values()) {
+    if (!counters?.size) {
+      lines.push(...rules);
+      continue;
+    }
+    const out = [...rules];
+    countedLines(rules, (i, key) => {
+      const c = counters.get(key);
+      if (c) out[i] = `[${c.packets}:${c.bytes}] ${rules[i] ?? ""}`;
+    });
+    lines.push(...out);
+  }
   for (const name of opts.stale ?? []) lines.push(`-X ${name}`);
   lines.push("COMMIT");
   return `${lines.join("\n")}\n`;

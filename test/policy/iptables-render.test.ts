@@ -1,5 +1,11 @@
 import t from "tap";
-import { matchArgs, renderIptables, renderIptablesText } from "../../policy/iptables/render.js";
+import {
+  iptablesRestoreText,
+  matchArgs,
+  renderIptables,
+  renderIptablesText,
+  savedRuleCounters,
+} from "../../policy/iptables/render.js";
 import { fixtureIR } from "./samples/ir.js";
 import { readSnapshot } from "./snapshot.js";
 
@@ -35,4 +41,57 @@ t.test("long port lists: positive lists split into rules, negated ones into ANDe
   );
   t.equal(neg.length, 1);
   t.equal(neg[0]?.match(/! --dports/g)?.length, 2);
+});
+
+t.test("a rule's count is carried by chain, comment and which line of that comment it is", async (t) => {
+  const save = [
+    "*filter",
+    ":FORWARD ACCEPT [9:900]",
+    ":tpi-abc - [0:0]",
+    "[4:400] -A FORWARD -j tortie-forward",
+    '[1:60] -A someone -m comment --comment "tpr-x:0.0" -j DROP',
+    '[2:120] -A tpi-abc -s 10.0.0.1/32 -m comment --comment "tpr-x:0.0" -j MARK --set-xmark 0x100000/0x100000',
+    "[3:180] -A tpi-abc -s 10.0.0.2/32 -m comment --comment tpr-x:0.0 -j MARK --set-xmark 0x100000/0x100000",
+    "[5:300] -A tpi-abc -m mark --mark 0x100000/0x100000 -j RETURN",
+    "[0:0] -A tpi-abc -m comment --comment tpr-x:1.0 -j DROP",
+    '[6:360] -A tei-0123 -m comment --comment "tei-0123:default" -j DROP',
+    "COMMIT",
+  ].join("\n");
+  const counters = savedRuleCounters(save);
+  t.same(
+    [...counters],
+    [
+      ["tpi-abc tpr-x:0.0 0", { packets: 2, bytes: 120 }],
+      ["tpi-abc tpr-x:0.0 1", { packets: 3, bytes: 180 }],
+      ["tei-0123 tei-0123:default 0", { packets: 6, bytes: 360 }],
+    ],
+    "quoted or not, one key per line of a comment; foreign chains, plumbing and zero counts left out",
+  );
+  const chains = new Map([
+    [
+      "tpi-abc",
+      [
+        '-A tpi-abc -s 10.0.0.1 -m comment --comment "tpr-x:0.0" -j MARK --set-xmark 0x100000/0x100000',
+        '-A tpi-abc -s 10.0.0.2 -m comment --comment "tpr-x:0.0" -j MARK --set-xmark 0x100000/0x100000',
+        "-A tpi-abc -m mark --mark 0x100000/0x100000 -j RETURN",
+        '-A tpi-abc -m comment --comment "tpr-x:1.0" -j DROP',
+      ],
+    ],
+    ["tei-0123", ['-A tei-0123 -m comment --comment "tei-0123:default" -j DROP']],
+  ]);
+  const text = iptablesRestoreText(chains, { counters }).split("\n");
+  t.same(
+    text.filter((l) => l.startsWith("[")),
+    [
+      '[2:120] -A tpi-abc -s 10.0.0.1 -m comment --comment "tpr-x:0.0" -j MARK --set-xmark 0x100000/0x100000',
+      '[3:180] -A tpi-abc -s 10.0.0.2 -m comment --comment "tpr-x:0.0" -j MARK --set-xmark 0x100000/0x100000',
+      '[6:360] -A tei-0123 -m comment --comment "tei-0123:default" -j DROP',
+    ],
+  );
+  t.equal(text.length, iptablesRestoreText(chains).split("\n").length, "no line added or lost");
+  t.same(
+    iptablesRestoreText(chains, { counters: new Map() }),
+    iptablesRestoreText(chains),
+    "without counts the input is as before",
+  );
 });
