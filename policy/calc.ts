@@ -30,6 +30,7 @@ import {
   podIntervals,
   podPseudoLabels,
   podPeerText,
+  netSetIntervals,
   policyChainName,
   policyKey,
 } from "./compile.js";
@@ -43,6 +44,7 @@ import type {
   IREndpoint,
   IRSet,
   NamespaceState,
+  NetworkSetState,
   PodState,
   PolicyChain,
   PolicyIR,
@@ -149,6 +151,11 @@ interface Selection {
   /** Names of the live sets that use this selection. */
   readonly sets: Set<string>;
   merged: Interval[] | null;
+  /**
+   * How many members are network sets. Their nets are ranges, which the points above do not
+   * count: a set using such a selection is rebuilt on a change instead of edited point by point.
+   */
+  netSets: number;
 }
 
 function pointsOf(sel: Selection): Map<bigint, number> {
@@ -213,6 +220,8 @@ function samePod(a: PodState, b: PodState): boolean {
 }
 
 const podKeyOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
+const netSetKey = (namespace: string | null, name: string): string =>
+  namespace === null ? `GlobalNetworkSet ${name}` : `NetworkSet ${namespace}/${name}`;
 
 export class PolicyCalc {
   private readonly namespaces = new Map<string, NamespaceState>();
@@ -224,6 +233,8 @@ export class PolicyCalc {
   private readonly pods = new Map<string, PodState>();
   private readonly podsByNs = new Map<string, Set<string>>();
   private readonly podIndex = new LabelIndex();
+  /** By `GlobalNetworkSet name` / `NetworkSet ns/name` (a pod's key has no space). */
+  private readonly netSets = new Map<string, NetworkSetState>();
   private readonly nsIndex = new LabelIndex();
   /**
    * Pods by container port name, made when a set of every pod's named ports (an egress rule's) is
@@ -290,6 +301,20 @@ export class PolicyCalc {
 
   removeServiceAccount(namespace: string, name: string): void {
     if (this.saLabels.delete(`${namespace}/${name}`)) this.namespaceChanged(namespace);
+  }
+
+  upsertNetworkSet(s: NetworkSetState): void {
+    const key = netSetKey(s.namespace, s.name);
+    const old = this.netSets.get(key);
+    if (old && deepEqual(old, s)) return;
+    this.netSets.set(key, s);
+    this.netSetChanged(key);
+  }
+
+  /** `namespace` null: a GlobalNetworkSet. */
+  removeNetworkSet(namespace: string | null, name: string): void {
+    const key = netSetKey(namespace, name);
+    if (this.netSets.delete(key)) this.netSetChanged(key);
   }
 
   upsertPolicy(p: Policy): void {
@@ -473,6 +498,7 @@ export class PolicyCalc {
     const labels = this.namespaces.get(ns)?.labels;
     if (labels) this.nsIndex.set(ns, labels, nsPseudoLabels(ns));
     else this.nsIndex.delete(ns);
+    for (const [key, s] of this.netSets) if (s.namespace === ns) this.netSetChanged(key);
     for (const key of this.podsByNs.get(ns) ?? []) {
       const pod = this.pods.get(key);
       this.updateMembership(key, pod);
@@ -531,11 +557,42 @@ export class PolicyCalc {
       for (const n of sel.sets) {
         const live = this.sets.get(n);
         if (!live) continue;
-        if (single && live.peer) this.movePoints(live, old, c);
+        if (single && live.peer && !this.holdsRanges(live)) this.movePoints(live, old, c);
         else this.setTouched(live);
       }
     }
     for (const s of this.sets.values()) if (s.def.kind === "named-port") this.updateMember(s, key, pod);
+  }
+
+  /** Whether a peer set takes members' ranges (network sets' nets) a point-wise edit cannot see. */
+  private holdsRanges(s: LiveSet): boolean {
+    return s.selections.some((k) => (this.selections.get(k)?.netSets ?? 0) > 0);
+  }
+
+  /** A network set came, changed or went: re-evaluated against the live selections of extended rules. */
+  private netSetChanged(key: string): void {
+    const s = this.netSets.get(key);
+    for (const sel of this.selections.values()) {
+      if (!sel.calico) continue;
+      const c = s && this.matcher.netSet(sel.peer, s, true) ? netSetIntervals(s, sel.family) : [];
+      const had = sel.members.get(key);
+      if (sameContribution(had, c)) continue;
+      if (sel.points) {
+        countPoints(sel.points, had ?? [], -1);
+        countPoints(sel.points, c, 1);
+      }
+      if (had !== undefined) sel.netSets--;
+      if (c.length === 0) sel.members.delete(key);
+      else {
+        sel.members.set(key, c);
+        sel.netSets++;
+      }
+      sel.merged = null;
+      for (const n of sel.sets) {
+        const live = this.sets.get(n);
+        if (live) this.setTouched(live);
+      }
+    }
   }
 
   private updateMember(s: LiveSet, key: string, pod: PodState | undefined): void {
@@ -856,6 +913,7 @@ export class PolicyCalc {
         points: null,
         sets: new Set(),
         merged: null,
+        netSets: 0,
       };
       for (const k of this.candidates(peer, def.calico)) {
         const pod = this.pods.get(k);
@@ -864,6 +922,15 @@ export class PolicyCalc {
           if (ivs.length) sel.members.set(k, ivs);
         }
       }
+      if (def.calico)
+        for (const [k, s] of this.netSets)
+          if (this.matcher.netSet(peer, s, true)) {
+            const ivs = netSetIntervals(s, def.family);
+            if (ivs.length) {
+              sel.members.set(k, ivs);
+              sel.netSets++;
+            }
+          }
       this.selections.set(key, sel);
     }
     sel.sets.add(def.name);
@@ -896,6 +963,8 @@ export class PolicyCalc {
     } else if (scope.kind === "all") {
       pool = this.pods.keys();
       poolSize = this.pods.size;
+    } else if (scope.kind === "global") {
+      return [];
     } else {
       const nsCands = this.nsIndex.candidates(scope.selector);
       const list: string[] = [];
@@ -922,6 +991,7 @@ export function calculate(input: CompileInput): PolicyIR {
   for (const n of input.state.namespaces) calc.upsertNamespace(n);
   for (const a of input.state.serviceAccounts) calc.upsertServiceAccount(a);
   for (const p of input.state.pods) calc.upsertPod(p);
+  for (const s of input.state.networkSets ?? []) calc.upsertNetworkSet(s);
   for (const p of input.policies) calc.upsertPolicy(p);
   return calc.ir();
 }

@@ -19,6 +19,7 @@ import {
   type IcmpMatch,
   type NamedPortMatch,
   type NamespaceState,
+  type NetworkSetState,
   PREAMBLE,
   type PodState,
   type PolicyChain,
@@ -128,6 +129,7 @@ export class Matcher {
   }
   pod(peer: PodPeer, pod: PodState, calico: boolean): boolean {
     const ns = peer.namespaces;
+    if (ns.kind === "global") return false;
     if (ns.kind === "same" && pod.namespace !== ns.namespace) return false;
     if (ns.kind === "selector" && !matches(ns.selector, this.nsLabels(pod.namespace, calico))) return false;
     if (!matches(peer.pods, this.podLabels(pod, calico))) return false;
@@ -142,6 +144,43 @@ export class Matcher {
     }
     return true;
   }
+
+  /**
+   * Whether a peer takes a network set's nets, as Calico decides: only rules of extended policies
+   * match network sets; a NetworkSet within the peer's namespaces like a pod would be, a
+   * GlobalNetworkSet when the peer looks in every namespace (a cluster-wide policy's rule without a
+   * namespaceSelector) or in none (`global()`). A service account condition never holds for one.
+   */
+  netSet(peer: PodPeer, s: NetworkSetState, calico: boolean): boolean {
+    if (!calico || peer.serviceAccounts) return false;
+    const ns = peer.namespaces;
+    if (s.namespace === null) {
+      if (ns.kind !== "all" && ns.kind !== "global") return false;
+    } else if (ns.kind === "global") return false;
+    else if (ns.kind === "same" && s.namespace !== ns.namespace) return false;
+    else if (ns.kind === "selector" && !matches(ns.selector, this.nsLabels(s.namespace, true))) return false;
+    return matches(peer.pods, netSetLabels(s));
+  }
+}
+
+const netSetLabelCache = new WeakMap<NetworkSetState, Labels>();
+
+/** A network set's labels as an extended selector sees them: a NetworkSet's also name its namespace. */
+export function netSetLabels(s: NetworkSetState): Labels {
+  if (s.namespace === null) return s.labels;
+  let l = netSetLabelCache.get(s);
+  if (!l) {
+    l = { ...s.labels, "projectcalico.org/namespace": s.namespace };
+    netSetLabelCache.set(s, l);
+  }
+  return l;
+}
+
+const netSetAddrCache = new WeakMap<NetworkSetState, ByFamily>();
+
+/** A network set's nets of one family as intervals (not normalised: nets may overlap). */
+export function netSetIntervals(s: NetworkSetState, family: Family): readonly Interval[] {
+  return intervalsOf(netSetAddrCache, s, s.nets, parseCidr)[family];
 }
 
 function selText(s: Selector): string {
@@ -151,7 +190,13 @@ function selText(s: Selector): string {
 export function podPeerText(p: PodPeer): string {
   const ns = p.namespaces;
   const nsText =
-    ns.kind === "same" ? `ns=${ns.namespace}` : ns.kind === "all" ? "ns=*" : `nssel=${selText(ns.selector)}`;
+    ns.kind === "same"
+      ? `ns=${ns.namespace}`
+      : ns.kind === "all"
+        ? "ns=*"
+        : ns.kind === "global"
+          ? "ns=global()"
+          : `nssel=${selText(ns.selector)}`;
   const sa = p.serviceAccounts
     ? `; sa=${[...p.serviceAccounts.names].sort().join(",")}${p.serviceAccounts.selector ? `|${selText(p.serviceAccounts.selector)}` : ""}`
     : "";
@@ -233,21 +278,32 @@ export function podAddrs(pod: PodState, family: Family): string[] {
     .map((a) => a.text);
 }
 
-/** Pod states are immutable values: their parsed addresses are computed once. */
-const podAddrCache = new WeakMap<PodState, { readonly 4: Interval[]; readonly 6: Interval[] }>();
+type ByFamily = { readonly 4: Interval[]; readonly 6: Interval[] };
+
+/** Pods and network sets are immutable values: their addresses are parsed once, by family. */
+function intervalsOf<T extends object>(
+  cache: WeakMap<T, ByFamily>,
+  o: T,
+  texts: readonly string[],
+  parse: (text: string) => Interval | null,
+): ByFamily {
+  let c = cache.get(o);
+  if (!c) {
+    c = { 4: [], 6: [] };
+    for (const text of texts) {
+      const iv = parse(text);
+      if (iv) c[iv.family].push(iv);
+    }
+    cache.set(o, c);
+  }
+  return c;
+}
+
+const podAddrCache = new WeakMap<PodState, ByFamily>();
 
 /** A pod's addresses of one family as intervals. */
 export function podIntervals(pod: PodState, family: Family): readonly Interval[] {
-  let c = podAddrCache.get(pod);
-  if (!c) {
-    c = { 4: [], 6: [] };
-    for (const ip of pod.ips) {
-      const iv = addrInterval(ip);
-      if (iv) c[iv.family].push(iv);
-    }
-    podAddrCache.set(pod, c);
-  }
-  return c[family];
+  return intervalsOf(podAddrCache, pod, pod.ips, addrInterval)[family];
 }
 
 /** Whether the pod's interface is on `node` (null: every pod is, as `explain` compiles). */
@@ -517,6 +573,7 @@ class Compiler {
     for (const peer of def.pods) {
       const scope = peer.namespaces;
       if (scope.kind === "all") return this.podsWithIps;
+      if (scope.kind === "global") continue;
       if (scope.kind === "same") for (const p of this.byNamespace.get(scope.namespace) ?? []) out.add(p);
       else
         for (const [ns, list] of this.byNamespace)
@@ -527,10 +584,14 @@ class Compiler {
   }
 
   private setOf(def: SetDef): IRSet {
-    return irSet(
-      def,
-      this.candidates(def).map((p) => podContribution(def, p, this.matcher, this.input.node)),
+    const contributions: Contribution[] = this.candidates(def).map((p) =>
+      podContribution(def, p, this.matcher, this.input.node),
     );
+    if (def.kind === "peers")
+      for (const s of this.input.state.networkSets ?? [])
+        if (def.pods.some((peer) => this.matcher.netSet(peer, s, def.calico)))
+          contributions.push(netSetIntervals(s, def.family));
+    return irSet(def, contributions);
   }
 
   policyChain(policy: Policy, dir: Direction): PolicyChain {

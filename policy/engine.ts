@@ -67,10 +67,14 @@ export class PolicyEngine {
     } else if (r.pod) this.calc.upsertPod(r.pod);
     else if (r.namespace) this.calc.upsertNamespace(r.namespace);
     else if (r.serviceAccount) this.calc.upsertServiceAccount(r.serviceAccount);
+    else if (r.networkSet) this.calc.upsertNetworkSet(r.networkSet);
     return [];
   }
 
-  /** Removes an object by kind (`Pod`, `Namespace`, `ServiceAccount`, `NetworkPolicy`, `GlobalNetworkPolicy`). */
+  /**
+   * Removes an object by kind (`Pod`, `Namespace`, `ServiceAccount`, `NetworkPolicy`,
+   * `GlobalNetworkPolicy`, `NetworkSet`, `GlobalNetworkSet`).
+   */
   remove(kind: string, namespace: string | undefined, name: string): void {
     if (POLICY_KINDS.has(kind)) {
       const k = removeKey(kind, kind === "GlobalNetworkPolicy" ? undefined : (namespace ?? "default"), name);
@@ -79,6 +83,8 @@ export class PolicyEngine {
     } else if (kind === "Pod") this.calc.removePod(namespace ?? "default", name);
     else if (kind === "Namespace") this.calc.removeNamespace(name);
     else if (kind === "ServiceAccount") this.calc.removeServiceAccount(namespace ?? "default", name);
+    else if (kind === "NetworkSet") this.calc.removeNetworkSet(namespace ?? "default", name);
+    else if (kind === "GlobalNetworkSet") this.calc.removeNetworkSet(null, name);
   }
 
   /** This node's endpoints as the CNI recorded them; without it, pods with spec.nodeName == node. */

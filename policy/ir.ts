@@ -360,11 +360,26 @@ export interface ServiceAccountState {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/**
+ * A Calico NetworkSet (`namespace` set) or GlobalNetworkSet (`namespace` null): labelled networks,
+ * outside the cluster as a rule, that the selectors of extended policies' rules match as they
+ * match pods.
+ */
+export interface NetworkSetState {
+  readonly namespace: string | null;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** spec.nets, canonical (host bits cleared, an address as a /32 or /128), IPv4 and IPv6 mixed. */
+  readonly nets: readonly Cidr[];
+}
+
 /** What the cluster looks like, as the state loader (policy/state.ts) or the datastore provides it. */
 export interface ClusterState {
   readonly namespaces: readonly NamespaceState[];
   readonly pods: readonly PodState[];
   readonly serviceAccounts: readonly ServiceAccountState[];
+  /** Absent: none. */
+  readonly networkSets?: readonly NetworkSetState[];
 }
 
 export interface CompileInput {

@@ -23,11 +23,15 @@ export function refText(ref: PolicyRef): string {
 
 export type PolicyAction = "allow" | "deny" | "pass" | "log";
 
-/** Which namespaces an endpoint match looks in. */
+/**
+ * Which namespaces an endpoint match looks in. `global` is Calico's `namespaceSelector: global()`:
+ * no namespace at all, so only GlobalNetworkSets (pods always have one).
+ */
 export type NamespaceScope =
   | { readonly kind: "same"; readonly namespace: string }
   | { readonly kind: "selector"; readonly selector: Selector }
-  | { readonly kind: "all" };
+  | { readonly kind: "all" }
+  | { readonly kind: "global" };
 
 /** Pods in `namespaces` whose labels match `pods` (and, if set, whose service account matches). */
 export interface PodPeer {

@@ -7,9 +7,23 @@ import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { type FieldProblem, UserError, errorMessage } from "../core/errors.js";
 import { parseAddr } from "./cidr.js";
-import type { ClusterState, ContainerPort, NamespaceState, PodState, ServiceAccountState } from "./ir.js";
+import type {
+  ClusterState,
+  ContainerPort,
+  NamespaceState,
+  NetworkSetState,
+  PodState,
+  ServiceAccountState,
+} from "./ir.js";
 import type { Policy } from "./model.js";
-import { dnsLabelProblem, dnsSubdomainProblem, isPolicyKind, validatePolicy } from "./validate.js";
+import {
+  dnsLabelProblem,
+  dnsSubdomainProblem,
+  isNetworkSetKind,
+  isPolicyKind,
+  validateNetworkSet,
+  validatePolicy,
+} from "./validate.js";
 
 export interface LoadedState {
   readonly state: ClusterState;
@@ -92,6 +106,7 @@ export interface ParsedObject {
   readonly namespace?: NamespaceState;
   readonly pod?: PodState;
   readonly serviceAccount?: ServiceAccountState;
+  readonly networkSet?: NetworkSetState;
   readonly policy?: Policy;
   /** Non-empty means the object is bad: none of the fields above is set. */
   readonly problems: readonly FieldProblem[];
@@ -112,6 +127,10 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
     const r = validatePolicy(doc);
     return r.ok ? { policy: r.policy, problems: [] } : { problems: r.problems };
   }
+  if (isNetworkSetKind(apiVersion, kind)) {
+    const r = validateNetworkSet(doc);
+    return r.ok ? { networkSet: r.set, problems: [] } : { problems: r.problems };
+  }
   const md = isObj(doc["metadata"]) ? doc["metadata"] : {};
   const name = str(md["name"]);
   const ns = str(md["namespace"]) ?? "default";
@@ -129,7 +148,7 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
         {
           object: where,
           path: "kind",
-          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List or a NetworkPolicy)`,
+          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy or a NetworkSet)`,
         },
       ],
     };
@@ -161,6 +180,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
   const namespaces = new Map<string, NamespaceState>();
   const pods = new Map<string, PodState>();
   const sas = new Map<string, ServiceAccountState>();
+  const networkSets = new Map<string, NetworkSetState>();
   const policies: Policy[] = [];
   const problems: FieldProblem[] = [];
 
@@ -188,6 +208,13 @@ export function loadStateText(text: string, source = "state"): LoadedState {
       else pods.set(key, r.pod);
     }
     if (r.serviceAccount) sas.set(`${r.serviceAccount.namespace}/${r.serviceAccount.name}`, r.serviceAccount);
+    if (r.networkSet) {
+      const s = r.networkSet;
+      const key = s.namespace === null ? `GlobalNetworkSet ${s.name}` : `NetworkSet ${s.namespace}/${s.name}`;
+      if (networkSets.has(key))
+        local.push({ object: key, path: "metadata.name", message: "duplicate object" });
+      else networkSets.set(key, s);
+    }
     problems.push(...local);
   };
 
@@ -230,14 +257,15 @@ export function loadStateText(text: string, source = "state"): LoadedState {
   return finish();
 
   function finish(): LoadedState {
-    // Pods in namespaces the file does not declare still count; their namespace has only the
-    // automatic name label (as it would in a cluster).
-    for (const pod of pods.values())
-      if (!namespaces.has(pod.namespace))
-        namespaces.set(pod.namespace, {
-          name: pod.namespace,
-          labels: { "kubernetes.io/metadata.name": pod.namespace },
-        });
+    // Pods and NetworkSets in namespaces the file does not declare still count; their namespace has
+    // only the automatic name label (as it would in a cluster).
+    const implied = [
+      ...[...pods.values()].map((p) => p.namespace),
+      ...[...networkSets.values()].flatMap((s) => (s.namespace === null ? [] : [s.namespace])),
+    ];
+    for (const ns of implied)
+      if (!namespaces.has(ns))
+        namespaces.set(ns, { name: ns, labels: { "kubernetes.io/metadata.name": ns } });
     const byName = <T extends { name: string }>(a: T, b: T): number =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
     return {
@@ -249,6 +277,9 @@ export function loadStateText(text: string, source = "state"): LoadedState {
         serviceAccounts: [...sas.values()].sort((a, b) =>
           byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
         ),
+        networkSets: [...networkSets.entries()]
+          .sort((a, b) => byName({ name: a[0] }, { name: b[0] }))
+          .map((e) => e[1]),
       },
       policies,
       problems,

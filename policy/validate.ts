@@ -5,8 +5,8 @@
  * problem yields no policy, and never affects the others.
  */
 import type { FieldProblem } from "../core/errors.js";
-import { PROTO, type ProtoNumber } from "./ir.js";
-import { canonicalCidr, parseCidr, subtract } from "./cidr.js";
+import { type NetworkSetState, PROTO, type ProtoNumber } from "./ir.js";
+import { canonicalCidr, parseAddr, parseCidr, subtract } from "./cidr.js";
 import type {
   EntityMatch,
   IcmpSpec,
@@ -349,7 +349,16 @@ interface ExtPolicy {
   };
 }
 
+const GLOBAL = /^\s*global\(\s*\)\s*$/;
+
 function checkSelector(text: string, path: string, p: Problems): Selector {
+  if (/\bglobal\s*\(/.test(text)) {
+    p.add(
+      path,
+      `global() is supported only as the whole namespaceSelector of a rule (GlobalNetworkSets), not in ${JSON.stringify(text)}`,
+    );
+    return ALL;
+  }
   try {
     return parseSelector(text);
   } catch (err) {
@@ -431,7 +440,9 @@ function extEntity(
   if (!e) return { match: {}, families };
   const scope = (nsSel: string | undefined): NamespaceScope =>
     nsSel !== undefined
-      ? { kind: "selector", selector: checkSelector(nsSel, `${path}.namespaceSelector`, p) }
+      ? GLOBAL.test(nsSel)
+        ? { kind: "global" }
+        : { kind: "selector", selector: checkSelector(nsSel, `${path}.namespaceSelector`, p) }
       : namespace !== null
         ? { kind: "same", namespace }
         : { kind: "all" };
@@ -568,7 +579,13 @@ function validateExtended(obj: ExtPolicy, p: Problems): Policy {
     namespace !== null
       ? { kind: "same", namespace }
       : spec.namespaceSelector !== undefined
-        ? { kind: "selector", selector: checkSelector(spec.namespaceSelector, "spec.namespaceSelector", p) }
+        ? GLOBAL.test(spec.namespaceSelector)
+          ? (p.add(
+              "spec.namespaceSelector",
+              "global() selects host endpoints, which tortie does not support",
+            ),
+            { kind: "selector", selector: ALL })
+          : { kind: "selector", selector: checkSelector(spec.namespaceSelector, "spec.namespaceSelector", p) }
         : { kind: "all" };
   const applies: PodPeer = {
     kind: "pods",
@@ -612,7 +629,7 @@ function objectName(obj: unknown): string {
     unknown
   >;
   const name = typeof md["name"] === "string" ? md["name"] : "(unnamed)";
-  if (kind === "GlobalNetworkPolicy") return `${kind} ${name}`;
+  if (kind === "GlobalNetworkPolicy" || kind === "GlobalNetworkSet") return `${kind} ${name}`;
   const ns = typeof md["namespace"] === "string" ? md["namespace"] : "default";
   return `${kind} ${ns}/${name}`;
 }
@@ -653,6 +670,90 @@ export function validatePolicy(obj: unknown): PolicyResult {
 }
 
 export { refText };
+
+/** Calico's NetworkSet and GlobalNetworkSet, under our API group or Calico's. */
+export function isNetworkSetKind(apiVersion: unknown, kind: unknown): boolean {
+  return (
+    (apiVersion === TORTIE_API || apiVersion === CALICO_API) &&
+    (kind === "NetworkSet" || kind === "GlobalNetworkSet")
+  );
+}
+
+export type NetworkSetResult =
+  | { readonly ok: true; readonly set: NetworkSetState }
+  | { readonly ok: false; readonly problems: readonly FieldProblem[] };
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Validates a NetworkSet or GlobalNetworkSet and normalises its nets. A net may be written as an
+ * address (a /32 or /128, as Calico takes it) and with host bits set (it acts as its network).
+ */
+export function validateNetworkSet(obj: unknown): NetworkSetResult {
+  const p = new Problems(objectName(obj));
+  const o = isRecord(obj) ? obj : {};
+  if (!isNetworkSetKind(o["apiVersion"], o["kind"])) {
+    p.add("kind", `unsupported apiVersion/kind ${String(o["apiVersion"])}/${String(o["kind"])}`);
+    return { ok: false, problems: p.list };
+  }
+  const global = o["kind"] === "GlobalNetworkSet";
+  const md = isRecord(o["metadata"]) ? o["metadata"] : {};
+  const name = md["name"];
+  if (typeof name !== "string") {
+    p.add("metadata.name", "required");
+    return { ok: false, problems: p.list };
+  }
+  const np = dnsSubdomainProblem(name);
+  if (np) p.add("metadata.name", np);
+  let namespace: string | null = null;
+  if (global) {
+    if (md["namespace"] !== undefined) p.add("metadata.namespace", "must not be set on a GlobalNetworkSet");
+  } else {
+    const ns = md["namespace"] ?? "default";
+    if (typeof ns !== "string") p.add("metadata.namespace", "must be a string");
+    else {
+      const nsp = dnsLabelProblem(ns);
+      if (nsp) p.add("metadata.namespace", nsp);
+      namespace = ns;
+    }
+  }
+  const labels: Record<string, string> = {};
+  const rawLabels = md["labels"];
+  if (rawLabels !== undefined && rawLabels !== null) {
+    if (!isRecord(rawLabels)) p.add("metadata.labels", "must be a map of strings");
+    else
+      for (const [k, v] of Object.entries(rawLabels)) {
+        const kp = labelKeyProblem(k);
+        if (kp) p.add("metadata.labels", `key ${JSON.stringify(k)}: ${kp}`);
+        if (typeof v !== "string") p.add(`metadata.labels.${k}`, "must be a string");
+        else {
+          const vp = labelValueProblem(v);
+          if (vp) p.add(`metadata.labels.${k}`, vp);
+          labels[k] = v;
+        }
+      }
+  }
+  const nets: string[] = [];
+  const spec = o["spec"] ?? {};
+  if (!isRecord(spec)) p.add("spec", "must be an object");
+  else
+    for (const [k, v] of Object.entries(spec)) {
+      if (k === "allowedEgressDomains") p.add("spec.allowedEgressDomains", "domain names are not supported");
+      else if (k !== "nets") p.add(`spec.${k}`, "unknown field");
+      else if (!Array.isArray(v)) p.add("spec.nets", "must be a list of CIDRs");
+      else
+        v.forEach((n: unknown, i) => {
+          const path = `spec.nets[${i}]`;
+          if (typeof n !== "string") return p.add(path, "must be a string");
+          const a = n.includes("/") ? null : parseAddr(n);
+          const c = a ? `${a.text}/${a.family === 4 ? 32 : 128}` : checkCidr(n, path, p);
+          if (c !== null) nets.push(c);
+        });
+    }
+  if (p.list.length > 0) return { ok: false, problems: p.list };
+  return { ok: true, set: { namespace, name, labels, nets: [...new Set(nets)] } };
+}
 
 /** Used by the compiler: the except-less address space of an ipBlock. */
 export function ipBlockIntervals(b: { cidr: string; except: readonly string[] }) {

@@ -112,6 +112,10 @@ const calicoPolicyArb: fc.Arbitrary<Obj> = fc
       { notNets: ["10.0.0.0/31"] },
       { serviceAccounts: { names: ["db"] } },
       { serviceAccounts: { selector: "tier == 'gold'" } },
+      // Network sets: global() takes GlobalNetworkSets only; notSelector subtracts their nets too.
+      { namespaceSelector: "global()" },
+      { namespaceSelector: "global()", selector: "role == 'db'" },
+      { notSelector: "role == 'db'" },
     ),
   })
   .map((p) => ({
@@ -138,6 +142,34 @@ const saArb: fc.Arbitrary<Obj> = fc
     metadata: { namespace: a.ns, name: a.name, labels: a.gold ? { tier: "gold" } : {} },
   }));
 
+// Nets that hold pods' addresses, touch them, overlap each other, or are single addresses.
+const NETS = [
+  "10.0.0.0/30",
+  "10.0.0.2/31",
+  "10.0.0.4",
+  "10.1.0.0/16",
+  "10.0.0.6/31",
+  "fd00::/127",
+  "fd00::2",
+];
+
+const netSetArb: fc.Arbitrary<Obj> = fc
+  .record({
+    global: fc.boolean(),
+    ns: fc.constantFrom(...NSS),
+    name: fc.constantFrom("s1", "s2"),
+    labels: labelsArb,
+    nets: fc.uniqueArray(fc.constantFrom(...NETS), { maxLength: 3 }),
+  })
+  .map((n) => ({
+    apiVersion: "projectcalico.org/v3",
+    kind: n.global ? "GlobalNetworkSet" : "NetworkSet",
+    metadata: n.global
+      ? { name: n.name, labels: n.labels }
+      : { namespace: n.ns, name: n.name, labels: n.labels },
+    spec: { nets: n.nets },
+  }));
+
 type Op = { op: "upsert"; obj: Obj } | { op: "remove"; kind: string; ns?: string; name: string };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -146,20 +178,29 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: k8sPolicyArb.map((obj) => ({ op: "upsert" as const, obj })) },
   { weight: 2, arbitrary: calicoPolicyArb.map((obj) => ({ op: "upsert" as const, obj })) },
   { weight: 1, arbitrary: saArb.map((obj) => ({ op: "upsert" as const, obj })) },
+  { weight: 3, arbitrary: netSetArb.map((obj) => ({ op: "upsert" as const, obj })) },
   {
     weight: 2,
     arbitrary: fc
       .record({
-        kind: fc.constantFrom("Pod", "Namespace", "NetworkPolicy", "GlobalNetworkPolicy", "ServiceAccount"),
+        kind: fc.constantFrom(
+          "Pod",
+          "Namespace",
+          "NetworkPolicy",
+          "GlobalNetworkPolicy",
+          "ServiceAccount",
+          "NetworkSet",
+          "GlobalNetworkSet",
+        ),
         ns: fc.constantFrom(...NSS),
-        name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2", "db"),
+        name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2", "db", "s1", "s2"),
       })
       .map((r) => ({ op: "remove" as const, ...r })),
   },
 );
 
 const idOf = (kind: string, ns: string | undefined, name: string): string =>
-  kind === "Namespace" || kind === "GlobalNetworkPolicy"
+  kind === "Namespace" || kind === "GlobalNetworkPolicy" || kind === "GlobalNetworkSet"
     ? `${kind}//${name}`
     : `${kind}/${ns ?? "default"}/${name}`;
 
@@ -171,6 +212,7 @@ function feed(calc: PolicyCalc, obj: Obj): void {
   if (r.namespace) calc.upsertNamespace(r.namespace);
   if (r.policy) calc.upsertPolicy(r.policy);
   if (r.serviceAccount) calc.upsertServiceAccount(r.serviceAccount);
+  if (r.networkSet) calc.upsertNetworkSet(r.networkSet);
 }
 
 function unfeed(calc: PolicyCalc, obj: Obj): void {
@@ -179,6 +221,7 @@ function unfeed(calc: PolicyCalc, obj: Obj): void {
   if (r.pod) calc.removePod(md.namespace ?? "default", md.name);
   if (r.namespace) calc.removeNamespace(md.name);
   if (r.serviceAccount) calc.removeServiceAccount(md.namespace ?? "default", md.name);
+  if (r.networkSet) calc.removeNetworkSet(r.networkSet.namespace, md.name);
   if (r.policy) {
     const ref = r.policy.ref;
     calc.removePolicy(`${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ""}/${ref.name}`);
@@ -237,6 +280,51 @@ t.test("incremental calculation equals a full compile after any sequence of chan
   t.end();
 });
 
+const isNetSet = (o: Obj): boolean => o.kind === "NetworkSet" || o.kind === "GlobalNetworkSet";
+
+/** A pod on node A in every namespace, which most policies above select, so their sets are live. */
+const localPods: Op[] = NSS.map((n) => ({
+  op: "upsert",
+  obj: {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: n, name: "local", labels: { app: "x", role: "db" } },
+    spec: { nodeName: "A", containers: [{ name: "c" }] },
+    status: { podIPs: [{ ip: "10.9.9.9" }] },
+  },
+}));
+
+t.test("with network sets, the calculation still equals a full compile", (t) => {
+  let mattered = 0;
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          { weight: 2, arbitrary: opArb },
+          { weight: 2, arbitrary: calicoPolicyArb.map((obj): Op => ({ op: "upsert", obj })) },
+          { weight: 2, arbitrary: netSetArb.map((obj): Op => ({ op: "upsert", obj })) },
+        ),
+        { maxLength: 40 },
+      ),
+      (ops) => {
+        const { calc, objs } = replay([...localPods, ...ops], "A");
+        const want = fullCompile(objs, "A");
+        const got = calc.ir();
+        const without = fullCompile(
+          objs.filter((o) => !isNetSet(o)),
+          "A",
+        );
+        if (JSON.stringify(without) !== JSON.stringify(want)) mattered++;
+        if (JSON.stringify(got) !== JSON.stringify(want)) t.same(got, want, "first difference");
+        return JSON.stringify(got) === JSON.stringify(want);
+      },
+    ),
+    { numRuns: 300 },
+  );
+  t.ok(mattered >= 30, `in ${mattered} of 300 sequences a network set changed the outcome`);
+  t.end();
+});
+
 t.test("the direct text of a full transaction is its rendered objects' JSON, for any IR", (t) => {
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 40 }), fc.constantFrom("A", null), (ops, node) => {
@@ -262,6 +350,18 @@ const churnArb = fc.tuple(
         arbitrary: fc
           .record({ ns: fc.constantFrom(...NSS), name: fc.constantFrom(...PODS) })
           .map((r): Op => ({ op: "remove", kind: "Pod", ...r })),
+      },
+      // A network set's ranges turn its sets from point edits to rebuilds and back.
+      { weight: 1, arbitrary: netSetArb.map((obj): Op => ({ op: "upsert", obj })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .record({
+            kind: fc.constantFrom("NetworkSet", "GlobalNetworkSet"),
+            ns: fc.constantFrom(...NSS),
+            name: fc.constantFrom("s1", "s2"),
+          })
+          .map((r): Op => ({ op: "remove", ...r })),
       },
     ),
     { minLength: 5, maxLength: 40 },
@@ -493,5 +593,80 @@ t.test("a policy edit that keeps its peers rewrites its chain and leaves its set
     JSON.stringify(before.policyChains),
     "the chain has the new ports",
   );
+  t.end();
+});
+
+t.test("network sets: ranges and pods' points share a set, and namespace labels pick the sets", (t) => {
+  const calc = new PolicyCalc("A");
+  const pod = (ns: string, name: string, app: string, ip: string, node = "B"): Obj => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: ns, name, labels: { app } },
+    spec: { nodeName: node },
+    status: { podIP: ip },
+  });
+  const netSet = (ns: string, name: string, labels: Record<string, string>, nets: string[]): Obj => ({
+    apiVersion: "projectcalico.org/v3",
+    kind: "NetworkSet",
+    metadata: { namespace: ns, name, labels },
+    spec: { nets },
+  });
+  const ns = (name: string, labels: Record<string, string>): Obj => ({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, labels },
+  });
+  const gnp: Obj = {
+    apiVersion: "projectcalico.org/v3",
+    kind: "GlobalNetworkPolicy",
+    metadata: { name: "from-y" },
+    spec: {
+      selector: "app == 'x'",
+      ingress: [
+        { action: "Allow", source: { selector: "app == 'y'" } },
+        { action: "Allow", source: { namespaceSelector: "team == 'b'", selector: "app == 'z'" } },
+      ],
+    },
+  };
+  const objs = new Map<string, Obj>();
+  const put = (o: Obj): void => {
+    objs.set(idOf(o.kind, o.metadata.namespace, o.metadata.name), o);
+    feed(calc, o);
+  };
+  /** The elements of the set whose definition names `what`, checked against a full compile. */
+  const elements = (what: string): readonly string[] => {
+    const ir = calc.ir();
+    calc.takeDelta();
+    t.same(ir, fullCompile([...objs.values()], "A"), `equal to a full compile (${what})`);
+    const set = ir.sets.find((s) => s.kind === "addr" && s.family === 4 && s.definition.includes(what));
+    return set?.kind === "addr" ? set.elements : [];
+  };
+  for (const o of [
+    ns("n1", {}),
+    ns("n2", {}),
+    pod("n1", "local", "x", "10.9.9.9", "A"),
+    pod("n1", "p", "y", "10.0.0.2"),
+    netSet("n1", "s", { app: "y" }, ["10.0.0.0/30", "10.0.0.8/31"]),
+    netSet("n2", "t", { app: "z" }, ["192.168.7.0/24"]),
+    gnp,
+  ])
+    put(o);
+  t.same(elements('app == "y"'), ["10.0.0.0/30", "10.0.0.8/31"], "a pod inside a net adds nothing");
+  // The pod leaves the selection while the set is built: the net around its address stays whole.
+  put(pod("n1", "p", "w", "10.0.0.2"));
+  t.same(elements('app == "y"'), ["10.0.0.0/30", "10.0.0.8/31"], "a pod leaving does not split a net");
+  put(pod("n1", "p", "y", "10.0.0.4"));
+  t.same(elements('app == "y"'), ["10.0.0.0/30", "10.0.0.4/32", "10.0.0.8/31"]);
+  put(pod("n1", "q", "y", "10.0.0.5"));
+  t.same(elements('app == "y"'), ["10.0.0.0/30", "10.0.0.4/31", "10.0.0.8/31"], "pods merge with nets");
+  calc.removeNetworkSet("n1", "s");
+  objs.delete(idOf("NetworkSet", "n1", "s"));
+  t.same(elements('app == "y"'), ["10.0.0.4/31"], "a removed network set takes its nets along");
+  // A namespace label decides whether a namespaceSelector takes its network sets.
+  t.same(elements("team"), [], "n2 is not team b");
+  put(ns("n2", { team: "b" }));
+  t.same(elements("team"), ["192.168.7.0/24"], "n2 became team b");
+  put(ns("n2", { team: "c" }));
+  t.same(elements("team"), [], "and stopped being");
   t.end();
 });
