@@ -42,6 +42,8 @@ export const KINDS = {
   BGPFilter: ours("BGPFilter", "bgpfilters", false),
   NetworkPolicy: ours("NetworkPolicy", "networkpolicies", true),
   GlobalNetworkPolicy: ours("GlobalNetworkPolicy", "globalnetworkpolicies", false),
+  NetworkSet: ours("NetworkSet", "networksets", true),
+  GlobalNetworkSet: ours("GlobalNetworkSet", "globalnetworksets", false),
   IPAMBlock: ours("IPAMBlock", "ipamblocks", false, true),
   IPAMHandle: ours("IPAMHandle", "ipamhandles", false, true),
   BlockAffinity: ours("BlockAffinity", "blockaffinities", false, true),

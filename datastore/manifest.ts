@@ -16,6 +16,8 @@ const CALICO_KINDS = new Set([
   "BGPFilter",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ]);
 
 /** Calico's deprecated IPPool fields, folded into the current ones as calicoctl does. */

@@ -146,11 +146,14 @@ function ipPoolCheck(obj: StoredObject, object: string): FieldProblem[] {
 
 const SEMANTIC: Partial<Record<KindName, Check>> = { IPPool: ipPoolCheck };
 
-export type PolicyKind = "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy";
+export type PolicyKind =
+  "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy" | "NetworkSet" | "GlobalNetworkSet";
 export const POLICY_KINDS: readonly PolicyKind[] = [
   "KubernetesNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ];
 
 /** policy/'s semantic validator: selectors, ports, rule shapes. Returns every problem. */

@@ -101,6 +101,8 @@ const POLICY_KINDS: ReadonlySet<WatchedKind> = new Set([
   "KubernetesNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ]);
 
 /** First global IPv4 address on an interface that is neither lo nor a pod's veth, as ADDR/LEN. */

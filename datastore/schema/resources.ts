@@ -235,6 +235,9 @@ export const GlobalNetworkPolicySpec = object(
   { open: true },
 );
 
+/** Calico's network sets: labelled networks the selectors of policy rules match (policy/ checks the CIDRs). */
+export const NetworkSetSpec = object({ nets: array(string()) });
+
 // ---- IPAM records, after libcalico-go's model ----
 
 /** Who holds one address of a block (ipam/block.ts AllocationAttrs). */
@@ -364,6 +367,8 @@ export const SCHEMAS = {
   BGPFilter: { spec: BGPFilterSpec },
   NetworkPolicy: { spec: NetworkPolicySpec },
   GlobalNetworkPolicy: { spec: GlobalNetworkPolicySpec },
+  NetworkSet: { spec: NetworkSetSpec, specOptional: true },
+  GlobalNetworkSet: { spec: NetworkSetSpec, specOptional: true },
   IPAMBlock: { spec: IPAMBlockSpec },
   IPAMHandle: { spec: IPAMHandleSpec },
   BlockAffinity: { spec: BlockAffinitySpec },

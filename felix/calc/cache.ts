@@ -17,6 +17,8 @@ export const WATCHED_KINDS = [
   "KubernetesNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
+  "NetworkSet",
+  "GlobalNetworkSet",
   "IPPool",
   "IPAMBlock",
   "BlockAffinity",

@@ -127,6 +127,8 @@ export class Calculation {
       case "KubernetesNetworkPolicy":
       case "NetworkPolicy":
       case "GlobalNetworkPolicy":
+      case "NetworkSet":
+      case "GlobalNetworkSet":
         break;
     }
     return true;

@@ -89,6 +89,18 @@ const GOOD: { [K in KindName]: ObjectOf<K> } = {
     metadata: meta("GlobalNetworkPolicy"),
     spec: { selector: "all()", order: 10 },
   },
+  NetworkSet: {
+    apiVersion: "tortie.io/v1",
+    kind: "NetworkSet",
+    metadata: { ...meta("NetworkSet"), labels: { role: "db" } },
+    spec: { nets: ["192.0.2.0/28"] },
+  },
+  GlobalNetworkSet: {
+    apiVersion: "tortie.io/v1",
+    kind: "GlobalNetworkSet",
+    metadata: { ...meta("GlobalNetworkSet"), labels: { role: "blocked" } },
+    spec: { nets: ["203.0.113.0/24", "2001:db8::/48"] },
+  },
   IPAMBlock: {
     apiVersion: "tortie.io/v1",
     kind: "IPAMBlock",
@@ -285,6 +297,29 @@ spec:
       protocol: TCP
       source:
         selector: color == 'blue'
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata:
+  name: external-database
+  namespace: staging
+  labels:
+    role: db
+spec:
+  nets:
+    - 198.51.100.0/28
+    - 203.0.113.0/24
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata:
+  name: a-name-for-the-set
+  labels:
+    role: external-database
+spec:
+  nets:
+    - 198.51.100.0/28
+    - 203.0.113.0/24
 `;
 
 t.test(
@@ -294,7 +329,16 @@ t.test(
     const out = docs.map((d, i) => decodeManifest(d, `calico.yaml#${i + 1}`));
     t.same(
       out.map((o) => o.kind),
-      ["IPPool", "IPPool", "BGPPeer", "BGPConfiguration", "NetworkPolicy", "GlobalNetworkPolicy"],
+      [
+        "IPPool",
+        "IPPool",
+        "BGPPeer",
+        "BGPConfiguration",
+        "NetworkPolicy",
+        "GlobalNetworkPolicy",
+        "NetworkSet",
+        "GlobalNetworkSet",
+      ],
     );
     for (const o of out) {
       t.equal(o.object.apiVersion, "tortie.io/v1");

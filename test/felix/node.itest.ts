@@ -410,6 +410,45 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   );
   t.equal((await n2.ns.exec("curl", ["-s", "http://127.0.0.1:9099/liveness"])).trim(), '{"ok":true}');
 
+  // A Calico GlobalNetworkSet through the datastore: an extended policy's rule that selects it by
+  // label lets in the addresses it holds (here a's), and nothing once it is gone.
+  await ds.create("NetworkPolicy", {
+    apiVersion: "tortie.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "b-from-trusted", namespace: "default" },
+    spec: {
+      selector: "app == 'b'",
+      types: ["Ingress"],
+      ingress: [
+        {
+          action: "Allow",
+          protocol: "TCP",
+          source: { namespaceSelector: "global()", selector: "trust == 'yes'" },
+          destination: { ports: [8080] },
+        },
+      ],
+    },
+  });
+  const trusted = {
+    apiVersion: "tortie.io/v1",
+    kind: "GlobalNetworkSet",
+    metadata: { name: "trusted", labels: { trust: "yes" } },
+    spec: { nets: [`${a.ip}/32`] },
+  };
+  await ds.create("GlobalNetworkSet", { ...trusted, spec: { nets: ["192.0.2.0/24"] } });
+  await waitFor("the extended policy to be programmed", async () =>
+    (await n2.ns.exec("nft", ["list", "table", "inet", "tortie"])).includes("192.0.2.0/24"),
+  );
+  t.notOk(await probe(a.ns, b.ip), "a is not in the network set yet");
+  const setNow = await ds.get("GlobalNetworkSet", "trusted");
+  await ds.update("GlobalNetworkSet", { ...setNow, spec: trusted.spec });
+  await waitFor("a, now in the network set, to reach b", () => probe(a.ns, b.ip), { timeoutMs: 5000 });
+  await ds.delete("GlobalNetworkSet", "trusted");
+  await waitFor("a blocked once the network set is gone", async () => !(await probe(a.ns, b.ip)), {
+    timeoutMs: 5000,
+  });
+  t.pass("a GlobalNetworkSet from the datastore opens and closes the way");
+
   // Import is limited to the IP pools: a block n2 originates outside every pool stays out of n1
   // until a pool covers it. The in-pool block written after it is the barrier (one ordered session).
   const block = (name: string, cidr: string) =>

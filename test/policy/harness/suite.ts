@@ -279,6 +279,55 @@ const STEPS: readonly Step[] = [
     },
   },
   {
+    name: "Calico network sets: a GlobalNetworkSet denied everywhere, a NetworkSet allowed in its namespace",
+    policies: [
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "GlobalNetworkSet",
+        metadata: { name: "feed", labels: { feed: "bad" } },
+        spec: { nets: ["10.244.1.8/30"] }, // z/a, z/b, z/c as if they were outside the cluster
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkSet",
+        metadata: { namespace: "x", name: "trusted", labels: { role: "trusted" } },
+        spec: { nets: ["10.244.1.5"] }, // y/a
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkSet",
+        metadata: { namespace: "y", name: "trusted", labels: { role: "trusted" } },
+        spec: { nets: ["10.244.1.3/32"] }, // x/b, but in y: x's policies do not see it
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkPolicy",
+        metadata: { namespace: "x", name: "a-from-trusted" },
+        spec: {
+          order: 5,
+          selector: "pod == 'a'",
+          types: ["Ingress"],
+          ingress: [{ action: "Allow", source: { selector: "role == 'trusted'" } }, { action: "Deny" }],
+        },
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "GlobalNetworkPolicy",
+        metadata: { name: "deny-feed" },
+        spec: {
+          order: 10,
+          selector: "all()",
+          types: ["Ingress"],
+          ingress: [
+            { action: "Deny", source: { namespaceSelector: "global()", selector: "feed == 'bad'" } },
+            { action: "Pass" },
+          ],
+        },
+      },
+    ],
+    allowed: (f, to) => (to.key === "x/a" ? f.key === "y/a" : f.namespace !== "z"),
+  },
+  {
     name: "SCTP: the rule is in the kernel (this kernel cannot carry SCTP); TCP and UDP stay denied",
     policies: [
       denyAllX,
