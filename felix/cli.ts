@@ -9,6 +9,7 @@ import { Agent, type NodeStatusView } from "./agent.js";
 import { queryStatus, serveControlSocket, serveHealth } from "./http.js";
 
 import { DEFAULT_SECRETS_NAMESPACE } from "./calc/desired.js";
+import { checkPolicyObjectsInDatastores } from "../policy/datastore.js";
 
 export const DEFAULT_NODE_CONTROL = "/run/tortie/node.sock";
 export const DEFAULT_LISTEN = "127.0.0.1:9099";
@@ -156,6 +157,7 @@ export function statusText(s: NodeStatusView): string {
 }
 
 export function registerNodeCommands(program: Command): void {
+  checkPolicyObjectsInDatastores();
   const node = program
     .command("node")
     .description("the node agent (felix): datastore to kernel, BGP, health");

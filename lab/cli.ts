@@ -14,6 +14,7 @@ import {
 } from "./lab.js";
 import { formatChanges, formatMatrix, parsePortKey, renderHtml, renderSvg } from "./matrix.js";
 import { DEFAULT_DIR, DEFAULT_PREFIX, type TorKind } from "./plan.js";
+import { checkPolicyObjectsInDatastores } from "../policy/datastore.js";
 
 interface LabGlobal {
   dir: string;
@@ -58,6 +59,7 @@ export function formatStatus(s: LabStatus): string {
 }
 
 export function registerLabCommands(program: Command): void {
+  checkPolicyObjectsInDatastores();
   const lab = program
     .command("lab")
     .description(

@@ -6,7 +6,7 @@ import { Command } from "commander";
 import { type FieldProblem, ValidationError, formatProblem } from "../core/errors.js";
 import { log } from "../core/log.js";
 import { emit } from "../cli/output.js";
-import { explain, explainText, parsePodArg, parsePortArg } from "./explain.js";
+import { explain, explainText, parseEndpointArg, parsePortArg } from "./explain.js";
 import { refText } from "./model.js";
 import { registerRenderCommand } from "./render-cli.js";
 import { loadStateFile } from "./state.js";
@@ -53,13 +53,13 @@ function registerExplain(policy: Command): void {
     .command("explain")
     .description("say whether a connection is allowed, and which policy and rule decided")
     .requiredOption("--state <file>", "state file: Namespaces, Pods and policies (multi-document YAML)")
-    .requiredOption("--from <ns/pod>", "source pod")
-    .requiredOption("--to <ns/pod>", "destination pod")
+    .requiredOption("--from <ns/pod|ip>", "source pod, or an address (outside the cluster: a network set's)")
+    .requiredOption("--to <ns/pod|ip>", "destination pod, or an address")
     .requiredOption("--port <port/proto>", "destination port and protocol, e.g. 80/TCP")
     .option("--json", "print the report as JSON")
     .action((opts: { state: string; from: string; to: string; port: string; json?: boolean }) => {
-      const from = parsePodArg("--from", opts.from);
-      const to = parsePodArg("--to", opts.to);
+      const from = parseEndpointArg("--from", opts.from);
+      const to = parseEndpointArg("--to", opts.to);
       const port = parsePortArg(opts.port);
       const loaded = loadStateFile(opts.state);
       // A bad object never hides the verdict for the others, but the user must know it was skipped.

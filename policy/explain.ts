@@ -27,10 +27,25 @@ export function parsePortArg(text: string): PortArg {
   return { port, protocol };
 }
 
-export function parsePodArg(flag: string, text: string): { namespace: string; pod: string } {
+export interface PodArg {
+  readonly namespace: string;
+  readonly pod: string;
+}
+/** An address outside the cluster (a network set's, say), or a pod's address. */
+export interface AddressArg {
+  readonly address: string;
+}
+
+export function parsePodArg(flag: string, text: string): PodArg {
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
-  if (!m) throw new UserError(`${flag} ${JSON.stringify(text)}: want NAMESPACE/POD`);
+  if (!m) throw new UserError(`${flag} ${JSON.stringify(text)}: want NAMESPACE/POD or an IP address`);
   return { namespace: m[1] ?? "", pod: m[2] ?? "" };
+}
+
+/** `NAMESPACE/POD`, or an IPv4 / IPv6 address. */
+export function parseEndpointArg(flag: string, text: string): PodArg | AddressArg {
+  const a = parseAddr(text.trim());
+  return a ? { address: a.text } : parsePodArg(flag, text);
 }
 
 export interface DirectionReport {
@@ -69,7 +84,7 @@ export interface ExplainReport {
 const ruleField = (ref: PolicyRef | null, dir: Direction, index: number): string | null =>
   ref === null ? null : `spec.${dir}[${index}]`;
 
-function report(v: DirectionVerdict, who: string): DirectionReport {
+function report(v: DirectionVerdict, who: string, outside: boolean): DirectionReport {
   const d = v.decision;
   const logged = v.logged.map((s) => s.rule.id);
   if (d.by === "rule") {
@@ -92,7 +107,9 @@ function report(v: DirectionVerdict, who: string): DirectionReport {
     "not-isolated": `no policy selects ${who} for ${v.direction} (default allow)`,
     "isolated-after-pass": `passed to the Kubernetes tier, where a policy selects ${who} for ${v.direction} and no rule allows this (default deny)`,
     "not-isolated-after-pass": `passed to the Kubernetes tier, where no policy selects ${who} for ${v.direction} (default allow)`,
-    "no-endpoint": `${who} has no chain for ${v.direction}`,
+    "no-endpoint": outside
+      ? `${who} is no pod's address: no policy judges its ${v.direction}`
+      : `${who} has no chain for ${v.direction}`,
   };
   const key = d.by === "default" ? d.reason : "no-endpoint";
   return {
@@ -109,21 +126,40 @@ function report(v: DirectionVerdict, who: string): DirectionReport {
   };
 }
 
+/** One end of the connection: a pod, or an address that is no pod's (nothing judges its side). */
+interface End {
+  readonly name: string;
+  readonly ips: readonly string[];
+  readonly ifName: string | null;
+}
+
 export function explain(
   loaded: LoadedState,
-  from: { namespace: string; pod: string },
-  to: { namespace: string; pod: string },
+  from: PodArg | AddressArg,
+  to: PodArg | AddressArg,
   port: PortArg,
 ): ExplainReport {
-  const find = (k: { namespace: string; pod: string }, flag: string) => {
+  const find = (k: PodArg | AddressArg, flag: string): End => {
+    if ("address" in k) {
+      const owner = loaded.state.pods.find((x) => x.ips.some((ip) => parseAddr(ip)?.text === k.address));
+      return owner
+        ? {
+            name: `${owner.namespace}/${owner.name}`,
+            ips: [k.address],
+            ifName: hostIfName(owner.namespace, owner.name),
+          }
+        : { name: k.address, ips: [k.address], ifName: null };
+    }
     const p = loaded.state.pods.find((x) => x.namespace === k.namespace && x.name === k.pod);
     if (!p) throw new UserError(`${flag} ${k.namespace}/${k.pod}: no such pod in the state file`);
     if (p.ips.length === 0)
       throw new UserError(`${flag} ${k.namespace}/${k.pod}: the pod has no IP (status.podIPs)`);
-    return p;
+    return { name: `${p.namespace}/${p.name}`, ips: p.ips, ifName: hostIfName(p.namespace, p.name) };
   };
   const src = find(from, "--from");
   const dst = find(to, "--to");
+  if (src.ifName === null && dst.ifName === null)
+    throw new UserError("--from and --to are both addresses of no pod: one end must be a pod");
   const pick = (ips: readonly string[], f: Family): string | undefined =>
     ips.find((ip) => parseAddr(ip)?.family === f);
   const family: Family | null =
@@ -138,13 +174,9 @@ export function explain(
     srcPort: 40000,
     dstPort: port.port,
   };
-  const v = new IREvaluator(ir).evaluate(
-    hostIfName(src.namespace, src.name),
-    hostIfName(dst.namespace, dst.name),
-    packet,
-  );
-  const egress = report(v.egress, `${src.namespace}/${src.name}`);
-  const ingress = report(v.ingress, `${dst.namespace}/${dst.name}`);
+  const v = new IREvaluator(ir).evaluate(src.ifName, dst.ifName, packet);
+  const egress = report(v.egress, src.name, src.ifName === null);
+  const ingress = report(v.ingress, dst.name, dst.ifName === null);
   const decidedBy =
     egress.verdict === "deny"
       ? egress
@@ -156,8 +188,8 @@ export function explain(
   return {
     verdict: v.action,
     allowed: v.action === "allow",
-    from: `${src.namespace}/${src.name}`,
-    to: `${dst.namespace}/${dst.name}`,
+    from: src.name,
+    to: dst.name,
     port: port.port,
     protocol: port.protocol,
     family,

@@ -37,21 +37,12 @@ async function inproc(...args: string[]) {
   }
 }
 
+function explainRun(state: string, from: string, to: string, port: string, ...more: string[]) {
+  return inproc("policy", "explain", "--state", state, "--from", from, "--to", to, "--port", port, ...more);
+}
+
 async function explainJson(state: string, from: string, to: string, port: string) {
-  const r = await inproc(
-    "policy",
-    "explain",
-    "--state",
-    state,
-    "--from",
-    from,
-    "--to",
-    to,
-    "--port",
-    port,
-    "--json",
-  );
-  return JSON.parse(r.stdout) as ExplainReport;
+  return JSON.parse((await explainRun(state, from, to, port, "--json")).stdout) as ExplainReport;
 }
 
 function file(name: string, text: string): string {
@@ -221,6 +212,42 @@ t.test("explain --json: denied by the default, and denied by an extended Deny ru
   const udp = await explainJson(state, "prod/client", "prod/other", "22/UDP");
   t.equal(udp.verdict, "allow", "Pass then no Kubernetes policy selects prod/other: allowed");
   t.match(udp.ingress.reason, /passed to the Kubernetes tier/);
+});
+
+t.test("explain from an address outside the cluster: the network set's rule decides", async (t) => {
+  const state = file(
+    "state-netset.yaml",
+    `${STATE}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: feed, labels: {feed: threats}}
+spec: {nets: [203.0.113.0/24]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny-feed}
+spec:
+  order: 1
+  selector: all()
+  types: [Ingress]
+  ingress: [{action: Deny, source: {selector: feed == 'threats'}}, {action: Pass}]
+`,
+  );
+  const bad = await explainJson(state, "203.0.113.9", "prod/web-0", "80/TCP");
+  t.equal(bad.verdict, "deny");
+  t.equal(bad.from, "203.0.113.9");
+  t.equal(bad.decidedBy.reason, "deny by GlobalNetworkPolicy deny-feed spec.ingress[0]");
+  t.equal(bad.egress.reason, "203.0.113.9 is no pod's address: no policy judges its egress");
+  const other = await explainJson(state, "198.51.100.7", "prod/web-0", "80/TCP");
+  t.equal(other.verdict, "deny", "not in the feed: prod/web's own policy does not allow it");
+  t.match(other.decidedBy.reason, /default deny/);
+  const pod = await explainJson(state, "10.0.0.3", "prod/web-0", "80/TCP");
+  t.equal(pod.from, "prod/client", "a pod's address is that pod");
+  t.equal(pod.verdict, "allow");
+  const r = await explainRun(state, "203.0.113.9", "198.51.100.7", "80");
+  t.equal(r.code, 2);
+  t.match(r.stderr, /one end must be a pod/);
 });
 
 t.test("explain: bad arguments are user errors", async (t) => {

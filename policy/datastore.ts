@@ -1,0 +1,19 @@
+/**
+ * policy/'s checks for the datastore: a policy or network set written through tortie (`tortie lab
+ * apply`, a file datastore's manifests) is refused with every field error `tortie policy validate`
+ * gives, before anything is stored, instead of being stored and then skipped by every agent.
+ */
+import type { FieldProblem } from "../core/errors.js";
+import { type PolicyKind, setPolicyValidator } from "../datastore/validate.js";
+import { validateNetworkSet, validatePolicy } from "./validate.js";
+
+export function datastoreObjectProblems(kind: PolicyKind, obj: unknown): FieldProblem[] {
+  const r =
+    kind === "NetworkSet" || kind === "GlobalNetworkSet" ? validateNetworkSet(obj) : validatePolicy(obj);
+  return r.ok ? [] : [...r.problems];
+}
+
+/** Plugs the checks into every datastore of this process (the command groups that open one call it). */
+export function checkPolicyObjectsInDatastores(): void {
+  setPolicyValidator(datastoreObjectProblems);
+}
