@@ -122,6 +122,8 @@ const entityRule = {
       additionalProperties: false,
       properties: { names: strList, selector: str },
     },
+    // Calico fields tortie does not enforce: known here so the error says why (validate.ts).
+    services: { type: "object" },
   },
 } as const;
 
@@ -139,6 +141,7 @@ const extendedRule = {
     source: entityRule,
     destination: entityRule,
     metadata: { type: "object", properties: { annotations: labelMap } },
+    http: { type: "object" },
   },
 } as const;
 

@@ -319,6 +319,7 @@ interface ExtEntity {
   ports?: Array<number | string>;
   notPorts?: Array<number | string>;
   serviceAccounts?: { names?: string[]; selector?: string };
+  services?: object;
 }
 interface ExtRule {
   action: "Allow" | "Deny" | "Pass" | "Log";
@@ -329,6 +330,7 @@ interface ExtRule {
   notICMP?: ExtIcmp;
   source?: ExtEntity;
   destination?: ExtEntity;
+  http?: object;
 }
 interface ExtPolicy {
   apiVersion: string;
@@ -438,6 +440,11 @@ function extEntity(
 ): { match: EntityMatch; families: Set<4 | 6> } {
   const families = new Set<4 | 6>();
   if (!e) return { match: {}, families };
+  if (e.services !== undefined)
+    p.add(
+      `${path}.services`,
+      "Service matching is not supported: select the Service's pods by label instead",
+    );
   const scope = (nsSel: string | undefined): NamespaceScope =>
     nsSel !== undefined
       ? GLOBAL.test(nsSel)
@@ -505,6 +512,8 @@ const ACTIONS: Readonly<Record<ExtRule["action"], PolicyAction>> = {
 function extRules(rules: ExtRule[], dir: "ingress" | "egress", namespace: string | null, p: Problems) {
   return rules.map((r, index): PolicyRule => {
     const rp = `spec.${dir}[${index}]`;
+    if (r.http !== undefined)
+      p.add(`${rp}.http`, "HTTP matching needs an application-layer proxy; tortie enforces layers 3 and 4");
     const protocol = r.protocol !== undefined ? checkProtocol(r.protocol, `${rp}.protocol`, p) : undefined;
     const notProtocol =
       r.notProtocol !== undefined ? checkProtocol(r.notProtocol, `${rp}.notProtocol`, p) : undefined;

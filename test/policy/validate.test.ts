@@ -314,3 +314,24 @@ t.test("the state loader keeps good objects when others are bad", async (t) => {
     /^broken.yaml document 1: \(yaml\): /,
   );
 });
+
+t.test("Calico rule fields tortie cannot enforce are refused with the reason", async (t) => {
+  t.same(
+    problems(
+      ext(
+        "NetworkPolicy",
+        `  ingress:
+    - action: Allow
+      http: {methods: [GET]}
+  egress:
+    - action: Allow
+      destination: {services: {name: kubernetes, namespace: default}}`,
+        "projectcalico.org/v3",
+      ),
+    ),
+    [
+      "NetworkPolicy prod/p: spec.ingress[0].http: HTTP matching needs an application-layer proxy; tortie enforces layers 3 and 4",
+      "NetworkPolicy prod/p: spec.egress[0].destination.services: Service matching is not supported: select the Service's pods by label instead",
+    ],
+  );
+});
