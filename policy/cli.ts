@@ -16,18 +16,25 @@ export interface ValidateReport {
   readonly files: readonly string[];
   /** `Kind namespace/name` of every valid policy object. */
   readonly policies: readonly string[];
+  /** `NetworkSet namespace/name` / `GlobalNetworkSet name` of every valid network set. */
+  readonly networkSets: readonly string[];
   readonly problems: readonly FieldProblem[];
 }
 
 export function validateFiles(files: readonly string[]): ValidateReport {
   const policies: string[] = [];
+  const networkSets: string[] = [];
   const problems: FieldProblem[] = [];
   for (const f of files) {
     const r = loadStateFile(f);
     policies.push(...r.policies.map((p) => refText(p.ref)));
+    for (const s of r.state.networkSets ?? [])
+      networkSets.push(
+        s.namespace === null ? `GlobalNetworkSet ${s.name}` : `NetworkSet ${s.namespace}/${s.name}`,
+      );
     problems.push(...r.problems);
   }
-  return { valid: problems.length === 0, files, policies, problems };
+  return { valid: problems.length === 0, files, policies, networkSets, problems };
 }
 
 function registerValidate(policy: Command): void {
@@ -44,7 +51,10 @@ function registerValidate(policy: Command): void {
         return;
       }
       if (!r.valid) throw new ValidationError(r.problems);
-      emit(false, r, (d) => `ok: ${d.policies.length} policy object(s) valid in ${d.files.length} file(s)`);
+      emit(false, r, (d) => {
+        const sets = d.networkSets.length ? ` and ${d.networkSets.length} network set(s)` : "";
+        return `ok: ${d.policies.length} policy object(s)${sets} valid in ${d.files.length} file(s)`;
+      });
     });
 }
 

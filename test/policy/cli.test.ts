@@ -130,8 +130,28 @@ t.test("validate --json: the report on stdout, exit 2 on problems", async (t) =>
     valid: true,
     files: [join(dir, "good3.yaml")],
     policies: ["NetworkPolicy prod/web", "GlobalNetworkPolicy no-ssh"],
+    networkSets: [],
     problems: [],
   });
+  const sets = await inproc(
+    "policy",
+    "validate",
+    file(
+      "sets.yaml",
+      `${GOOD}---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: feed}
+spec: {nets: [203.0.113.0/24]}
+---
+apiVersion: tortie.io/v1
+kind: NetworkSet
+metadata: {name: db, namespace: prod}
+spec: {nets: [192.0.2.0/28]}
+`,
+    ),
+  );
+  t.equal(sets.stdout.trim(), "ok: 2 policy object(s) and 2 network set(s) valid in 1 file(s)");
 });
 
 t.test("validate: a missing file is a one-line user error", async (t) => {
