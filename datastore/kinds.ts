@@ -33,6 +33,7 @@ export const KINDS = {
   Node: k8s("", "Node", "nodes", false),
   ServiceAccount: k8s("", "ServiceAccount", "serviceaccounts", true),
   Service: k8s("", "Service", "services", true),
+  EndpointSlice: k8s("discovery.k8s.io", "EndpointSlice", "endpointslices", true),
   Secret: k8s("", "Secret", "secrets", true),
   KubernetesNetworkPolicy: k8s("networking.k8s.io", "NetworkPolicy", "networkpolicies", true),
   IPPool: ours("IPPool", "ippools", false),

@@ -147,13 +147,19 @@ function ipPoolCheck(obj: StoredObject, object: string): FieldProblem[] {
 const SEMANTIC: Partial<Record<KindName, Check>> = { IPPool: ipPoolCheck };
 
 export type PolicyKind =
-  "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy" | "NetworkSet" | "GlobalNetworkSet";
+  | "KubernetesNetworkPolicy"
+  | "NetworkPolicy"
+  | "GlobalNetworkPolicy"
+  | "NetworkSet"
+  | "GlobalNetworkSet"
+  | "EndpointSlice";
 export const POLICY_KINDS: readonly PolicyKind[] = [
   "KubernetesNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "EndpointSlice",
 ];
 
 /** policy/'s semantic validator: selectors, ports, rule shapes. Returns every problem. */

@@ -103,6 +103,7 @@ const POLICY_KINDS: ReadonlySet<WatchedKind> = new Set([
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "EndpointSlice",
 ]);
 
 /** First global IPv4 address on an interface that is neither lo nor a pod's veth, as ADDR/LEN. */

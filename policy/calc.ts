@@ -32,6 +32,7 @@ import {
   podPeerText,
   netSetIntervals,
   policyChainName,
+  sliceContribution,
   policyKey,
 } from "./compile.js";
 import type {
@@ -45,6 +46,7 @@ import type {
   IRSet,
   NamespaceState,
   NetworkSetState,
+  EndpointSliceState,
   PodState,
   PolicyChain,
   PolicyIR,
@@ -235,6 +237,8 @@ export class PolicyCalc {
   private readonly podIndex = new LabelIndex();
   /** By `GlobalNetworkSet name` / `NetworkSet ns/name` (a pod's key has no space). */
   private readonly netSets = new Map<string, NetworkSetState>();
+  /** By `EndpointSlice ns/name`. */
+  private readonly slices = new Map<string, EndpointSliceState>();
   private readonly nsIndex = new LabelIndex();
   /**
    * Pods by container port name, made when a set of every pod's named ports (an egress rule's) is
@@ -315,6 +319,19 @@ export class PolicyCalc {
   removeNetworkSet(namespace: string | null, name: string): void {
     const key = netSetKey(namespace, name);
     if (this.netSets.delete(key)) this.netSetChanged(key);
+  }
+
+  upsertEndpointSlice(s: EndpointSliceState): void {
+    const key = `EndpointSlice ${s.namespace}/${s.name}`;
+    const old = this.slices.get(key);
+    if (old && deepEqual(old, s)) return;
+    this.slices.set(key, s);
+    this.sliceChanged(key);
+  }
+
+  removeEndpointSlice(namespace: string, name: string): void {
+    const key = `EndpointSlice ${namespace}/${name}`;
+    if (this.slices.delete(key)) this.sliceChanged(key);
   }
 
   upsertPolicy(p: Policy): void {
@@ -592,6 +609,19 @@ export class PolicyCalc {
         const live = this.sets.get(n);
         if (live) this.setTouched(live);
       }
+    }
+  }
+
+  /** A Service's endpoints changed: the live sets of that Service take the slice's new share. */
+  private sliceChanged(key: string): void {
+    const slice = this.slices.get(key);
+    for (const s of this.sets.values()) {
+      if (s.def.kind !== "service") continue;
+      const c = slice ? sliceContribution(s.def, slice) : [];
+      if (sameContribution(s.members.get(key), c)) continue;
+      if (c.length === 0) s.members.delete(key);
+      else s.members.set(key, c);
+      this.setTouched(s);
     }
   }
 
@@ -897,6 +927,11 @@ export class PolicyCalc {
         if (c.length > 0) s.members.set(key, c);
       }
     }
+    if (def.kind === "service")
+      for (const [key, slice] of this.slices) {
+        const c = sliceContribution(def, slice);
+        if (c.length > 0) s.members.set(key, c);
+      }
     this.sets.set(def.name, s);
     this.setTouched(s);
   }
@@ -992,6 +1027,7 @@ export function calculate(input: CompileInput): PolicyIR {
   for (const a of input.state.serviceAccounts) calc.upsertServiceAccount(a);
   for (const p of input.state.pods) calc.upsertPod(p);
   for (const s of input.state.networkSets ?? []) calc.upsertNetworkSet(s);
+  for (const s of input.state.endpointSlices ?? []) calc.upsertEndpointSlice(s);
   for (const p of input.policies) calc.upsertPolicy(p);
   return calc.ir();
 }

@@ -20,6 +20,7 @@ import {
   type NamedPortMatch,
   type NamespaceState,
   type NetworkSetState,
+  type EndpointSliceState,
   PREAMBLE,
   type PodState,
   type PolicyChain,
@@ -28,7 +29,16 @@ import {
   type PortMatch,
   type RuleMatch,
 } from "./ir.js";
-import type { EntityMatch, Peer, PodPeer, Policy, PolicyRef, PolicyRule, PortSpec } from "./model.js";
+import type {
+  EntityMatch,
+  Peer,
+  PodPeer,
+  Policy,
+  PolicyRef,
+  PolicyRule,
+  PortSpec,
+  ServiceMatch,
+} from "./model.js";
 import { refText } from "./model.js";
 import { type Labels, type Selector, matches, printSelector } from "./selector.js";
 import { ipBlockIntervals } from "./validate.js";
@@ -250,6 +260,18 @@ export type SetDef =
       readonly fixed: readonly Interval[];
     }
   | {
+      /**
+       * A Service's endpoints (Calico's `services` match): their addresses, or as a destination
+       * (`ports`) every address with every port of its EndpointSlices (`addr . proto . port`).
+       */
+      readonly kind: "service";
+      readonly name: string;
+      readonly family: Family;
+      readonly definition: string;
+      readonly service: ServiceMatch;
+      readonly ports: boolean;
+    }
+  | {
       readonly kind: "named-port";
       readonly name: string;
       readonly family: Family;
@@ -264,7 +286,7 @@ export type SetDef =
       readonly local: boolean;
     };
 
-/** One pod's share of a set: address intervals, or named-port elements. */
+/** One pod's (or EndpointSlice's) share of a set: address intervals, or `addr . proto . port` elements. */
 export type Contribution = readonly Interval[] | readonly AddrProtoPort[];
 
 /** A pod's addresses of one family, sorted by value, as the IR lists an endpoint's. */
@@ -313,7 +335,7 @@ export function onNode(pod: PodState, node: string | null): boolean {
 
 /** What one pod adds to a set (empty when it adds nothing). Pods without addresses add nothing. */
 export function podContribution(def: SetDef, pod: PodState, m: Matcher, node: string | null): Contribution {
-  if (pod.ips.length === 0 || def.kind === "nets") return [];
+  if (pod.ips.length === 0 || def.kind === "nets" || def.kind === "service") return [];
   if (def.kind === "peers") {
     for (const peer of def.pods) if (m.pod(peer, pod, def.calico)) return podIntervals(pod, def.family);
     return [];
@@ -329,6 +351,23 @@ export function podContribution(def: SetDef, pod: PodState, m: Matcher, node: st
     if (!a || a.family !== def.family) continue;
     for (const cp of ports) els.push({ addr: a.text, proto: def.proto, port: cp.containerPort });
   }
+  return els;
+}
+
+/** What one EndpointSlice adds to a set: only to the sets of its own Service and family. */
+export function sliceContribution(def: SetDef, slice: EndpointSliceState): Contribution {
+  if (def.kind !== "service") return [];
+  const svc = def.service;
+  if (slice.namespace !== svc.namespace || slice.service !== svc.name || slice.family !== def.family)
+    return [];
+  if (!def.ports)
+    return slice.addresses.flatMap((a) => {
+      const iv = addrInterval(a);
+      return iv ? [iv] : [];
+    });
+  const els: AddrProtoPort[] = [];
+  for (const addr of slice.addresses)
+    for (const p of slice.ports) els.push({ addr, proto: p.protocol, port: p.port });
   return els;
 }
 
@@ -355,12 +394,12 @@ export function sortNamedPortElements(els: readonly AddrProtoPort[]): AddrProtoP
 /** The IR set for a definition from the pods' contributions. */
 export function irSet(def: SetDef, contributions: Iterable<Contribution>): IRSet {
   const { name, family, definition } = def;
-  if (def.kind === "named-port") {
+  if (def.kind === "named-port" || (def.kind === "service" && def.ports)) {
     const els: AddrProtoPort[] = [];
     for (const c of contributions) els.push(...(c as readonly AddrProtoPort[]));
     return { kind: "named-port", name, family, elements: sortNamedPortElements(els), definition };
   }
-  const ivs: Interval[] = [...def.fixed];
+  const ivs: Interval[] = def.kind === "service" ? [] : [...def.fixed];
   for (const c of contributions) ivs.push(...(c as readonly Interval[]));
   return { kind: "addr", name, family, elements: intervalsToCidrs(ivs), definition };
 }
@@ -414,6 +453,14 @@ export class ChainCompiler {
     return name;
   }
 
+  private serviceSet(service: ServiceMatch, family: Family, ports: boolean): string {
+    const definition = `service ${service.namespace}/${service.name}${ports ? " ports" : ""}`;
+    const name = `${ports ? "tn" : "ts"}${family}-${hash16(`${family} ${definition}`)}`;
+    if (!this.defs.has(name))
+      this.defs.set(name, { kind: "service", name, family, definition, service, ports });
+    return name;
+  }
+
   private namedPortSet(names: readonly string[], proto: number, family: Family, local: boolean): string {
     const sorted = [...new Set(names)].sort();
     const definition = `named ports ${sorted.join(",")} proto ${proto}${local ? " on this node" : ""}`;
@@ -423,8 +470,10 @@ export class ChainCompiler {
     return name;
   }
   /** The address conditions of one side for one family; null when the side cannot match it. */
-  private sideMatch(e: EntityMatch, calico: boolean, family: Family): AddrSetMatch[] | null {
+  private sideMatch(e: EntityMatch, calico: boolean, family: Family, dst = false): AddrSetMatch[] | null {
     const out: AddrSetMatch[] = [];
+    // A destination Service is matched with its ports, as one `addr . proto . port` set (compileRule).
+    if (e.services && !dst) out.push({ set: this.serviceSet(e.services, family, false), negate: false });
     if (e.peers) {
       const canMatch = e.peers.some((p) => p.kind === "pods" || familyOfCidr(p.cidr) === family);
       if (!canMatch) return null;
@@ -446,6 +495,7 @@ export class ChainCompiler {
   private static familySpecific(r: PolicyRule): boolean {
     const side = (e: EntityMatch): boolean =>
       e.peers !== undefined ||
+      e.services !== undefined ||
       (e.nets?.length ?? 0) > 0 ||
       (e.notNets?.length ?? 0) > 0 ||
       e.notPods !== undefined ||
@@ -482,7 +532,7 @@ export class ChainCompiler {
       let dst: AddrSetMatch[] | null = [];
       if (family !== null) {
         src = this.sideMatch(r.source, calico, family);
-        dst = this.sideMatch(r.destination, calico, family);
+        dst = this.sideMatch(r.destination, calico, family, true);
         if (src === null || dst === null) continue;
       }
       for (const v of variants) {
@@ -511,6 +561,8 @@ export class ChainCompiler {
           if (notNamed.length)
             np.push({ set: this.namedPortSet(notNamed, proto, family, local), negate: true });
         }
+        const svc = r.destination.services;
+        if (svc && family !== null) np.push({ set: this.serviceSet(svc, family, true), negate: false });
         if (np.length) m.dstNamedPorts = np;
         const icmp: IcmpMatch[] = [];
         if (r.icmp) icmp.push({ ...r.icmp, negate: false });
@@ -567,7 +619,7 @@ class Compiler {
 
   /** Pods a set could hold: the namespace index keeps a same-namespace peer from scanning every pod. */
   private candidates(def: SetDef): readonly PodState[] {
-    if (def.kind === "nets") return [];
+    if (def.kind === "nets" || def.kind === "service") return [];
     if (def.kind === "named-port") return this.podsWithIps;
     const out = new Set<PodState>();
     for (const peer of def.pods) {
@@ -587,6 +639,8 @@ class Compiler {
     const contributions: Contribution[] = this.candidates(def).map((p) =>
       podContribution(def, p, this.matcher, this.input.node),
     );
+    for (const slice of this.input.state.endpointSlices ?? [])
+      contributions.push(sliceContribution(def, slice));
     if (def.kind === "peers")
       for (const s of this.input.state.networkSets ?? [])
         if (def.pods.some((peer) => this.matcher.netSet(peer, s, def.calico)))

@@ -5,9 +5,11 @@
  */
 import type { FieldProblem } from "../core/errors.js";
 import { type PolicyKind, setPolicyValidator } from "../datastore/validate.js";
+import { parseObject } from "./state.js";
 import { validateNetworkSet, validatePolicy } from "./validate.js";
 
 export function datastoreObjectProblems(kind: PolicyKind, obj: unknown): FieldProblem[] {
+  if (kind === "EndpointSlice") return [...parseObject(obj).problems];
   const r =
     kind === "NetworkSet" || kind === "GlobalNetworkSet" ? validateNetworkSet(obj) : validatePolicy(obj);
   return r.ok ? [] : [...r.problems];

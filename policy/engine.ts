@@ -68,12 +68,18 @@ export class PolicyEngine {
     else if (r.namespace) this.calc.upsertNamespace(r.namespace);
     else if (r.serviceAccount) this.calc.upsertServiceAccount(r.serviceAccount);
     else if (r.networkSet) this.calc.upsertNetworkSet(r.networkSet);
+    else if (r.endpointSlice) this.calc.upsertEndpointSlice(r.endpointSlice);
+    else if (r.endpointSlice === null) {
+      // Now FQDN or without its Service's label: whatever it held before no longer counts.
+      const md = (obj as { metadata?: { namespace?: string; name?: string } }).metadata;
+      this.calc.removeEndpointSlice(md?.namespace ?? "default", md?.name ?? "");
+    }
     return [];
   }
 
   /**
    * Removes an object by kind (`Pod`, `Namespace`, `ServiceAccount`, `NetworkPolicy`,
-   * `GlobalNetworkPolicy`, `NetworkSet`, `GlobalNetworkSet`).
+   * `GlobalNetworkPolicy`, `NetworkSet`, `GlobalNetworkSet`, `EndpointSlice`).
    */
   remove(kind: string, namespace: string | undefined, name: string): void {
     if (POLICY_KINDS.has(kind)) {
@@ -85,6 +91,7 @@ export class PolicyEngine {
     else if (kind === "ServiceAccount") this.calc.removeServiceAccount(namespace ?? "default", name);
     else if (kind === "NetworkSet") this.calc.removeNetworkSet(namespace ?? "default", name);
     else if (kind === "GlobalNetworkSet") this.calc.removeNetworkSet(null, name);
+    else if (kind === "EndpointSlice") this.calc.removeEndpointSlice(namespace ?? "default", name);
   }
 
   /** This node's endpoints as the CNI recorded them; without it, pods with spec.nodeName == node. */

@@ -373,6 +373,21 @@ export interface NetworkSetState {
   readonly nets: readonly Cidr[];
 }
 
+/**
+ * A `discovery.k8s.io/v1` EndpointSlice of a Service (label `kubernetes.io/service-name`), reduced to
+ * what Calico's `services` rule match needs: its addresses and ports. FQDN slices are left out.
+ */
+export interface EndpointSliceState {
+  readonly namespace: string;
+  readonly name: string;
+  readonly service: string;
+  readonly family: Family;
+  /** Canonical addresses of every endpoint. */
+  readonly addresses: readonly string[];
+  /** Ports with a number (a port without one restricts nothing and is not matched). */
+  readonly ports: readonly { readonly port: number; readonly protocol: ProtoNumber }[];
+}
+
 /** What the cluster looks like, as the state loader (policy/state.ts) or the datastore provides it. */
 export interface ClusterState {
   readonly namespaces: readonly NamespaceState[];
@@ -380,6 +395,8 @@ export interface ClusterState {
   readonly serviceAccounts: readonly ServiceAccountState[];
   /** Absent: none. */
   readonly networkSets?: readonly NetworkSetState[];
+  /** Absent: none. */
+  readonly endpointSlices?: readonly EndpointSliceState[];
 }
 
 export interface CompileInput {

@@ -50,6 +50,12 @@ export interface IpBlockPeer {
 
 export type Peer = PodPeer | IpBlockPeer;
 
+/** Calico's `services` match: the endpoints of a Kubernetes Service (and, as a destination, its ports). */
+export interface ServiceMatch {
+  readonly name: string;
+  readonly namespace: string;
+}
+
 /** Calico serviceAccountSelector / serviceAccounts: by name and/or by the service account's labels. */
 export interface ServiceAccountMatch {
   readonly names: readonly string[];
@@ -73,6 +79,7 @@ export interface EntityMatch {
   readonly notNets?: readonly string[];
   readonly ports?: readonly PortSpec[];
   readonly notPorts?: readonly PortSpec[];
+  readonly services?: ServiceMatch;
 }
 
 export interface IcmpSpec {

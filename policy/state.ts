@@ -10,6 +10,7 @@ import { parseAddr } from "./cidr.js";
 import type {
   ClusterState,
   ContainerPort,
+  EndpointSliceState,
   NamespaceState,
   NetworkSetState,
   PodState,
@@ -107,6 +108,8 @@ export interface ParsedObject {
   readonly pod?: PodState;
   readonly serviceAccount?: ServiceAccountState;
   readonly networkSet?: NetworkSetState;
+  /** A Service's EndpointSlice; null for one the policy cannot use (FQDN, no Service label). */
+  readonly endpointSlice?: EndpointSliceState | null;
   readonly policy?: Policy;
   /** Non-empty means the object is bad: none of the fields above is set. */
   readonly problems: readonly FieldProblem[];
@@ -132,6 +135,7 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
     return r.ok ? { networkSet: r.set, problems: [] } : { problems: r.problems };
   }
   const md = isObj(doc["metadata"]) ? doc["metadata"] : {};
+  if (apiVersion === "discovery.k8s.io/v1" && kind === "EndpointSlice") return loadEndpointSlice(doc, md);
   const name = str(md["name"]);
   const ns = str(md["namespace"]) ?? "default";
   const objName =
@@ -148,7 +152,7 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
         {
           object: where,
           path: "kind",
-          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy or a NetworkSet)`,
+          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet or an EndpointSlice)`,
         },
       ],
     };
@@ -175,12 +179,68 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
     : { serviceAccount: { namespace: ns, name, labels }, problems: [] };
 }
 
+const PROTOCOLS: Readonly<Record<string, number>> = { TCP: 6, UDP: 17, SCTP: 132 };
+
+/**
+ * A Service's EndpointSlice, as written by the EndpointSlice controller: every endpoint's addresses
+ * and the slice's numbered ports. Problems name the slice and the field.
+ */
+function loadEndpointSlice(o: Obj, md: Obj): ParsedObject {
+  const name = str(md["name"]);
+  const namespace = str(md["namespace"]) ?? "default";
+  const object = `EndpointSlice ${namespace}/${name ?? "(unnamed)"}`;
+  const problems: FieldProblem[] = [];
+  const add = (path: string, message: string): void => void problems.push({ object, path, message });
+  if (name === undefined) add("metadata.name", "required");
+  const labels = isObj(md["labels"]) ? md["labels"] : {};
+  const service = str(labels["kubernetes.io/service-name"]);
+  const type = o["addressType"];
+  if (type !== "IPv4" && type !== "IPv6" && type !== "FQDN") add("addressType", "must be IPv4, IPv6 or FQDN");
+  const family = type === "IPv4" ? 4 : 6;
+  const addresses: string[] = [];
+  const endpoints = o["endpoints"] ?? [];
+  if (!Array.isArray(endpoints)) add("endpoints", "must be a list");
+  else
+    endpoints.forEach((e: unknown, i) => {
+      const list = isObj(e) ? e["addresses"] : undefined;
+      if (!Array.isArray(list)) return add(`endpoints[${i}].addresses`, "must be a list of addresses");
+      list.forEach((a: unknown, j) => {
+        if (type === "FQDN") return;
+        const p = typeof a === "string" ? parseAddr(a) : null;
+        if (!p || p.family !== family)
+          add(`endpoints[${i}].addresses[${j}]`, `must be an ${String(type)} address`);
+        else addresses.push(p.text);
+      });
+    });
+  const ports: { port: number; protocol: number }[] = [];
+  const rawPorts = o["ports"] ?? [];
+  if (!Array.isArray(rawPorts)) add("ports", "must be a list");
+  else
+    rawPorts.forEach((p: unknown, i) => {
+      if (!isObj(p)) return add(`ports[${i}]`, "must be an object");
+      const protocol = PROTOCOLS[str(p["protocol"]) ?? "TCP"];
+      if (protocol === undefined) add(`ports[${i}].protocol`, "must be TCP, UDP or SCTP");
+      const port = p["port"];
+      if (port === undefined || port === null) return;
+      if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535)
+        return add(`ports[${i}].port`, "must be between 1 and 65535, inclusive");
+      if (protocol !== undefined) ports.push({ port, protocol });
+    });
+  if (problems.length > 0 || name === undefined) return { problems };
+  if (service === undefined || type === "FQDN") return { endpointSlice: null, problems: [] };
+  return {
+    endpointSlice: { namespace, name, service, family, addresses: [...new Set(addresses)], ports },
+    problems: [],
+  };
+}
+
 /** Parses the text of a state file. `source` names it in problems about whole documents. */
 export function loadStateText(text: string, source = "state"): LoadedState {
   const namespaces = new Map<string, NamespaceState>();
   const pods = new Map<string, PodState>();
   const sas = new Map<string, ServiceAccountState>();
   const networkSets = new Map<string, NetworkSetState>();
+  const slices = new Map<string, EndpointSliceState>();
   const policies: Policy[] = [];
   const problems: FieldProblem[] = [];
 
@@ -215,6 +275,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
         local.push({ object: key, path: "metadata.name", message: "duplicate object" });
       else networkSets.set(key, s);
     }
+    if (r.endpointSlice) slices.set(`${r.endpointSlice.namespace}/${r.endpointSlice.name}`, r.endpointSlice);
     problems.push(...local);
   };
 
@@ -277,6 +338,9 @@ export function loadStateText(text: string, source = "state"): LoadedState {
         serviceAccounts: [...sas.values()].sort((a, b) =>
           byName({ name: `${a.namespace}/${a.name}` }, { name: `${b.namespace}/${b.name}` }),
         ),
+        endpointSlices: [...slices.entries()]
+          .sort((a, b) => byName({ name: a[0] }, { name: b[0] }))
+          .map((e) => e[1]),
         networkSets: [...networkSets.entries()]
           .sort((a, b) => byName({ name: a[0] }, { name: b[0] }))
           .map((e) => e[1]),

@@ -18,6 +18,7 @@ import type {
   PolicyRef,
   PolicyRule,
   PortSpec,
+  ServiceMatch,
 } from "./model.js";
 import { refText } from "./model.js";
 import { ajvProblems, validators } from "./schema.js";
@@ -440,11 +441,6 @@ function extEntity(
 ): { match: EntityMatch; families: Set<4 | 6> } {
   const families = new Set<4 | 6>();
   if (!e) return { match: {}, families };
-  if (e.services !== undefined)
-    p.add(
-      `${path}.services`,
-      "Service matching is not supported: select the Service's pods by label instead",
-    );
   const scope = (nsSel: string | undefined): NamespaceScope =>
     nsSel !== undefined
       ? GLOBAL.test(nsSel)
@@ -460,7 +456,42 @@ function extEntity(
     notNets?: string[];
     ports?: PortSpec[];
     notPorts?: PortSpec[];
+    services?: ServiceMatch;
   } = {};
+  if (e.services !== undefined) {
+    const svc = e.services as { name?: unknown; namespace?: unknown };
+    // Calico's rule: a Service stands for its endpoints (and, as a destination, their ports), so
+    // nothing else may say which addresses or ports the side means.
+    for (const f of [
+      "selector",
+      "notSelector",
+      "namespaceSelector",
+      "serviceAccounts",
+      "nets",
+      "notNets",
+    ] as const)
+      if (e[f] !== undefined) p.add(`${path}.${f}`, "cannot be combined with services");
+    if (path.endsWith("destination"))
+      for (const f of ["ports", "notPorts"] as const)
+        if (e[f] !== undefined)
+          p.add(`${path}.${f}`, "cannot be combined with services (the Service's ports are matched)");
+    if (typeof svc.name !== "string" || svc.name === "") p.add(`${path}.services.name`, "required");
+    else {
+      const np = dnsLabelProblem(svc.name);
+      if (np) p.add(`${path}.services.name`, np);
+    }
+    const ns = svc.namespace ?? namespace;
+    if (ns === null) p.add(`${path}.services.namespace`, "required in a cluster-wide policy");
+    else if (typeof ns !== "string") p.add(`${path}.services.namespace`, "must be a string");
+    else {
+      const nsp = dnsLabelProblem(ns);
+      if (nsp) p.add(`${path}.services.namespace`, nsp);
+    }
+    for (const k of Object.keys(svc))
+      if (k !== "name" && k !== "namespace") p.add(`${path}.services.${k}`, "unknown field");
+    if (typeof svc.name === "string" && typeof ns === "string")
+      m.services = { name: svc.name, namespace: ns };
+  }
   if (e.selector !== undefined || e.namespaceSelector !== undefined || e.serviceAccounts !== undefined) {
     const sa = e.serviceAccounts;
     const peer: PodPeer = {

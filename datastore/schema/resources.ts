@@ -359,6 +359,8 @@ export const SCHEMAS = {
   Service: { spec: ServiceSpec, status: ServiceStatus },
   // Read for BGP passwords (BGPPeer spec.password.secretKeyRef); `data` / `stringData` are top-level.
   Secret: { spec: opaque(), specOptional: true },
+  // Read for Calico's `services` rule match; `addressType` / `endpoints` / `ports` are top-level.
+  EndpointSlice: { spec: opaque(), specOptional: true },
   KubernetesNetworkPolicy: { spec: KubernetesNetworkPolicySpec },
   IPPool: { spec: IPPoolSpec },
   IPReservation: { spec: IPReservationSpec },

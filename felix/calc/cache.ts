@@ -19,6 +19,7 @@ export const WATCHED_KINDS = [
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "EndpointSlice",
   "IPPool",
   "IPAMBlock",
   "BlockAffinity",

@@ -35,6 +35,14 @@ const GOOD: { [K in KindName]: ObjectOf<K> } = {
     type: "Opaque",
     data: { password: "czNjcmV0" },
   } as ObjectOf<"Secret">,
+  EndpointSlice: {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { ...meta("EndpointSlice"), labels: { "kubernetes.io/service-name": "web" } },
+    addressType: "IPv4",
+    endpoints: [{ addresses: ["10.0.0.5"] }],
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+  } as ObjectOf<"EndpointSlice">,
   Service: {
     apiVersion: "v1",
     kind: "Service",

@@ -449,6 +449,37 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   });
   t.pass("a GlobalNetworkSet from the datastore opens and closes the way");
 
+  // Calico's services match through the datastore: b lets in the endpoints of the Service `clients`,
+  // which are what its EndpointSlice lists.
+  await ds.create("NetworkPolicy", {
+    apiVersion: "tortie.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "b-from-clients-service", namespace: "default" },
+    spec: {
+      selector: "app == 'b'",
+      types: ["Ingress"],
+      ingress: [{ action: "Allow", source: { services: { name: "clients" } } }],
+    },
+  });
+  await ds.create("EndpointSlice", {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: "clients-1",
+      namespace: "default",
+      labels: { "kubernetes.io/service-name": "clients" },
+    },
+    addressType: "IPv4",
+    endpoints: [{ addresses: [a.ip] }],
+    ports: [{ port: 9000 }],
+  } as never);
+  await waitFor("a, an endpoint of the Service, to reach b", () => probe(a.ns, b.ip), { timeoutMs: 5000 });
+  await ds.delete("EndpointSlice", "clients-1", "default");
+  await waitFor("a blocked once the slice is gone", async () => !(await probe(a.ns, b.ip)), {
+    timeoutMs: 5000,
+  });
+  t.pass("a Service's EndpointSlice from the datastore opens and closes the way");
+
   // Import is limited to the IP pools: a block n2 originates outside every pool stays out of n1
   // until a pool covers it. The in-pool block written after it is the barrier (one ordered session).
   const block = (name: string, cidr: string) =>

@@ -116,6 +116,8 @@ const calicoPolicyArb: fc.Arbitrary<Obj> = fc
       { namespaceSelector: "global()" },
       { namespaceSelector: "global()", selector: "role == 'db'" },
       { notSelector: "role == 'db'" },
+      // A Service's endpoints (its ports too, on the egress rule's destination side).
+      { services: { name: "svc", namespace: NSS[0] } },
     ),
   })
   .map((p) => ({
@@ -170,6 +172,29 @@ const netSetArb: fc.Arbitrary<Obj> = fc
     spec: { nets: n.nets },
   }));
 
+const sliceArb: fc.Arbitrary<Obj> = fc
+  .record({
+    // n1's Service svc is the one the policies name: most slices are its.
+    ns: fc.constantFrom("n1", "n1", ...NSS),
+    name: fc.constantFrom("s1", "s2"),
+    service: fc.constantFrom("svc", "svc", "other", undefined),
+    v6: fc.boolean(),
+    ips: fc.uniqueArray(fc.constantFrom(...IPS), { maxLength: 3 }),
+    ports: fc.constantFrom([{ port: 80 }], [{ port: 53, protocol: "UDP" }, { port: 80 }], []),
+  })
+  .map((e): Obj => ({
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      namespace: e.ns,
+      name: e.name,
+      labels: e.service ? { "kubernetes.io/service-name": e.service } : {},
+    },
+    addressType: e.v6 ? "IPv6" : "IPv4",
+    endpoints: [{ addresses: e.ips.filter((ip) => ip.includes(":") === e.v6) }],
+    ports: e.ports,
+  }));
+
 type Op = { op: "upsert"; obj: Obj } | { op: "remove"; kind: string; ns?: string; name: string };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -179,6 +204,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: calicoPolicyArb.map((obj) => ({ op: "upsert" as const, obj })) },
   { weight: 1, arbitrary: saArb.map((obj) => ({ op: "upsert" as const, obj })) },
   { weight: 3, arbitrary: netSetArb.map((obj) => ({ op: "upsert" as const, obj })) },
+  { weight: 2, arbitrary: sliceArb.map((obj) => ({ op: "upsert" as const, obj })) },
   {
     weight: 2,
     arbitrary: fc
@@ -191,6 +217,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
           "ServiceAccount",
           "NetworkSet",
           "GlobalNetworkSet",
+          "EndpointSlice",
         ),
         ns: fc.constantFrom(...NSS),
         name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2", "db", "s1", "s2"),
@@ -213,6 +240,10 @@ function feed(calc: PolicyCalc, obj: Obj): void {
   if (r.policy) calc.upsertPolicy(r.policy);
   if (r.serviceAccount) calc.upsertServiceAccount(r.serviceAccount);
   if (r.networkSet) calc.upsertNetworkSet(r.networkSet);
+  if (r.endpointSlice) calc.upsertEndpointSlice(r.endpointSlice);
+  // As PolicyEngine does: a slice that no longer belongs to a Service counts for nothing.
+  if (r.endpointSlice === null)
+    calc.removeEndpointSlice(obj.metadata.namespace ?? "default", obj.metadata.name);
 }
 
 function unfeed(calc: PolicyCalc, obj: Obj): void {
@@ -222,6 +253,7 @@ function unfeed(calc: PolicyCalc, obj: Obj): void {
   if (r.namespace) calc.removeNamespace(md.name);
   if (r.serviceAccount) calc.removeServiceAccount(md.namespace ?? "default", md.name);
   if (r.networkSet) calc.removeNetworkSet(r.networkSet.namespace, md.name);
+  if (r.endpointSlice !== undefined) calc.removeEndpointSlice(md.namespace ?? "default", md.name);
   if (r.policy) {
     const ref = r.policy.ref;
     calc.removePolicy(`${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ""}/${ref.name}`);
@@ -294,36 +326,73 @@ const localPods: Op[] = NSS.map((n) => ({
   },
 }));
 
-t.test("with network sets, the calculation still equals a full compile", (t) => {
-  let mattered = 0;
-  fc.assert(
-    fc.property(
-      fc.array(
-        fc.oneof(
-          { weight: 2, arbitrary: opArb },
-          { weight: 2, arbitrary: calicoPolicyArb.map((obj): Op => ({ op: "upsert", obj })) },
-          { weight: 2, arbitrary: netSetArb.map((obj): Op => ({ op: "upsert", obj })) },
+/**
+ * The calculation against a full compile with the objects of one kind (`kind`) mixed in, starting
+ * from local pods so policies are live; the floor checks those objects did change some outcomes.
+ */
+function equalsCompileWith(
+  name: string,
+  extra: readonly fc.Arbitrary<Obj>[],
+  isKind: (o: Obj) => boolean,
+  floor: number,
+): void {
+  t.test(`with ${name}, the calculation still equals a full compile`, (t) => {
+    let mattered = 0;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            { weight: 2, arbitrary: opArb },
+            ...extra.map((a) => ({ weight: 2, arbitrary: a.map((obj): Op => ({ op: "upsert", obj })) })),
+          ),
+          { maxLength: 40 },
         ),
-        { maxLength: 40 },
+        (ops) => {
+          const { calc, objs } = replay([...localPods, ...ops], "A");
+          const want = fullCompile(objs, "A");
+          const got = calc.ir();
+          const without = fullCompile(
+            objs.filter((o) => !isKind(o)),
+            "A",
+          );
+          if (JSON.stringify(without) !== JSON.stringify(want)) mattered++;
+          if (JSON.stringify(got) !== JSON.stringify(want)) t.same(got, want, "first difference");
+          return JSON.stringify(got) === JSON.stringify(want);
+        },
       ),
-      (ops) => {
-        const { calc, objs } = replay([...localPods, ...ops], "A");
-        const want = fullCompile(objs, "A");
-        const got = calc.ir();
-        const without = fullCompile(
-          objs.filter((o) => !isNetSet(o)),
-          "A",
-        );
-        if (JSON.stringify(without) !== JSON.stringify(want)) mattered++;
-        if (JSON.stringify(got) !== JSON.stringify(want)) t.same(got, want, "first difference");
-        return JSON.stringify(got) === JSON.stringify(want);
-      },
-    ),
-    { numRuns: 300 },
-  );
-  t.ok(mattered >= 30, `in ${mattered} of 300 sequences a network set changed the outcome`);
-  t.end();
-});
+      { numRuns: 300 },
+    );
+    t.ok(mattered >= floor, `in ${mattered} of 300 sequences one of them changed the outcome`);
+    t.end();
+  });
+}
+
+equalsCompileWith("network sets", [calicoPolicyArb, netSetArb], isNetSet, 20);
+
+const isSlice = (o: Obj): boolean => o.kind === "EndpointSlice";
+
+/** Policies whose rules name the Service `svc` of n1, both ways. */
+const servicePolicyArb: fc.Arbitrary<Obj> = fc
+  .record({ ns: fc.constantFrom(...NSS), name: fc.constantFrom("c1", "c2"), udp: fc.boolean() })
+  .map((p) => ({
+    apiVersion: "projectcalico.org/v3",
+    kind: "NetworkPolicy",
+    metadata: { namespace: p.ns, name: p.name },
+    spec: {
+      selector: "all()",
+      types: ["Ingress", "Egress"],
+      ingress: [{ action: "Allow", source: { services: { name: "svc", namespace: "n1" } } }],
+      egress: [
+        {
+          action: "Allow",
+          ...(p.udp ? { protocol: "UDP" } : {}),
+          destination: { services: { name: "svc", namespace: "n1" } },
+        },
+      ],
+    },
+  }));
+
+equalsCompileWith("Service endpoints", [servicePolicyArb, sliceArb], isSlice, 15);
 
 t.test("the direct text of a full transaction is its rendered objects' JSON, for any IR", (t) => {
   fc.assert(

@@ -280,7 +280,7 @@ t.test("the state loader keeps good objects when others are bad", async (t) => {
   t.same(r.problems.map(formatProblem), [
     'Pod default/b: status.podIP: invalid IP address "10.0.0.300"',
     "NetworkPolicy prod/web: spec.ingress[0].ports[0].endPort: must be >= port",
-    "s.yaml document 6: kind: unsupported apiVersion/kind apps/v1/Deployment (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy or a NetworkSet)",
+    "s.yaml document 6: kind: unsupported apiVersion/kind apps/v1/Deployment (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet or an EndpointSlice)",
   ]);
   t.same(
     r.policies.map((p) => p.ref.name),
@@ -322,16 +322,68 @@ t.test("Calico rule fields tortie cannot enforce are refused with the reason", a
         "NetworkPolicy",
         `  ingress:
     - action: Allow
-      http: {methods: [GET]}
-  egress:
-    - action: Allow
-      destination: {services: {name: kubernetes, namespace: default}}`,
+      http: {methods: [GET]}`,
         "projectcalico.org/v3",
       ),
     ),
     [
       "NetworkPolicy prod/p: spec.ingress[0].http: HTTP matching needs an application-layer proxy; tortie enforces layers 3 and 4",
-      "NetworkPolicy prod/p: spec.egress[0].destination.services: Service matching is not supported: select the Service's pods by label instead",
     ],
   );
 });
+
+t.test(
+  "services: the Service stands alone on its side; a cluster-wide policy names its namespace",
+  async (t) => {
+    t.same(
+      problems(
+        ext(
+          "NetworkPolicy",
+          `  egress:
+    - action: Allow
+      protocol: TCP
+      destination: {services: {name: api}, ports: [443], selector: app == 'x'}
+    - action: Allow
+      protocol: TCP
+      source: {services: {name: api, namespace: Bad_NS, port: 1}, ports: [80]}
+    - action: Allow
+      destination: {services: {namespace: prod}}`,
+          "projectcalico.org/v3",
+        ),
+      ),
+      [
+        "NetworkPolicy prod/p: spec.egress[0].destination.selector: cannot be combined with services",
+        "NetworkPolicy prod/p: spec.egress[0].destination.ports: cannot be combined with services (the Service's ports are matched)",
+        "NetworkPolicy prod/p: spec.egress[1].source.services.namespace: must be a lowercase RFC 1123 label",
+        "NetworkPolicy prod/p: spec.egress[1].source.services.port: unknown field",
+        "NetworkPolicy prod/p: spec.egress[2].destination.services.name: required",
+      ],
+    );
+    t.same(
+      problems(
+        ext(
+          "GlobalNetworkPolicy",
+          "  egress:\n    - action: Allow\n      destination: {services: {name: kubernetes}}",
+          "projectcalico.org/v3",
+          "{name: g}",
+        ),
+      ),
+      [
+        "GlobalNetworkPolicy g: spec.egress[0].destination.services.namespace: required in a cluster-wide policy",
+      ],
+    );
+    const p = ok(
+      t,
+      ext(
+        "NetworkPolicy",
+        "  egress:\n    - action: Allow\n      destination: {services: {name: api}}",
+        "projectcalico.org/v3",
+      ),
+    );
+    t.same(
+      p.egress?.[0]?.destination.services,
+      { name: "api", namespace: "prod" },
+      "the policy's namespace by default",
+    );
+  },
+);

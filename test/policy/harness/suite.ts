@@ -328,6 +328,30 @@ const STEPS: readonly Step[] = [
     allowed: (f, to) => (to.key === "x/a" ? f.key === "y/a" : f.namespace !== "z"),
   },
   {
+    name: "Calico services: x/a may reach only the endpoints of Service y/web, on its port",
+    policies: [
+      {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { namespace: "y", name: "web-1", labels: { "kubernetes.io/service-name": "web" } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: ["10.244.1.6"] }], // y/b
+        ports: [{ name: "http", port: 80, protocol: "TCP" }],
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkPolicy",
+        metadata: { namespace: "x", name: "a-to-web" },
+        spec: {
+          selector: "pod == 'a'",
+          types: ["Egress"],
+          egress: [{ action: "Allow", destination: { services: { name: "web", namespace: "y" } } }],
+        },
+      },
+    ],
+    allowed: (f, to, port) => f.key !== "x/a" || (to.key === "y/b" && port === "80/TCP"),
+  },
+  {
     name: "SCTP: the rule is in the kernel (this kernel cannot carry SCTP); TCP and UDP stay denied",
     policies: [
       denyAllX,
