@@ -52,7 +52,7 @@ import type {
   PolicyIR,
   ServiceAccountState,
 } from "./ir.js";
-import { PREAMBLE } from "./ir.js";
+import { PREAMBLE, networkSetRef } from "./ir.js";
 import { deepEqual } from "./equal.js";
 import { LabelIndex } from "./labelindex.js";
 import type { PodPeer, Policy } from "./model.js";
@@ -222,8 +222,7 @@ function samePod(a: PodState, b: PodState): boolean {
 }
 
 const podKeyOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`;
-const netSetKey = (namespace: string | null, name: string): string =>
-  namespace === null ? `GlobalNetworkSet ${name}` : `NetworkSet ${namespace}/${name}`;
+const sliceKey = (namespace: string, name: string): string => `EndpointSlice ${namespace}/${name}`;
 
 export class PolicyCalc {
   private readonly namespaces = new Map<string, NamespaceState>();
@@ -235,7 +234,7 @@ export class PolicyCalc {
   private readonly pods = new Map<string, PodState>();
   private readonly podsByNs = new Map<string, Set<string>>();
   private readonly podIndex = new LabelIndex();
-  /** By `GlobalNetworkSet name` / `NetworkSet ns/name` (a pod's key has no space). */
+  /** By `networkSetRef` (a pod's key has no space). */
   private readonly netSets = new Map<string, NetworkSetState>();
   /** By `EndpointSlice ns/name`. */
   private readonly slices = new Map<string, EndpointSliceState>();
@@ -308,7 +307,7 @@ export class PolicyCalc {
   }
 
   upsertNetworkSet(s: NetworkSetState): void {
-    const key = netSetKey(s.namespace, s.name);
+    const key = networkSetRef(s.namespace, s.name);
     const old = this.netSets.get(key);
     if (old && deepEqual(old, s)) return;
     this.netSets.set(key, s);
@@ -317,12 +316,12 @@ export class PolicyCalc {
 
   /** `namespace` null: a GlobalNetworkSet. */
   removeNetworkSet(namespace: string | null, name: string): void {
-    const key = netSetKey(namespace, name);
+    const key = networkSetRef(namespace, name);
     if (this.netSets.delete(key)) this.netSetChanged(key);
   }
 
   upsertEndpointSlice(s: EndpointSliceState): void {
-    const key = `EndpointSlice ${s.namespace}/${s.name}`;
+    const key = sliceKey(s.namespace, s.name);
     const old = this.slices.get(key);
     if (old && deepEqual(old, s)) return;
     this.slices.set(key, s);
@@ -330,7 +329,7 @@ export class PolicyCalc {
   }
 
   removeEndpointSlice(namespace: string, name: string): void {
-    const key = `EndpointSlice ${namespace}/${name}`;
+    const key = sliceKey(namespace, name);
     if (this.slices.delete(key)) this.sliceChanged(key);
   }
 

@@ -7,6 +7,7 @@ import { type FieldProblem, ValidationError, formatProblem } from "../core/error
 import { log } from "../core/log.js";
 import { emit } from "../cli/output.js";
 import { explain, explainText, parseEndpointArg, parsePortArg } from "./explain.js";
+import { networkSetRef } from "./ir.js";
 import { refText } from "./model.js";
 import { registerRenderCommand } from "./render-cli.js";
 import { loadStateFile } from "./state.js";
@@ -28,10 +29,7 @@ export function validateFiles(files: readonly string[]): ValidateReport {
   for (const f of files) {
     const r = loadStateFile(f);
     policies.push(...r.policies.map((p) => refText(p.ref)));
-    for (const s of r.state.networkSets ?? [])
-      networkSets.push(
-        s.namespace === null ? `GlobalNetworkSet ${s.name}` : `NetworkSet ${s.namespace}/${s.name}`,
-      );
+    for (const s of r.state.networkSets ?? []) networkSets.push(networkSetRef(s.namespace, s.name));
     problems.push(...r.problems);
   }
   return { valid: problems.length === 0, files, policies, networkSets, problems };

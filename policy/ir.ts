@@ -373,6 +373,11 @@ export interface NetworkSetState {
   readonly nets: readonly Cidr[];
 }
 
+/** `GlobalNetworkSet name` / `NetworkSet ns/name`: a network set's identity, in keys and messages. */
+export function networkSetRef(namespace: string | null, name: string): string {
+  return namespace === null ? `GlobalNetworkSet ${name}` : `NetworkSet ${namespace}/${name}`;
+}
+
 /**
  * A `discovery.k8s.io/v1` EndpointSlice of a Service (label `kubernetes.io/service-name`), reduced to
  * what Calico's `services` rule match needs: its addresses and ports. FQDN slices are left out.

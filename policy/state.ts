@@ -7,14 +7,16 @@ import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { type FieldProblem, UserError, errorMessage } from "../core/errors.js";
 import { parseAddr } from "./cidr.js";
-import type {
-  ClusterState,
-  ContainerPort,
-  EndpointSliceState,
-  NamespaceState,
-  NetworkSetState,
-  PodState,
-  ServiceAccountState,
+import {
+  type ClusterState,
+  type ContainerPort,
+  type EndpointSliceState,
+  type NamespaceState,
+  type NetworkSetState,
+  PROTO,
+  type PodState,
+  type ServiceAccountState,
+  networkSetRef,
 } from "./ir.js";
 import type { Policy } from "./model.js";
 import {
@@ -179,7 +181,7 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
     : { serviceAccount: { namespace: ns, name, labels }, problems: [] };
 }
 
-const PROTOCOLS: Readonly<Record<string, number>> = { TCP: 6, UDP: 17, SCTP: 132 };
+const PROTOCOLS: Readonly<Record<string, number>> = { TCP: PROTO.tcp, UDP: PROTO.udp, SCTP: PROTO.sctp };
 
 /**
  * A Service's EndpointSlice, as written by the EndpointSlice controller: every endpoint's addresses
@@ -270,7 +272,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
     if (r.serviceAccount) sas.set(`${r.serviceAccount.namespace}/${r.serviceAccount.name}`, r.serviceAccount);
     if (r.networkSet) {
       const s = r.networkSet;
-      const key = s.namespace === null ? `GlobalNetworkSet ${s.name}` : `NetworkSet ${s.namespace}/${s.name}`;
+      const key = networkSetRef(s.namespace, s.name);
       if (networkSets.has(key))
         local.push({ object: key, path: "metadata.name", message: "duplicate object" });
       else networkSets.set(key, s);
