@@ -45,6 +45,7 @@ export const KINDS = {
   GlobalNetworkPolicy: ours("GlobalNetworkPolicy", "globalnetworkpolicies", false),
   NetworkSet: ours("NetworkSet", "networksets", true),
   GlobalNetworkSet: ours("GlobalNetworkSet", "globalnetworksets", false),
+  Tier: ours("Tier", "tiers", false),
   IPAMBlock: ours("IPAMBlock", "ipamblocks", false, true),
   IPAMHandle: ours("IPAMHandle", "ipamhandles", false, true),
   BlockAffinity: ours("BlockAffinity", "blockaffinities", false, true),

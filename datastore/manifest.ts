@@ -18,6 +18,7 @@ const CALICO_KINDS = new Set([
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "Tier",
 ]);
 
 /** Calico's deprecated IPPool fields, folded into the current ones as calicoctl does. */

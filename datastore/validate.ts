@@ -152,6 +152,7 @@ export type PolicyKind =
   | "GlobalNetworkPolicy"
   | "NetworkSet"
   | "GlobalNetworkSet"
+  | "Tier"
   | "EndpointSlice";
 export const POLICY_KINDS: readonly PolicyKind[] = [
   "KubernetesNetworkPolicy",
@@ -159,6 +160,7 @@ export const POLICY_KINDS: readonly PolicyKind[] = [
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "Tier",
   "EndpointSlice",
 ];
 

@@ -103,6 +103,7 @@ const POLICY_KINDS: ReadonlySet<WatchedKind> = new Set([
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "Tier",
   "EndpointSlice",
 ]);
 

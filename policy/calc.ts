@@ -20,8 +20,8 @@ import {
   type Contribution,
   Matcher,
   type SetDef,
-  comparePolicies,
   endpointChainName,
+  endpointChainOf,
   irSet,
   nsPseudoLabels,
   onNode,
@@ -31,7 +31,6 @@ import {
   podPseudoLabels,
   podPeerText,
   netSetIntervals,
-  policyChainName,
   sliceContribution,
   policyKey,
 } from "./compile.js";
@@ -51,12 +50,12 @@ import type {
   PolicyChain,
   PolicyIR,
   ServiceAccountState,
+  TierState,
 } from "./ir.js";
 import { PREAMBLE, networkSetRef } from "./ir.js";
 import { deepEqual } from "./equal.js";
 import { LabelIndex } from "./labelindex.js";
 import type { PodPeer, Policy } from "./model.js";
-import { refText } from "./model.js";
 import { type Labels, matches } from "./selector.js";
 import { type Interval, normalise, toPrefixes, union } from "./cidr.js";
 
@@ -238,6 +237,7 @@ export class PolicyCalc {
   private readonly netSets = new Map<string, NetworkSetState>();
   /** By `EndpointSlice ns/name`. */
   private readonly slices = new Map<string, EndpointSliceState>();
+  private readonly tiers = new Map<string, TierState>();
   private readonly nsIndex = new LabelIndex();
   /**
    * Pods by container port name, made when a set of every pod's named ports (an egress rule's) is
@@ -318,6 +318,27 @@ export class PolicyCalc {
   removeNetworkSet(namespace: string | null, name: string): void {
     const key = networkSetRef(namespace, name);
     if (this.netSets.delete(key)) this.netSetChanged(key);
+  }
+
+  /** A tier's order or default action changes the endpoint chains of pods its policies select. */
+  upsertTier(t: TierState): void {
+    const old = this.tiers.get(t.name);
+    if (old && deepEqual(old, t)) return;
+    this.tiers.set(t.name, t);
+    this.tierChanged(t.name);
+  }
+
+  removeTier(name: string): void {
+    if (this.tiers.delete(name)) this.tierChanged(name);
+  }
+
+  private tierChanged(name: string): void {
+    for (const [key, ep] of this.local)
+      for (const pk of ep.selectedBy)
+        if (this.policies.get(pk)?.tierName === name) {
+          this.refreshEndpoint(key);
+          break;
+        }
   }
 
   upsertEndpointSlice(s: EndpointSliceState): void {
@@ -791,24 +812,8 @@ export class PolicyCalc {
     });
     for (const dir of DIRS) {
       const applies = selecting.filter((p) => (dir === "ingress" ? p.ingress : p.egress) !== null);
-      const ext = applies
-        .filter((p) => p.tier === "extended")
-        .sort(comparePolicies)
-        .map((p) => policyChainName(p.ref, dir));
-      const k8s = applies
-        .filter((p) => p.tier === "kubernetes")
-        .sort((a, b) => cmp(refText(a.ref), refText(b.ref)))
-        .map((p) => policyChainName(p.ref, dir));
       const name = endpointChainName(ep.ifName, dir);
-      const chain: EndpointChain = {
-        name,
-        endpoint: { namespace: ep.endpoint.namespace, pod: ep.endpoint.pod },
-        direction: dir,
-        extended: ext,
-        kubernetes: k8s,
-        endAction: ext.length + k8s.length > 0 ? "deny" : "allow",
-        endActionAfterPass: k8s.length > 0 ? "deny" : "allow",
-      };
+      const chain = endpointChainOf(name, ep.endpoint, dir, applies, this.tiers);
       const old = this.epChains.get(name);
       if (old && deepEqual(old, chain)) continue;
       this.epChains.set(name, chain);
@@ -1027,6 +1032,7 @@ export function calculate(input: CompileInput): PolicyIR {
   for (const p of input.state.pods) calc.upsertPod(p);
   for (const s of input.state.networkSets ?? []) calc.upsertNetworkSet(s);
   for (const s of input.state.endpointSlices ?? []) calc.upsertEndpointSlice(s);
+  for (const t of input.state.tiers ?? []) calc.upsertTier(t);
   for (const p of input.policies) calc.upsertPolicy(p);
   return calc.ir();
 }

@@ -8,7 +8,7 @@ import { log } from "../core/log.js";
 import { emit } from "../cli/output.js";
 import { explain, explainText, parseEndpointArg, parsePortArg } from "./explain.js";
 import { networkSetRef } from "./ir.js";
-import { refText } from "./model.js";
+import { type Policy, refText } from "./model.js";
 import { registerRenderCommand } from "./render-cli.js";
 import { loadStateFile } from "./state.js";
 
@@ -19,20 +19,34 @@ export interface ValidateReport {
   readonly policies: readonly string[];
   /** `NetworkSet namespace/name` / `GlobalNetworkSet name` of every valid network set. */
   readonly networkSets: readonly string[];
+  /** Names of the valid Tier objects. */
+  readonly tiers: readonly string[];
+  /** Not errors: policies naming a tier no file defines (enforced, sorted last, until it exists). */
+  readonly notes: readonly string[];
   readonly problems: readonly FieldProblem[];
 }
 
 export function validateFiles(files: readonly string[]): ValidateReport {
   const policies: string[] = [];
   const networkSets: string[] = [];
+  const tiers: string[] = [];
+  const tiered: Policy[] = [];
   const problems: FieldProblem[] = [];
   for (const f of files) {
     const r = loadStateFile(f);
     policies.push(...r.policies.map((p) => refText(p.ref)));
+    tiered.push(...r.policies.filter((p) => p.tierName !== undefined));
     for (const s of r.state.networkSets ?? []) networkSets.push(networkSetRef(s.namespace, s.name));
+    for (const tr of r.state.tiers ?? []) tiers.push(tr.name);
     problems.push(...r.problems);
   }
-  return { valid: problems.length === 0, files, policies, networkSets, problems };
+  const notes = tiered
+    .filter((p) => p.tierName !== undefined && !tiers.includes(p.tierName))
+    .map(
+      (p) =>
+        `${refText(p.ref)}: spec.tier ${p.tierName ?? ""} is defined by no Tier in these files (until one exists it is enforced in a tier sorted last, which denies what its policies do not decide)`,
+    );
+  return { valid: problems.length === 0, files, policies, networkSets, tiers, notes, problems };
 }
 
 function registerValidate(policy: Command): void {
@@ -50,8 +64,15 @@ function registerValidate(policy: Command): void {
       }
       if (!r.valid) throw new ValidationError(r.problems);
       emit(false, r, (d) => {
-        const sets = d.networkSets.length ? ` and ${d.networkSets.length} network set(s)` : "";
-        return `ok: ${d.policies.length} policy object(s)${sets} valid in ${d.files.length} file(s)`;
+        const others = [
+          ...(d.networkSets.length ? [`${d.networkSets.length} network set(s)`] : []),
+          ...(d.tiers.length ? [`${d.tiers.length} tier(s)`] : []),
+        ];
+        const what = [`${d.policies.length} policy object(s)`, ...others];
+        const list = what.length > 1 ? `${what.slice(0, -1).join(", ")} and ${what.at(-1) ?? ""}` : what[0];
+        return [`ok: ${list} valid in ${d.files.length} file(s)`, ...d.notes.map((n) => `note: ${n}`)].join(
+          "\n",
+        );
       });
     });
 }

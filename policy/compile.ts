@@ -12,7 +12,10 @@ import {
   type CompileFn,
   type CompileInput,
   type Direction,
+  DEFAULT_TIER,
+  DEFAULT_TIER_ORDER,
   type EndpointChain,
+  type EndpointKey,
   type Family,
   type IRRule,
   type IRSet,
@@ -28,6 +31,8 @@ import {
   type PortEntry,
   type PortMatch,
   type RuleMatch,
+  type TierChains,
+  type TierState,
 } from "./ir.js";
 import type {
   EntityMatch,
@@ -79,6 +84,85 @@ export function comparePolicies(a: Policy, b: Policy): number {
   const ob = b.order ?? Number.POSITIVE_INFINITY;
   if (oa !== ob) return oa < ob ? -1 : 1;
   return cmp(refText(a.ref), refText(b.ref)) || cmp(a.ref.apiVersion, b.ref.apiVersion);
+}
+
+/** Tier objects by name. */
+export type TierTable = ReadonlyMap<string, TierState>;
+
+const DEFAULT_TIER_STATE: TierState = {
+  name: DEFAULT_TIER,
+  order: DEFAULT_TIER_ORDER,
+  defaultAction: "deny",
+};
+
+/**
+ * A tier as evaluation sees it. The default tier's place is fixed; a tier a policy names before its
+ * Tier object exists (or after it went) sorts last and denies at its end, so a policy is never
+ * weakened by a missing object.
+ */
+export function tierOf(tiers: TierTable, name: string | undefined): TierState {
+  if (name === undefined || name === DEFAULT_TIER) return DEFAULT_TIER_STATE;
+  return tiers.get(name) ?? { name, order: null, defaultAction: "deny" };
+}
+
+/** Calico's tier order: by order (absent last), then by name. */
+export function compareTiers(a: TierState, b: TierState): number {
+  const oa = a.order ?? Number.POSITIVE_INFINITY;
+  const ob = b.order ?? Number.POSITIVE_INFINITY;
+  if (oa !== ob) return oa < ob ? -1 : 1;
+  return cmp(a.name, b.name);
+}
+
+/**
+ * One direction's chain of a local endpoint, from the policies selecting it in that direction (in
+ * any order): the one place tier semantics (policy/ir.ts, EndpointChain) become chain lists, shared
+ * by the reference compiler and the incremental calculation.
+ */
+export function endpointChainOf(
+  name: string,
+  endpoint: EndpointKey,
+  dir: Direction,
+  applying: readonly Policy[],
+  tiers: TierTable,
+): EndpointChain {
+  const byTier = new Map<string, Policy[]>();
+  const k8s: Policy[] = [];
+  for (const p of applying) {
+    if (p.tier === "kubernetes") {
+      k8s.push(p);
+      continue;
+    }
+    const t = p.tierName ?? DEFAULT_TIER;
+    const list = byTier.get(t);
+    if (list) list.push(p);
+    else byTier.set(t, [p]);
+  }
+  const names = (list: readonly Policy[]): string[] => list.map((p) => policyChainName(p.ref, dir));
+  const ext = names((byTier.get(DEFAULT_TIER) ?? []).sort(comparePolicies));
+  const kubernetes = names(k8s.sort((a, b) => cmp(refText(a.ref), refText(b.ref))));
+  const before: TierChains[] = [];
+  const after: TierChains[] = [];
+  const others = [...byTier.keys()]
+    .filter((t) => t !== DEFAULT_TIER)
+    .map((t) => tierOf(tiers, t))
+    .sort(compareTiers);
+  for (const t of others)
+    (compareTiers(t, DEFAULT_TIER_STATE) < 0 ? before : after).push({
+      tier: t.name,
+      policies: names((byTier.get(t.name) ?? []).sort(comparePolicies)),
+      endAction: t.defaultAction,
+    });
+  return {
+    name,
+    endpoint: { namespace: endpoint.namespace, pod: endpoint.pod },
+    direction: dir,
+    ...(before.length ? { tiersBefore: before } : {}),
+    extended: ext,
+    kubernetes,
+    endAction: ext.length + kubernetes.length > 0 ? "deny" : "allow",
+    endActionAfterPass: kubernetes.length > 0 ? "deny" : "allow",
+    ...(after.length ? { tiersAfter: after } : {}),
+  };
 }
 
 /**
@@ -602,9 +686,11 @@ class Compiler {
   private readonly matcher: Matcher;
   private readonly podsWithIps: readonly PodState[];
   private readonly byNamespace = new Map<string, PodState[]>();
+  private readonly tiers: TierTable;
 
   constructor(private readonly input: CompileInput) {
     this.matcher = Matcher.of(input.state);
+    this.tiers = new Map((input.state.tiers ?? []).map((t) => [t.name, t]));
     this.podsWithIps = input.state.pods.filter((p) => p.ips.length > 0);
     for (const pod of this.podsWithIps) {
       const list = this.byNamespace.get(pod.namespace);
@@ -696,23 +782,16 @@ class Compiler {
       for (const dir of ["ingress", "egress"] as const) {
         const applies = (p: Policy): boolean =>
           (dir === "ingress" ? p.ingress : p.egress) !== null && this.selects(p, pod);
-        const ext = candidates(extended, pod.namespace)
-          .filter(applies)
-          .map((p) => chainFor(p, dir));
-        const k8s = candidates(kubernetes, pod.namespace)
-          .filter(applies)
-          .map((p) => chainFor(p, dir));
+        const selecting = [
+          ...candidates(extended, pod.namespace).filter(applies),
+          ...candidates(kubernetes, pod.namespace).filter(applies),
+        ];
+        for (const p of selecting) chainFor(p, dir);
         const name = endpointChainName(ifName, dir);
         chainNames[dir] = name;
-        endpointChains.push({
-          name,
-          endpoint: { namespace: pod.namespace, pod: pod.name },
-          direction: dir,
-          extended: ext,
-          kubernetes: k8s,
-          endAction: ext.length + k8s.length > 0 ? "deny" : "allow",
-          endActionAfterPass: k8s.length > 0 ? "deny" : "allow",
-        });
+        endpointChains.push(
+          endpointChainOf(name, { namespace: pod.namespace, pod: pod.name }, dir, selecting, this.tiers),
+        );
       }
       return {
         namespace: pod.namespace,

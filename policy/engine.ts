@@ -68,6 +68,7 @@ export class PolicyEngine {
     else if (r.namespace) this.calc.upsertNamespace(r.namespace);
     else if (r.serviceAccount) this.calc.upsertServiceAccount(r.serviceAccount);
     else if (r.networkSet) this.calc.upsertNetworkSet(r.networkSet);
+    else if (r.tier) this.calc.upsertTier(r.tier);
     else if (r.endpointSlice) this.calc.upsertEndpointSlice(r.endpointSlice);
     else if (r.endpointSlice === null) {
       // Now FQDN or without its Service's label: whatever it held before no longer counts.
@@ -79,7 +80,7 @@ export class PolicyEngine {
 
   /**
    * Removes an object by kind (`Pod`, `Namespace`, `ServiceAccount`, `NetworkPolicy`,
-   * `GlobalNetworkPolicy`, `NetworkSet`, `GlobalNetworkSet`, `EndpointSlice`).
+   * `GlobalNetworkPolicy`, `NetworkSet`, `GlobalNetworkSet`, `Tier`, `EndpointSlice`).
    */
   remove(kind: string, namespace: string | undefined, name: string): void {
     if (POLICY_KINDS.has(kind)) {
@@ -91,6 +92,7 @@ export class PolicyEngine {
     else if (kind === "ServiceAccount") this.calc.removeServiceAccount(namespace ?? "default", name);
     else if (kind === "NetworkSet") this.calc.removeNetworkSet(namespace ?? "default", name);
     else if (kind === "GlobalNetworkSet") this.calc.removeNetworkSet(null, name);
+    else if (kind === "Tier") this.calc.removeTier(name);
     else if (kind === "EndpointSlice") this.calc.removeEndpointSlice(namespace ?? "default", name);
   }
 

@@ -17,6 +17,7 @@ import type {
   PortEntry,
   ProtoNumber,
   RuleMatch,
+  TierChains,
 } from "./ir.js";
 import { parseCidr } from "./cidr.js";
 
@@ -42,8 +43,11 @@ export type Decision =
   | { readonly by: "rule"; readonly rule: IRRule; readonly policyChain: string }
   | {
       readonly by: "default";
-      readonly reason: "isolated" | "not-isolated" | "isolated-after-pass" | "not-isolated-after-pass";
+      readonly reason:
+        "isolated" | "not-isolated" | "isolated-after-pass" | "not-isolated-after-pass" | "tiers-passed";
     }
+  /** A Calico tier selected the endpoint, no policy of it decided, and its default action is Deny. */
+  | { readonly by: "end-of-tier"; readonly tier: string }
   | { readonly by: "no-endpoint" };
 
 export interface DirectionVerdict {
@@ -141,6 +145,35 @@ export class IREvaluator {
       }
       return null;
     };
+    type Result = Omit<DirectionVerdict, "endpoint" | "chain">;
+    const decided = (pc: string, rule: IRRule): Result => ({
+      direction: chain.direction,
+      action: rule.action === "allow" ? "allow" : "deny",
+      decision: { by: "rule", rule, policyChain: pc },
+      logged,
+    });
+    // A tier other than the default one: a verdict, or null when it passes.
+    const runTier = (t: TierChains): Result | null => {
+      for (const pc of t.policies) {
+        const hit = runPolicy(pc);
+        if (!hit) continue;
+        if (hit.rule.action === "pass") return null;
+        return decided(pc, hit.rule);
+      }
+      if (t.endAction === "pass") return null;
+      return {
+        direction: chain.direction,
+        action: "deny",
+        decision: { by: "end-of-tier", tier: t.tier },
+        logged,
+      };
+    };
+    let tierPassed = false;
+    for (const t of chain.tiersBefore ?? []) {
+      const r = runTier(t);
+      if (r) return r;
+      tierPassed = true;
+    }
     let passed = false;
     for (const pc of chain.extended) {
       const hit = runPolicy(pc);
@@ -149,23 +182,11 @@ export class IREvaluator {
         passed = true;
         break;
       }
-      const action = hit.rule.action === "allow" ? "allow" : "deny";
-      return {
-        direction: chain.direction,
-        action,
-        decision: { by: "rule", rule: hit.rule, policyChain: pc },
-        logged,
-      };
+      return decided(pc, hit.rule);
     }
     for (const pc of chain.kubernetes) {
       const hit = runPolicy(pc);
-      if (hit && hit.rule.action === "allow")
-        return {
-          direction: chain.direction,
-          action: "allow",
-          decision: { by: "rule", rule: hit.rule, policyChain: pc },
-          logged,
-        };
+      if (hit && hit.rule.action === "allow") return decided(pc, hit.rule);
     }
     const action = passed ? chain.endActionAfterPass : chain.endAction;
     const reason = passed
@@ -175,7 +196,19 @@ export class IREvaluator {
       : action === "deny"
         ? "isolated"
         : "not-isolated";
-    return { direction: chain.direction, action, decision: { by: "default", reason }, logged };
+    const after = chain.tiersAfter ?? [];
+    if (action === "deny" || (after.length === 0 && !tierPassed))
+      return { direction: chain.direction, action, decision: { by: "default", reason }, logged };
+    for (const t of after) {
+      const r = runTier(t);
+      if (r) return r;
+    }
+    return {
+      direction: chain.direction,
+      action: "allow",
+      decision: { by: "default", reason: "tiers-passed" },
+      logged,
+    };
   }
 
   private direction(dir: Direction, ifName: string | null, p: Packet): DirectionVerdict {

@@ -107,11 +107,16 @@ function report(v: DirectionVerdict, who: string, outside: boolean): DirectionRe
     "not-isolated": `no policy selects ${who} for ${v.direction} (default allow)`,
     "isolated-after-pass": `passed to the Kubernetes tier, where a policy selects ${who} for ${v.direction} and no rule allows this (default deny)`,
     "not-isolated-after-pass": `passed to the Kubernetes tier, where no policy selects ${who} for ${v.direction} (default allow)`,
+    "tiers-passed": `every tier with a policy for ${who}'s ${v.direction} passed it, and no policy of the default tier decided (default allow)`,
+    "end-of-tier":
+      d.by === "end-of-tier"
+        ? `tier ${d.tier} has a policy for ${who}'s ${v.direction}, but none of them decided (the tier's default action: Deny)`
+        : "",
     "no-endpoint": outside
       ? `${who} is no pod's address: no policy judges its ${v.direction}`
       : `${who} has no chain for ${v.direction}`,
   };
-  const key = d.by === "default" ? d.reason : "no-endpoint";
+  const key = d.by === "default" ? d.reason : d.by;
   return {
     direction: v.direction,
     endpoint: who,

@@ -238,17 +238,43 @@ export interface PolicyChain {
  *      profile default applies: allow).
  * Chains of an endpoint exist even when both tiers are empty (endAction allow), so dispatch entries
  * change only when endpoints come and go.
+ *
+ * Calico tiers other than the default one (Tier objects, `spec.tier` of an extended policy) wrap
+ * around this: `tiersBefore` run first (a tier's allow/deny ends evaluation, its Pass or its
+ * `endAction` pass goes on), then the default tier above, where `allow` at the end means "go on to
+ * `tiersAfter`", which run the same way; when every tier has passed, the packet is allowed (Calico's
+ * profile default for a Kubernetes pod).
  */
 export interface EndpointChain {
   /** `tei-<ifname without "tort">` / `tee-<...>`, e.g. `tei-0123456789a`. */
   readonly name: string;
   readonly endpoint: EndpointKey;
   readonly direction: Direction;
+  /** Tiers ordered before the default tier (absent: none applies to this endpoint). */
+  readonly tiersBefore?: readonly TierChains[];
   /** Names of PolicyChains (same direction), in evaluation order. */
   readonly extended: readonly string[];
   readonly kubernetes: readonly string[];
   readonly endAction: "allow" | "deny";
   readonly endActionAfterPass: "allow" | "deny";
+  /**
+   * Tiers ordered after the default tier (absent: none). Reached when the default tier ends without
+   * a deny (its `allow` then means "no decision"); after the last of them, allow.
+   */
+  readonly tiersAfter?: readonly TierChains[];
+}
+
+/**
+ * One Calico tier other than the default one, as it applies to one endpoint in one direction:
+ * its policy chains are jumped to in order; allow and deny end the evaluation, Pass skips to the
+ * next tier; when no policy decides, `endAction` — deny (Calico's end-of-tier drop) or pass. A tier
+ * without a policy selecting the endpoint is left out (Calico skips it).
+ */
+export interface TierChains {
+  readonly tier: string;
+  /** PolicyChain names (same direction), in evaluation order; never empty. */
+  readonly policies: readonly string[];
+  readonly endAction: "deny" | "pass";
 }
 
 /** A pod on this node, identified as Kubernetes does. */
@@ -353,6 +379,22 @@ export interface NamespaceState {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** The tier every policy without `spec.tier` belongs to, with the Kubernetes policies. */
+export const DEFAULT_TIER = "default";
+/** Calico's fixed order of the default tier: tiers with a smaller order are evaluated before it. */
+export const DEFAULT_TIER_ORDER = 1_000_000;
+
+/**
+ * A Calico Tier (`projectcalico.org/v3` or `tortie.io/v1`): an ordered group of extended policies.
+ * `order` null sorts after every ordered tier (then by name); `defaultAction` is what happens to a
+ * packet when the tier has a policy for the endpoint but none of them decides.
+ */
+export interface TierState {
+  readonly name: string;
+  readonly order: number | null;
+  readonly defaultAction: "deny" | "pass";
+}
+
 /** A v1 ServiceAccount reduced to its labels (for Calico serviceAccountSelector). */
 export interface ServiceAccountState {
   readonly namespace: string;
@@ -402,6 +444,8 @@ export interface ClusterState {
   readonly networkSets?: readonly NetworkSetState[];
   /** Absent: none. */
   readonly endpointSlices?: readonly EndpointSliceState[];
+  /** Absent: none (only the default tier). */
+  readonly tiers?: readonly TierState[];
 }
 
 export interface CompileInput {

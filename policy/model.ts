@@ -107,6 +107,8 @@ export interface Policy {
   readonly tier: "extended" | "kubernetes";
   /** Evaluation order inside the extended tier; null sorts last. */
   readonly order: number | null;
+  /** The Calico tier of an extended policy (`spec.tier`); absent: the default tier. */
+  readonly tierName?: string;
   /** Endpoints the policy applies to. */
   readonly applies: PodPeer;
   /** Directions this policy applies to (policyTypes / types, defaulted). */

@@ -13,6 +13,7 @@ import {
   type EndpointSliceState,
   type NamespaceState,
   type NetworkSetState,
+  type TierState,
   PROTO,
   type PodState,
   type ServiceAccountState,
@@ -24,8 +25,10 @@ import {
   dnsSubdomainProblem,
   isNetworkSetKind,
   isPolicyKind,
+  isTierKind,
   validateNetworkSet,
   validatePolicy,
+  validateTier,
 } from "./validate.js";
 
 export interface LoadedState {
@@ -110,6 +113,7 @@ export interface ParsedObject {
   readonly pod?: PodState;
   readonly serviceAccount?: ServiceAccountState;
   readonly networkSet?: NetworkSetState;
+  readonly tier?: TierState;
   /** A Service's EndpointSlice; null for one the policy cannot use (FQDN, no Service label). */
   readonly endpointSlice?: EndpointSliceState | null;
   readonly policy?: Policy;
@@ -136,6 +140,10 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
     const r = validateNetworkSet(doc);
     return r.ok ? { networkSet: r.set, problems: [] } : { problems: r.problems };
   }
+  if (isTierKind(apiVersion, kind)) {
+    const r = validateTier(doc);
+    return r.ok ? { tier: r.tier, problems: [] } : { problems: r.problems };
+  }
   const md = isObj(doc["metadata"]) ? doc["metadata"] : {};
   if (apiVersion === "discovery.k8s.io/v1" && kind === "EndpointSlice") return loadEndpointSlice(doc, md);
   const name = str(md["name"]);
@@ -154,7 +162,7 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
         {
           object: where,
           path: "kind",
-          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet or an EndpointSlice)`,
+          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet, a Tier or an EndpointSlice)`,
         },
       ],
     };
@@ -243,6 +251,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
   const sas = new Map<string, ServiceAccountState>();
   const networkSets = new Map<string, NetworkSetState>();
   const slices = new Map<string, EndpointSliceState>();
+  const tiers = new Map<string, TierState>();
   const policies: Policy[] = [];
   const problems: FieldProblem[] = [];
 
@@ -276,6 +285,11 @@ export function loadStateText(text: string, source = "state"): LoadedState {
       if (networkSets.has(key))
         local.push({ object: key, path: "metadata.name", message: "duplicate object" });
       else networkSets.set(key, s);
+    }
+    if (r.tier) {
+      if (tiers.has(r.tier.name))
+        local.push({ object: `Tier ${r.tier.name}`, path: "metadata.name", message: "duplicate object" });
+      else tiers.set(r.tier.name, r.tier);
     }
     if (r.endpointSlice) slices.set(`${r.endpointSlice.namespace}/${r.endpointSlice.name}`, r.endpointSlice);
     problems.push(...local);
@@ -346,6 +360,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
         networkSets: [...networkSets.entries()]
           .sort((a, b) => byName({ name: a[0] }, { name: b[0] }))
           .map((e) => e[1]),
+        ...(tiers.size ? { tiers: [...tiers.values()].sort(byName) } : {}),
       },
       policies,
       problems,

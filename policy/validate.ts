@@ -5,7 +5,14 @@
  * problem yields no policy, and never affects the others.
  */
 import type { FieldProblem } from "../core/errors.js";
-import { type NetworkSetState, PROTO, type ProtoNumber } from "./ir.js";
+import {
+  DEFAULT_TIER,
+  DEFAULT_TIER_ORDER,
+  type NetworkSetState,
+  PROTO,
+  type ProtoNumber,
+  type TierState,
+} from "./ir.js";
 import { canonicalCidr, parseAddr, parseCidr, subtract } from "./cidr.js";
 import type {
   EntityMatch,
@@ -610,8 +617,12 @@ function validateExtended(obj: ExtPolicy, p: Problems): Policy {
   const global = obj.kind === "GlobalNetworkPolicy";
   const namespace = global ? null : (obj.metadata.namespace ?? "default");
   const spec = obj.spec ?? {};
-  if (spec.tier !== undefined && spec.tier !== "default")
-    p.add("spec.tier", "only the default tier is supported (tortie orders extended policies by spec.order)");
+  let tierName: string | undefined;
+  if (spec.tier !== undefined && spec.tier !== DEFAULT_TIER) {
+    const tp = dnsLabelProblem(spec.tier);
+    if (tp) p.add("spec.tier", tp);
+    else tierName = spec.tier;
+  }
   for (const f of ["doNotTrack", "preDNAT", "applyOnForward"] as const)
     if (spec[f] === true) p.add(`spec.${f}`, "host endpoint policies are not supported");
   const pods = spec.selector !== undefined ? checkSelector(spec.selector, "spec.selector", p) : ALL;
@@ -653,6 +664,7 @@ function validateExtended(obj: ExtPolicy, p: Problems): Policy {
     ref,
     tier: "extended",
     order: spec.order ?? null,
+    ...(tierName !== undefined ? { tierName } : {}),
     applies,
     ingress: types.includes("Ingress") ? extRules(spec.ingress ?? [], "ingress", namespace, p) : null,
     egress: types.includes("Egress") ? extRules(spec.egress ?? [], "egress", namespace, p) : null,
@@ -793,6 +805,62 @@ export function validateNetworkSet(obj: unknown): NetworkSetResult {
     }
   if (p.list.length > 0) return { ok: false, problems: p.list };
   return { ok: true, set: { namespace, name, labels, nets: [...new Set(nets)] } };
+}
+
+/** Calico's Tier, under our API group or Calico's. */
+export function isTierKind(apiVersion: unknown, kind: unknown): boolean {
+  return (apiVersion === TORTIE_API || apiVersion === CALICO_API) && kind === "Tier";
+}
+
+export type TierResult =
+  | { readonly ok: true; readonly tier: TierState }
+  | { readonly ok: false; readonly problems: readonly FieldProblem[] };
+
+const TIER_ACTIONS: Readonly<Record<string, TierState["defaultAction"]>> = { Deny: "deny", Pass: "pass" };
+
+/**
+ * Validates a Tier. The default tier exists without an object; one may be written (Calico creates
+ * it), but its order and action are fixed.
+ */
+export function validateTier(obj: unknown): TierResult {
+  const o = isRecord(obj) ? obj : {};
+  const md = isRecord(o["metadata"]) ? o["metadata"] : {};
+  const p = new Problems(`Tier ${typeof md["name"] === "string" ? md["name"] : "(unnamed)"}`);
+  if (!isTierKind(o["apiVersion"], o["kind"])) {
+    p.add("kind", `unsupported apiVersion/kind ${String(o["apiVersion"])}/${String(o["kind"])}`);
+    return { ok: false, problems: p.list };
+  }
+  const name = md["name"];
+  if (typeof name !== "string") {
+    p.add("metadata.name", "required");
+    return { ok: false, problems: p.list };
+  }
+  const np = dnsLabelProblem(name);
+  if (np) p.add("metadata.name", `${np} (policy names in a tier are prefixed "<tier>.")`);
+  if (md["namespace"] !== undefined) p.add("metadata.namespace", "must not be set: tiers are cluster-wide");
+  let order: number | null = null;
+  let defaultAction: TierState["defaultAction"] = "deny";
+  const spec = o["spec"] ?? {};
+  if (!isRecord(spec)) p.add("spec", "must be an object");
+  else
+    for (const [k, v] of Object.entries(spec)) {
+      if (k === "order") {
+        if (v === null) continue;
+        if (typeof v !== "number" || !Number.isFinite(v)) p.add("spec.order", "must be a number");
+        else order = v;
+      } else if (k === "defaultAction") {
+        const a = typeof v === "string" ? TIER_ACTIONS[v] : undefined;
+        if (a === undefined) p.add("spec.defaultAction", `must be Deny or Pass, not ${JSON.stringify(v)}`);
+        else defaultAction = a;
+      } else p.add(`spec.${k}`, "unknown field");
+    }
+  if (name === DEFAULT_TIER) {
+    if (order !== null && order !== DEFAULT_TIER_ORDER)
+      p.add("spec.order", `the default tier's order is fixed at ${DEFAULT_TIER_ORDER}`);
+    if (defaultAction !== "deny") p.add("spec.defaultAction", "the default tier's action is fixed at Deny");
+  }
+  if (p.list.length > 0) return { ok: false, problems: p.list };
+  return { ok: true, tier: { name, order, defaultAction } };
 }
 
 /** Used by the compiler: the except-less address space of an ipBlock. */

@@ -7,6 +7,7 @@ import {
   intOrString,
   map,
   nullable,
+  number,
   object,
   opaque,
   string,
@@ -206,7 +207,7 @@ export const BGPFilterSpec = object({
 const rules = array(opaque());
 export const NetworkPolicySpec = object(
   {
-    order: integer(),
+    order: number({ description: "evaluation order inside the tier (Calico: a float), absent last" }),
     tier: string(),
     selector: string(),
     types: array(enumOf(["Ingress", "Egress"])),
@@ -219,7 +220,7 @@ export const NetworkPolicySpec = object(
 );
 export const GlobalNetworkPolicySpec = object(
   {
-    order: integer(),
+    order: number({ description: "evaluation order inside the tier (Calico: a float), absent last" }),
     tier: string(),
     selector: string(),
     namespaceSelector: string(),
@@ -234,6 +235,14 @@ export const GlobalNetworkPolicySpec = object(
   },
   { open: true },
 );
+
+/** Calico's tiers: ordered groups of policies; Pass goes on to the next tier. */
+export const TierSpec = object({
+  order: number({ description: "lower first; absent after every ordered tier; the default tier is 1000000" }),
+  defaultAction: enumOf(["Deny", "Pass"], {
+    description: "when the tier has a policy for an endpoint but none decides (default Deny)",
+  }),
+});
 
 /** Calico's network sets: labelled networks the selectors of policy rules match (policy/ checks the CIDRs). */
 export const NetworkSetSpec = object({ nets: array(string()) });
@@ -371,6 +380,7 @@ export const SCHEMAS = {
   GlobalNetworkPolicy: { spec: GlobalNetworkPolicySpec },
   NetworkSet: { spec: NetworkSetSpec, specOptional: true },
   GlobalNetworkSet: { spec: NetworkSetSpec, specOptional: true },
+  Tier: { spec: TierSpec, specOptional: true },
   IPAMBlock: { spec: IPAMBlockSpec },
   IPAMHandle: { spec: IPAMHandleSpec },
   BlockAffinity: { spec: BlockAffinitySpec },

@@ -19,6 +19,7 @@ export const WATCHED_KINDS = [
   "GlobalNetworkPolicy",
   "NetworkSet",
   "GlobalNetworkSet",
+  "Tier",
   "EndpointSlice",
   "IPPool",
   "IPAMBlock",

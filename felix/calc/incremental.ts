@@ -129,6 +129,7 @@ export class Calculation {
       case "GlobalNetworkPolicy":
       case "NetworkSet":
       case "GlobalNetworkSet":
+      case "Tier":
       case "EndpointSlice":
         break;
     }

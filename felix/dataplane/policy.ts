@@ -116,6 +116,15 @@ export class EnginePolicy implements PolicyProgrammer {
         [...c.extended, ...c.kubernetes].map((p) => chainPolicy.get(p)).filter((x): x is string => !!x),
       ]),
     );
+    // A tier's end-of-tier drop is the doing of that tier's policies for the endpoint.
+    const tierPolicies = new Map(
+      ir.endpointChains.flatMap((c) =>
+        [...(c.tiersBefore ?? []), ...(c.tiersAfter ?? [])].map((t) => [
+          `${c.name}:end-of-tier-${t.tier}`,
+          t.policies.map((p) => chainPolicy.get(p)).filter((x): x is string => !!x),
+        ]),
+      ),
+    );
     for (const p of chainPolicy.values()) out.set(p, 0);
     for (const item of rules) {
       const rule = (item as { rule?: { chain: string; comment?: string; expr?: unknown[] } }).rule;
@@ -130,7 +139,7 @@ export class EnginePolicy implements PolicyProgrammer {
         ? [chainPolicy.get(rule.chain) ?? ""]
         : rule.comment?.endsWith(":default")
           ? (isolating.get(rule.chain) ?? [])
-          : [];
+          : (tierPolicies.get(rule.comment ?? "") ?? []);
       for (const o of owners) out.set(o, (out.get(o) ?? 0) + packets);
     }
     return out;

@@ -109,6 +109,12 @@ const GOOD: { [K in KindName]: ObjectOf<K> } = {
     metadata: { ...meta("GlobalNetworkSet"), labels: { role: "blocked" } },
     spec: { nets: ["203.0.113.0/24", "2001:db8::/48"] },
   },
+  Tier: {
+    apiVersion: "tortie.io/v1",
+    kind: "Tier",
+    metadata: meta("Tier", "security"),
+    spec: { order: 100.5, defaultAction: "Pass" },
+  },
   IPAMBlock: {
     apiVersion: "tortie.io/v1",
     kind: "IPAMBlock",

@@ -480,6 +480,40 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   });
   t.pass("a Service's EndpointSlice from the datastore opens and closes the way");
 
+  // A Calico Tier through the datastore: a policy in a tier ordered before the default one lets a
+  // in although b's default-tier policies do not; moved after the default tier, the tier is never
+  // reached (the default tier isolates b and denies), so a Tier update alone closes the way.
+  await ds.create("Tier", {
+    apiVersion: "tortie.io/v1",
+    kind: "Tier",
+    metadata: { name: "ops" },
+    spec: { order: 50 },
+  });
+  await ds.create("NetworkPolicy", {
+    apiVersion: "tortie.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "ops.b-from-a", namespace: "default" },
+    spec: {
+      tier: "ops",
+      selector: "app == 'b'",
+      types: ["Ingress"],
+      ingress: [{ action: "Allow", source: { nets: [`${a.ip}/32`] } }],
+    },
+  });
+  await waitFor("a, allowed by the ops tier, to reach b", () => probe(a.ns, b.ip), { timeoutMs: 5000 });
+  const ops = await ds.get("Tier", "ops");
+  await ds.update("Tier", { ...ops, spec: { order: 2000000 } });
+  await waitFor(
+    "a blocked once the ops tier comes after the default tier",
+    async () => !(await probe(a.ns, b.ip)),
+    {
+      timeoutMs: 5000,
+    },
+  );
+  await ds.delete("NetworkPolicy", "ops.b-from-a", "default");
+  await ds.delete("Tier", "ops");
+  t.pass("a Tier from the datastore orders its policies before, then after, the default tier");
+
   // Import is limited to the IP pools: a block n2 originates outside every pool stays out of n1
   // until a pool covers it. The in-pool block written after it is the barrier (one ordered session).
   const block = (name: string, cidr: string) =>

@@ -218,16 +218,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
           "NetworkSet",
           "GlobalNetworkSet",
           "EndpointSlice",
+          "Tier",
         ),
         ns: fc.constantFrom(...NSS),
-        name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2", "db", "s1", "s2"),
+        name: fc.constantFrom(...PODS, ...NSS, "k1", "k2", "c1", "c2", "db", "s1", "s2", "t1"),
       })
       .map((r) => ({ op: "remove" as const, ...r })),
   },
 );
 
 const idOf = (kind: string, ns: string | undefined, name: string): string =>
-  kind === "Namespace" || kind === "GlobalNetworkPolicy" || kind === "GlobalNetworkSet"
+  kind === "Namespace" || kind === "GlobalNetworkPolicy" || kind === "GlobalNetworkSet" || kind === "Tier"
     ? `${kind}//${name}`
     : `${kind}/${ns ?? "default"}/${name}`;
 
@@ -240,6 +241,7 @@ function feed(calc: PolicyCalc, obj: Obj): void {
   if (r.policy) calc.upsertPolicy(r.policy);
   if (r.serviceAccount) calc.upsertServiceAccount(r.serviceAccount);
   if (r.networkSet) calc.upsertNetworkSet(r.networkSet);
+  if (r.tier) calc.upsertTier(r.tier);
   if (r.endpointSlice) calc.upsertEndpointSlice(r.endpointSlice);
   // As PolicyEngine does: a slice that no longer belongs to a Service counts for nothing.
   if (r.endpointSlice === null)
@@ -253,6 +255,7 @@ function unfeed(calc: PolicyCalc, obj: Obj): void {
   if (r.namespace) calc.removeNamespace(md.name);
   if (r.serviceAccount) calc.removeServiceAccount(md.namespace ?? "default", md.name);
   if (r.networkSet) calc.removeNetworkSet(r.networkSet.namespace, md.name);
+  if (r.tier) calc.removeTier(md.name);
   if (r.endpointSlice !== undefined) calc.removeEndpointSlice(md.namespace ?? "default", md.name);
   if (r.policy) {
     const ref = r.policy.ref;
@@ -393,6 +396,39 @@ const servicePolicyArb: fc.Arbitrary<Obj> = fc
   }));
 
 equalsCompileWith("Service endpoints", [servicePolicyArb, sliceArb], isSlice, 15);
+
+const isTier = (o: Obj): boolean => o.kind === "Tier";
+
+/** Tiers before and after the default one, or of no order; policies in them, or in a tier not defined. */
+const tierArb: fc.Arbitrary<Obj> = fc
+  .record({
+    name: fc.constantFrom("t1", "t2"),
+    order: fc.constantFrom(5, 50, 2_000_000, undefined),
+    action: fc.constantFrom("Deny", "Pass", undefined),
+  })
+  .map((r) => ({
+    apiVersion: "projectcalico.org/v3",
+    kind: "Tier",
+    metadata: { name: r.name },
+    spec: {
+      ...(r.order !== undefined ? { order: r.order } : {}),
+      ...(r.action !== undefined ? { defaultAction: r.action } : {}),
+    },
+  }));
+
+const tieredPolicyArb: fc.Arbitrary<Obj> = fc
+  .record({
+    policy: calicoPolicyArb,
+    tier: fc.constantFrom("t1", "t2", "t3", "default", undefined),
+    name: fc.constantFrom("c1", "c2", "c3"),
+  })
+  .map(({ policy, tier, name }) => ({
+    ...policy,
+    metadata: { ...policy.metadata, name },
+    spec: { ...(policy.spec as object), ...(tier !== undefined ? { tier } : {}) },
+  }));
+
+equalsCompileWith("tiers", [tieredPolicyArb, tieredPolicyArb, tierArb], isTier, 15);
 
 t.test("the direct text of a full transaction is its rendered objects' JSON, for any IR", (t) => {
   fc.assert(

@@ -131,6 +131,8 @@ t.test("validate --json: the report on stdout, exit 2 on problems", async (t) =>
     files: [join(dir, "good3.yaml")],
     policies: ["NetworkPolicy prod/web", "GlobalNetworkPolicy no-ssh"],
     networkSets: [],
+    tiers: [],
+    notes: [],
     problems: [],
   });
   const sets = await inproc(
@@ -152,6 +154,37 @@ spec: {nets: [192.0.2.0/28]}
     ),
   );
   t.equal(sets.stdout.trim(), "ok: 2 policy object(s) and 2 network set(s) valid in 1 file(s)");
+  const tiered = await inproc(
+    "policy",
+    "validate",
+    file(
+      "tiers.yaml",
+      `apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.a}
+spec: {tier: security, selector: all(), ingress: [{action: Pass}]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: platform.b}
+spec: {tier: platform, selector: all(), ingress: [{action: Pass}]}
+`,
+    ),
+  );
+  t.equal(
+    tiered.stdout.trim(),
+    [
+      "ok: 2 policy object(s) and 1 tier(s) valid in 1 file(s)",
+      "note: GlobalNetworkPolicy platform.b: spec.tier platform is defined by no Tier in these files (until one exists it is enforced in a tier sorted last, which denies what its policies do not decide)",
+    ].join("\n"),
+  );
+  const json = await inproc("policy", "validate", "--json", join(dir, "tiers.yaml"));
+  t.match(JSON.parse(json.stdout), { valid: true, tiers: ["security"], notes: [/platform\.b/] });
 });
 
 t.test("validate: a missing file is a one-line user error", async (t) => {

@@ -9,11 +9,10 @@ import t, { type Test } from "tap";
 import { parse } from "yaml";
 import { formatProblem } from "../../core/errors.js";
 import { hostIfName } from "../../core/ifname.js";
-import { calculate } from "../../policy/calc.js";
-import { compile } from "../../policy/compile.js";
 import { IREvaluator } from "../../policy/evaluate.js";
 import type { Family } from "../../policy/ir.js";
 import { loadStateText } from "../../policy/state.js";
+import { irBothWays } from "./harness/both.js";
 import { validateNetworkSet, validatePolicy } from "../../policy/validate.js";
 
 const STATE = `
@@ -68,12 +67,7 @@ const ALL_SOURCES = [NS1_DB, NS2_DB, CORP, FEEDS, POD_N2, ELSEWHERE];
 
 /** The sources (of ALL_SOURCES) that may open a TCP connection to n1/web on port 80. */
 function allowed(t: Test, policies: string, sources = ALL_SOURCES, family: Family = 4): string[] {
-  const loaded = loadStateText(`${STATE}\n---\n${policies}`);
-  t.same(loaded.problems, [], "the state loads");
-  const input = { state: loaded.state, policies: loaded.policies, node: "A" };
-  const ir = compile(input);
-  t.same(calculate(input), ir, "the agent's calculation gives the reference compiler's IR");
-  const ev = new IREvaluator(ir);
+  const ev = new IREvaluator(irBothWays(t, `${STATE}\n---\n${policies}`));
   const dst = family === 4 ? "10.0.0.5" : "fd00::5";
   return sources.filter(
     (src) =>

@@ -7,11 +7,11 @@
 import t, { type Test } from "tap";
 import { formatProblem } from "../../core/errors.js";
 import { hostIfName } from "../../core/ifname.js";
-import { PolicyCalc, calculate } from "../../policy/calc.js";
-import { compile } from "../../policy/compile.js";
+import { PolicyCalc } from "../../policy/calc.js";
 import { IREvaluator } from "../../policy/evaluate.js";
 import type { Family, PolicyIR } from "../../policy/ir.js";
 import { loadStateText, parseObject } from "../../policy/state.js";
+import { irBothWays } from "./harness/both.js";
 
 const STATE = `
 apiVersion: v1
@@ -77,14 +77,7 @@ spec:
   types: [Egress]
   egress: [${rule}]`;
 
-function build(t: Test, extra: string): PolicyIR {
-  const loaded = loadStateText(`${STATE}\n---\n${extra}`);
-  t.same(loaded.problems.map(formatProblem), [], "the state loads");
-  const input = { state: loaded.state, policies: loaded.policies, node: "A" };
-  const ir = compile(input);
-  t.same(calculate(input), ir, "the agent's calculation gives the reference compiler's IR");
-  return ir;
-}
+const build = (t: Test, extra: string): PolicyIR => irBothWays(t, `${STATE}\n---\n${extra}`);
 
 const out = (ir: PolicyIR, dst: string, port: number, proto: 6 | 17, family: Family = 4): string =>
   new IREvaluator(ir).evaluate(hostIfName("n1", "web"), null, {

@@ -238,11 +238,8 @@ t.test("extended policies: Calico YAML accepted unchanged; field errors", async 
       "  types: [Egress]\n  ingress: [{action: Allow}]",
       "spec.ingress: ingress rules given but types excludes Ingress",
     ],
-    [
-      "NetworkPolicy",
-      "  tier: security",
-      "spec.tier: only the default tier is supported (tortie orders extended policies by spec.order)",
-    ],
+    ["NetworkPolicy", "  tier: Security", "spec.tier: must be a lowercase RFC 1123 label"],
+    ["NetworkPolicy", "  tier: sec.urity", "spec.tier: must be a lowercase RFC 1123 label"],
   ];
   for (const [kind, spec, want] of cases)
     t.same(problems(ext(kind, spec)), [`${kind} prod/p: ${want}`], want);
@@ -280,7 +277,7 @@ t.test("the state loader keeps good objects when others are bad", async (t) => {
   t.same(r.problems.map(formatProblem), [
     'Pod default/b: status.podIP: invalid IP address "10.0.0.300"',
     "NetworkPolicy prod/web: spec.ingress[0].ports[0].endPort: must be >= port",
-    "s.yaml document 6: kind: unsupported apiVersion/kind apps/v1/Deployment (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet or an EndpointSlice)",
+    "s.yaml document 6: kind: unsupported apiVersion/kind apps/v1/Deployment (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet, a Tier or an EndpointSlice)",
   ]);
   t.same(
     r.policies.map((p) => p.ref.name),

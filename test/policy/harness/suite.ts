@@ -45,6 +45,26 @@ const unionOnXa = [
 ];
 const isolatedX: Allowed = (_f, to) => to.namespace !== "x";
 
+/** nft only: the table the engine's diffs built on node1 equals a full transaction of the same IR. */
+const diffsEqualFull =
+  (scratchName: string, message: string) =>
+  async (t: Test, e: Enforcer): Promise<void> => {
+    if (e.backend !== "nft") return;
+    const ir = e.lastIR("node1");
+    if (!ir) {
+      t.fail("no IR");
+      return;
+    }
+    const scratch = await e.lab.kit.netns(scratchName);
+    await applyNft((c, a, o) => scratch.exec(c, a, o ?? {}), renderFull(ir));
+    const list = ["-j", "list", "table", "inet", "tortie"];
+    t.same(
+      canonicalTable(await e.lab.node("node1").netns.exec("nft", list)),
+      canonicalTable(await scratch.exec("nft", list)),
+      message,
+    );
+  };
+
 const STEPS: readonly Step[] = [
   { name: "no policy: every pair talks on every port", policies: [], allowed: () => true },
   {
@@ -260,23 +280,101 @@ const STEPS: readonly Step[] = [
       denyAllX,
     ],
     allowed: (f, to) => f.namespace !== "z" && to.namespace !== "x",
-    inspect: async (t, e) => {
-      if (e.backend !== "nft") return;
-      // The table diffs built must equal a full transaction of the same IR loaded afresh.
-      const ir = e.lastIR("node1");
-      if (!ir) {
-        t.fail("no IR");
-        return;
-      }
-      const scratch = await e.lab.kit.netns("scratch");
-      await applyNft((c, a, o) => scratch.exec(c, a, o ?? {}), renderFull(ir));
-      const list = ["-j", "list", "table", "inet", "tortie"];
-      t.same(
-        canonicalTable(await e.lab.node("node1").netns.exec("nft", list)),
-        canonicalTable(await scratch.exec("nft", list)),
-        "after many diffs node1 holds what a full transaction gives",
-      );
+    inspect: diffsEqualFull("scratch", "after many diffs node1 holds what a full transaction gives"),
+  },
+  {
+    name: "Calico tiers: security denies z, platform decides y/c alone, team passes, baseline after the default tier",
+    policies: [
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "Tier",
+        metadata: { name: "security" },
+        spec: { order: 100 },
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "Tier",
+        metadata: { name: "platform" },
+        spec: { order: 200 },
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "Tier",
+        metadata: { name: "team" },
+        spec: { order: 300, defaultAction: "Pass" },
+      },
+      { apiVersion: "tortie.io/v1", kind: "Tier", metadata: { name: "baseline" }, spec: { order: 2000000 } },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "GlobalNetworkPolicy",
+        metadata: { name: "security.guard" },
+        spec: {
+          tier: "security",
+          selector: "all()",
+          types: ["Ingress"],
+          ingress: [{ action: "Deny", source: { namespaceSelector: "ns == 'z'" } }, { action: "Pass" }],
+        },
+      },
+      {
+        // No Pass: what its one rule does not allow ends at the tier's default action, Deny.
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkPolicy",
+        metadata: { namespace: "y", name: "platform.c-from-x" },
+        spec: {
+          tier: "platform",
+          selector: "pod == 'c'",
+          types: ["Ingress"],
+          ingress: [
+            {
+              action: "Allow",
+              protocol: "TCP",
+              source: { namespaceSelector: "ns == 'x'" },
+              destination: { ports: [80] },
+            },
+          ],
+        },
+      },
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkPolicy",
+        metadata: { namespace: "z", name: "team.b-no-81" },
+        spec: {
+          tier: "team",
+          selector: "pod == 'b'",
+          types: ["Ingress"],
+          ingress: [
+            { action: "Deny", protocol: "TCP", destination: { ports: [81] } },
+            { action: "Deny", protocol: "UDP", destination: { ports: [81] } },
+          ],
+        },
+      },
+      denyAllX,
+      xaFromNsY,
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "GlobalNetworkPolicy",
+        metadata: { name: "baseline.tcp-only" },
+        spec: {
+          tier: "baseline",
+          selector: "all()",
+          types: ["Ingress"],
+          ingress: [{ action: "Deny", protocol: "UDP" }, { action: "Allow" }],
+        },
+      },
+    ],
+    // Written from Calico's tier reference: tiers by order, the first Allow/Deny decides, a tier
+    // that applies and does not decide denies unless its defaultAction is Pass.
+    allowed: (f, to, port) => {
+      if (f.namespace === "z") return false; // security
+      if (to.key === "y/c") return f.namespace === "x" && port === "80/TCP"; // platform
+      if (to.key === "z/b" && port.startsWith("81/")) return false; // team; else it passes
+      if (to.namespace === "x") return to.key === "x/a" && f.namespace === "y"; // default tier
+      return port.endsWith("/TCP"); // baseline
     },
+    inspect: diffsEqualFull(
+      "scratch-tiers",
+      "the tiers' chains, built by diffs, equal a full transaction of the same IR",
+    ),
   },
   {
     name: "Calico network sets: a GlobalNetworkSet denied everywhere, a NetworkSet allowed in its namespace",

@@ -1,0 +1,19 @@
+import type { Test } from "tap";
+import { formatProblem } from "../../../core/errors.js";
+import { calculate } from "../../../policy/calc.js";
+import { compile } from "../../../policy/compile.js";
+import type { PolicyIR } from "../../../policy/ir.js";
+import { loadStateText } from "../../../policy/state.js";
+
+/**
+ * The IR of a state file's text for `node`, by the reference compiler, checked equal to what the
+ * agent's incremental calculation makes of the same objects.
+ */
+export function irBothWays(t: Test, text: string, node: string | null = "A"): PolicyIR {
+  const loaded = loadStateText(text);
+  t.same(loaded.problems.map(formatProblem), [], "the state loads");
+  const input = { state: loaded.state, policies: loaded.policies, node };
+  const ir = compile(input);
+  t.same(calculate(input), ir, "the agent's calculation gives the reference compiler's IR");
+  return ir;
+}
