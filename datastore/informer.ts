@@ -1,7 +1,7 @@
 import { errorMessage } from "../core/errors.js";
 import { log } from "../core/log.js";
-import { ExpiredError } from "./errors.js";
-import type { KindName } from "./kinds.js";
+import { ExpiredError, NotFoundError } from "./errors.js";
+import { KINDS, type KindName } from "./kinds.js";
 import type { Datastore, ObjectOf, WatchEventType } from "./types.js";
 
 export interface InformerEvent<T> {
@@ -83,17 +83,55 @@ export class Informer<K extends KindName> {
     return this;
   }
 
+  private wake: (() => void) | undefined;
+
+  /** A pause that stop() cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   /** Stops watching; resolves once the loop has ended. The cache stays. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     this.current?.close();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.resyncTimer = undefined;
     await this.running;
   }
 
+  /**
+   * Whether the server does not serve this (optional) kind at all. Then there are none of its
+   * objects: the cache empties, the informer counts as synced, and the list is asked for again later
+   * (the CRD may be installed at any time).
+   */
+  notServed = false;
+
   private async relist(): Promise<void> {
-    const { items, resourceVersion } = await this.ds.list(this.kind, { namespace: this.opts.namespace });
+    let listed;
+    try {
+      listed = await this.ds.list(this.kind, { namespace: this.opts.namespace });
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || KINDS[this.kind].optional !== true) throw err;
+      if (!this.notServed)
+        log().info({ kind: this.kind, err: err.message }, "kind not served; none of it until it is");
+      this.notServed = true;
+      for (const [k, old] of [...this.cache]) {
+        this.cache.delete(k);
+        this.handler({ type: "DELETED", object: old, relisted: true });
+      }
+      this.resourceVersion = undefined;
+      this.syncedResolve();
+      throw err;
+    }
+    this.notServed = false;
+    const { items, resourceVersion } = listed;
     const seen = new Set<string>();
     for (const obj of items) {
       const k = cacheKey(obj);
@@ -147,6 +185,12 @@ export class Informer<K extends KindName> {
           backoff = Math.min(backoff * 2, 30_000);
         } else backoff = this.opts.backoffMs ?? 100;
       } catch (err) {
+        if (this.notServed && err instanceof NotFoundError) {
+          // Asked again after a pause; quietly, since a cluster without the CRD is normal.
+          await this.pause(backoff);
+          backoff = Math.min(backoff * 2, 30_000);
+          continue;
+        }
         if (err instanceof ExpiredError) {
           log().info({ kind: this.kind, err: err.message }, "watch expired; relisting");
           this.resourceVersion = undefined;

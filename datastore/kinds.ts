@@ -15,6 +15,11 @@ export interface KindInfo {
   readonly namespaced: boolean;
   /** Written by tortie itself (IPAM records, node status) rather than by the user. */
   readonly internal?: boolean;
+  /**
+   * Another project's custom resource, which a cluster may not have installed: an API server that
+   * does not serve it holds none (the informer keeps asking) instead of failing the sync.
+   */
+  readonly optional?: boolean;
 }
 
 export const TORTIE_GROUP = "tortie.io";
@@ -22,6 +27,17 @@ export const TORTIE_API_VERSION = "tortie.io/v1";
 
 function k8s(group: string, kind: string, plural: string, namespaced: boolean): KindInfo {
   return { group, version: "v1", kind, plural, namespaced };
+}
+/** A kind of the Kubernetes network policy API (sig-network's CRDs, installed separately). */
+function policyApi(kind: string, plural: string): KindInfo {
+  return {
+    group: "policy.networking.k8s.io",
+    version: "v1alpha1",
+    kind,
+    plural,
+    namespaced: false,
+    optional: true,
+  };
 }
 function ours(kind: string, plural: string, namespaced: boolean, internal = false): KindInfo {
   return { group: TORTIE_GROUP, version: "v1", kind, plural, namespaced, internal };
@@ -36,6 +52,8 @@ export const KINDS = {
   EndpointSlice: k8s("discovery.k8s.io", "EndpointSlice", "endpointslices", true),
   Secret: k8s("", "Secret", "secrets", true),
   KubernetesNetworkPolicy: k8s("networking.k8s.io", "NetworkPolicy", "networkpolicies", true),
+  AdminNetworkPolicy: policyApi("AdminNetworkPolicy", "adminnetworkpolicies"),
+  BaselineAdminNetworkPolicy: policyApi("BaselineAdminNetworkPolicy", "baselineadminnetworkpolicies"),
   IPPool: ours("IPPool", "ippools", false),
   IPReservation: ours("IPReservation", "ipreservations", false),
   BGPConfiguration: ours("BGPConfiguration", "bgpconfigurations", false),

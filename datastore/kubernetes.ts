@@ -80,9 +80,12 @@ export class KubernetesBackend implements Backend {
     };
   }
 
-  /** The CustomObjectsApi coordinates of a tortie.io kind, or undefined for Kubernetes' own kinds. */
+  /**
+   * The CustomObjectsApi coordinates of a custom resource (tortie.io's, or another project's that may
+   * not be installed), or undefined for Kubernetes' own kinds.
+   */
   private customRef(info: KindInfo, namespace: string | undefined) {
-    if (info.group !== TORTIE_GROUP) return undefined;
+    if (info.group !== TORTIE_GROUP && info.optional !== true) return undefined;
     return {
       group: info.group,
       version: info.version,
@@ -120,11 +123,19 @@ export class KubernetesBackend implements Backend {
     const info = KINDS[kind];
     const c = this.customRef(info, namespace);
     type Listed = { items: KubernetesObject[]; metadata?: { resourceVersion?: string } };
-    const l: Listed = !c
-      ? await this.api.list(apiVersionOf(info), info.kind, info.namespaced ? namespace : undefined)
-      : c.namespace !== undefined
-        ? ((await this.custom.listNamespacedCustomObject({ ...c, namespace: c.namespace })) as Listed)
-        : ((await this.custom.listClusterCustomObject(c)) as Listed);
+    let l: Listed;
+    try {
+      l = !c
+        ? await this.api.list(apiVersionOf(info), info.kind, info.namespaced ? namespace : undefined)
+        : c.namespace !== undefined
+          ? ((await this.custom.listNamespacedCustomObject({ ...c, namespace: c.namespace })) as Listed)
+          : ((await this.custom.listClusterCustomObject(c)) as Listed);
+    } catch (err) {
+      // An optional kind's CRD not installed: the server does not serve the resource at all.
+      if (info.optional && statusOf(err)?.code === 404)
+        throw new NotFoundError(`${apiVersionOf(info)} ${info.plural} (not served: CRD not installed?)`);
+      throw err;
+    }
     return {
       items: l.items.map((o) => this.complete(kind, o)),
       resourceVersion: l.metadata?.resourceVersion ?? "",

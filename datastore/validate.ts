@@ -148,6 +148,8 @@ const SEMANTIC: Partial<Record<KindName, Check>> = { IPPool: ipPoolCheck };
 
 export type PolicyKind =
   | "KubernetesNetworkPolicy"
+  | "AdminNetworkPolicy"
+  | "BaselineAdminNetworkPolicy"
   | "NetworkPolicy"
   | "GlobalNetworkPolicy"
   | "NetworkSet"
@@ -156,6 +158,8 @@ export type PolicyKind =
   | "EndpointSlice";
 export const POLICY_KINDS: readonly PolicyKind[] = [
   "KubernetesNetworkPolicy",
+  "AdminNetworkPolicy",
+  "BaselineAdminNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
   "NetworkSet",

@@ -99,6 +99,8 @@ const POLICY_KINDS: ReadonlySet<WatchedKind> = new Set([
   "Namespace",
   "ServiceAccount",
   "KubernetesNetworkPolicy",
+  "AdminNetworkPolicy",
+  "BaselineAdminNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
   "NetworkSet",

@@ -56,6 +56,7 @@ import { PREAMBLE, networkSetRef } from "./ir.js";
 import { deepEqual } from "./equal.js";
 import { LabelIndex } from "./labelindex.js";
 import type { PodPeer, Policy } from "./model.js";
+import { calicoSelectors } from "./model.js";
 import { type Labels, matches } from "./selector.js";
 import { type Interval, normalise, toPrefixes, union } from "./cidr.js";
 
@@ -724,7 +725,7 @@ export class PolicyCalc {
   // ---- local endpoints ------------------------------------------------------------------------
 
   private selects(p: Policy, pod: PodState): boolean {
-    return this.matcher.pod(p.applies, pod, p.tier === "extended");
+    return this.matcher.pod(p.applies, pod, calicoSelectors(p));
   }
 
   private bucketOf(p: Policy): string {

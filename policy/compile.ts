@@ -12,6 +12,7 @@ import {
   type CompileFn,
   type CompileInput,
   type Direction,
+  BUILTIN_TIERS,
   DEFAULT_TIER,
   DEFAULT_TIER_ORDER,
   type EndpointChain,
@@ -44,7 +45,7 @@ import type {
   PortSpec,
   ServiceMatch,
 } from "./model.js";
-import { refText } from "./model.js";
+import { calicoSelectors, refText } from "./model.js";
 import { type Labels, type Selector, matches, printSelector } from "./selector.js";
 import { ipBlockIntervals } from "./validate.js";
 
@@ -96,13 +97,13 @@ const DEFAULT_TIER_STATE: TierState = {
 };
 
 /**
- * A tier as evaluation sees it. The default tier's place is fixed; a tier a policy names before its
- * Tier object exists (or after it went) sorts last and denies at its end, so a policy is never
+ * A tier as evaluation sees it. The built-in tiers' places are fixed; a tier a policy names before
+ * its Tier object exists (or after it went) sorts last and denies at its end, so a policy is never
  * weakened by a missing object.
  */
 export function tierOf(tiers: TierTable, name: string | undefined): TierState {
   if (name === undefined || name === DEFAULT_TIER) return DEFAULT_TIER_STATE;
-  return tiers.get(name) ?? { name, order: null, defaultAction: "deny" };
+  return BUILTIN_TIERS.get(name) ?? tiers.get(name) ?? { name, order: null, defaultAction: "deny" };
 }
 
 /** Calico's tier order: by order (absent last), then by name. */
@@ -596,7 +597,7 @@ export class ChainCompiler {
 
   /** One source rule → its IR rules (per family; numeric and named destination ports split). */
   compileRule(policy: Policy, dir: Direction, r: PolicyRule, chain: string, partStart: number): IRRule[] {
-    const calico = policy.tier === "extended";
+    const calico = calicoSelectors(policy);
     if (r.protocol !== undefined && r.notProtocol !== undefined && r.protocol === r.notProtocol) return [];
     const families: Array<Family | null> = ChainCompiler.familySpecific(r)
       ? ([4, 6] as const).filter((f) => r.ipVersion === undefined || r.ipVersion === f)
@@ -700,7 +701,7 @@ class Compiler {
   }
 
   selects(policy: Policy, pod: PodState): boolean {
-    return this.matcher.pod(policy.applies, pod, policy.tier === "extended");
+    return this.matcher.pod(policy.applies, pod, calicoSelectors(policy));
   }
 
   /** Pods a set could hold: the namespace index keeps a same-namespace peer from scanning every pod. */

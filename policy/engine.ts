@@ -35,7 +35,13 @@ export interface PolicyEngineOptions {
   readonly nftEncoder?: NftEncoder;
 }
 
-const POLICY_KINDS = new Set(["NetworkPolicy", "GlobalNetworkPolicy"]);
+const POLICY_KINDS = new Set([
+  "NetworkPolicy",
+  "GlobalNetworkPolicy",
+  "AdminNetworkPolicy",
+  "BaselineAdminNetworkPolicy",
+]);
+const NAMESPACED_POLICY_KINDS = new Set(["NetworkPolicy"]);
 
 export class PolicyEngine {
   private readonly calc: PolicyCalc;
@@ -84,7 +90,11 @@ export class PolicyEngine {
    */
   remove(kind: string, namespace: string | undefined, name: string): void {
     if (POLICY_KINDS.has(kind)) {
-      const k = removeKey(kind, kind === "GlobalNetworkPolicy" ? undefined : (namespace ?? "default"), name);
+      const k = removeKey(
+        kind,
+        NAMESPACED_POLICY_KINDS.has(kind) ? (namespace ?? "default") : undefined,
+        name,
+      );
       for (const key of this.policyKeys.get(k) ?? []) this.calc.removePolicy(key);
       this.policyKeys.delete(k);
     } else if (kind === "Pod") this.calc.removePod(namespace ?? "default", name);

@@ -383,6 +383,20 @@ export interface NamespaceState {
 export const DEFAULT_TIER = "default";
 /** Calico's fixed order of the default tier: tiers with a smaller order are evaluated before it. */
 export const DEFAULT_TIER_ORDER = 1_000_000;
+/** Where Kubernetes AdminNetworkPolicies are evaluated (Calico's name and fixed place for it). */
+export const ADMIN_TIER = "kube-admin";
+/** Where the BaselineAdminNetworkPolicy is evaluated: after NetworkPolicies. */
+export const BASELINE_TIER = "kube-baseline";
+
+/**
+ * Tiers that exist without a Tier object, with their fixed order and action (a Tier object of the
+ * same name must say the same). AdminNetworkPolicies that no rule decides, and the baseline, pass.
+ */
+export const BUILTIN_TIERS: ReadonlyMap<string, TierState> = new Map([
+  [DEFAULT_TIER, { name: DEFAULT_TIER, order: DEFAULT_TIER_ORDER, defaultAction: "deny" }],
+  [ADMIN_TIER, { name: ADMIN_TIER, order: 1_000, defaultAction: "pass" }],
+  [BASELINE_TIER, { name: BASELINE_TIER, order: 10_000_000, defaultAction: "pass" }],
+]);
 
 /**
  * A Calico Tier (`projectcalico.org/v3` or `tortie.io/v1`): an ordered group of extended policies.

@@ -8,12 +8,18 @@ import type { ProtoNumber } from "./ir.js";
 
 /** Identifies a policy object as the user wrote it (for errors, explain and rule ids). */
 export interface PolicyRef {
-  /** `networking.k8s.io/v1`, `tortie.io/v1` or `projectcalico.org/v3`. */
+  /** `networking.k8s.io/v1`, `tortie.io/v1`, `projectcalico.org/v3` or `policy.networking.k8s.io/v1alpha1`. */
   readonly apiVersion: string;
-  readonly kind: "NetworkPolicy" | "GlobalNetworkPolicy";
-  /** null for GlobalNetworkPolicy. */
+  readonly kind:
+    "NetworkPolicy" | "GlobalNetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy";
+  /** null for the cluster-wide kinds. */
   readonly namespace: string | null;
   readonly name: string;
+}
+
+/** Whether the policy's selectors see Calico's pseudo-labels and network sets. */
+export function calicoSelectors(p: Policy): boolean {
+  return p.tier === "extended" && p.kubernetesSelectors !== true;
 }
 
 /** `NetworkPolicy default/web`, `GlobalNetworkPolicy deny-all` — the object name in messages. */
@@ -109,6 +115,11 @@ export interface Policy {
   readonly order: number | null;
   /** The Calico tier of an extended policy (`spec.tier`); absent: the default tier. */
   readonly tierName?: string;
+  /**
+   * Selectors are Kubernetes label selectors over pods and namespaces only (AdminNetworkPolicy):
+   * no Calico pseudo-labels, no network sets, although the policy is evaluated in a tier.
+   */
+  readonly kubernetesSelectors?: true;
   /** Endpoints the policy applies to. */
   readonly applies: PodPeer;
   /** Directions this policy applies to (policyTypes / types, defaulted). */

@@ -180,14 +180,101 @@ function extendedSchema(kind: "NetworkPolicy" | "GlobalNetworkPolicy") {
   } as const;
 }
 
+// --- policy.networking.k8s.io/v1alpha1: AdminNetworkPolicy, BaselineAdminNetworkPolicy ---------------
+
+/** Exactly one of the given properties (the API's MinProperties=1 / MaxProperties=1 unions). */
+const oneOf = (properties: Record<string, object>) =>
+  ({ type: "object", additionalProperties: false, minProperties: 1, maxProperties: 1, properties }) as const;
+
+const namespacedPod = {
+  type: "object",
+  additionalProperties: false,
+  required: ["namespaceSelector", "podSelector"],
+  properties: { namespaceSelector: labelSelector, podSelector: labelSelector },
+} as const;
+
+const anpProtocol = { enum: ["TCP", "UDP", "SCTP"] } as const;
+const anpPortNumber = { type: "integer", minimum: 1, maximum: 65535 } as const;
+const anpPort = oneOf({
+  portNumber: {
+    type: "object",
+    additionalProperties: false,
+    required: ["port"],
+    properties: { protocol: anpProtocol, port: anpPortNumber },
+  },
+  namedPort: str,
+  portRange: {
+    type: "object",
+    additionalProperties: false,
+    required: ["start", "end"],
+    properties: { protocol: anpProtocol, start: anpPortNumber, end: anpPortNumber },
+  },
+});
+
+const anpPeer = (egress: boolean) =>
+  oneOf({
+    namespaces: labelSelector,
+    pods: namespacedPod,
+    ...(egress
+      ? { networks: { type: "array", minItems: 1, maxItems: 25, items: str }, nodes: labelSelector }
+      : {}),
+  });
+
+const anpRule = (peerField: "from" | "to", actions: readonly string[]) =>
+  ({
+    type: "object",
+    additionalProperties: false,
+    required: ["action", peerField],
+    properties: {
+      name: { type: "string", maxLength: 100 },
+      action: { enum: actions },
+      [peerField]: { type: "array", minItems: 1, maxItems: 100, items: anpPeer(peerField === "to") },
+      ports: { type: "array", minItems: 1, maxItems: 100, items: anpPort },
+    },
+  }) as const;
+
+function adminSchema(kind: "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy") {
+  const actions = kind === "AdminNetworkPolicy" ? ["Allow", "Deny", "Pass"] : ["Allow", "Deny"];
+  return {
+    type: "object",
+    required: ["apiVersion", "kind", "metadata", "spec"],
+    additionalProperties: false,
+    properties: {
+      apiVersion: { const: "policy.networking.k8s.io/v1alpha1" },
+      kind: { const: kind },
+      metadata,
+      spec: {
+        type: "object",
+        additionalProperties: false,
+        required: kind === "AdminNetworkPolicy" ? ["priority", "subject"] : ["subject"],
+        properties: {
+          ...(kind === "AdminNetworkPolicy"
+            ? { priority: { type: "integer", minimum: 0, maximum: 1000 } }
+            : {}),
+          subject: oneOf({ namespaces: labelSelector, pods: namespacedPod }),
+          ingress: { type: "array", maxItems: 100, items: anpRule("from", actions) },
+          egress: { type: "array", maxItems: 100, items: anpRule("to", actions) },
+        },
+      },
+      status: { type: "object" },
+    },
+  } as const;
+}
+
 const ajv = new Ajv({ allErrors: true, strict: false });
 
-export const validators: Readonly<Record<"k8s" | "NetworkPolicy" | "GlobalNetworkPolicy", ValidateFunction>> =
-  {
-    k8s: ajv.compile(k8sNetworkPolicySchema),
-    NetworkPolicy: ajv.compile(extendedSchema("NetworkPolicy")),
-    GlobalNetworkPolicy: ajv.compile(extendedSchema("GlobalNetworkPolicy")),
-  };
+export const validators: Readonly<
+  Record<
+    "k8s" | "NetworkPolicy" | "GlobalNetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy",
+    ValidateFunction
+  >
+> = {
+  k8s: ajv.compile(k8sNetworkPolicySchema),
+  NetworkPolicy: ajv.compile(extendedSchema("NetworkPolicy")),
+  GlobalNetworkPolicy: ajv.compile(extendedSchema("GlobalNetworkPolicy")),
+  AdminNetworkPolicy: ajv.compile(adminSchema("AdminNetworkPolicy")),
+  BaselineAdminNetworkPolicy: ajv.compile(adminSchema("BaselineAdminNetworkPolicy")),
+};
 
 /** `/spec/ingress/0/ports/1` → `spec.ingress[0].ports[1]`. */
 export function pointerToPath(pointer: string): string {
@@ -219,6 +306,8 @@ export function ajvProblems(errors: readonly ErrorObject[]): Array<{ path: strin
     } else if (e.keyword === "enum") {
       const allowed = params["allowedValues"] as unknown[];
       message = `must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+    } else if (e.keyword === "minProperties" || e.keyword === "maxProperties") {
+      message = "must set exactly one of its fields";
     } else if (e.keyword === "const") {
       message = `must be ${JSON.stringify(params["allowedValue"])}`;
     }

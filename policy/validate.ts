@@ -6,8 +6,10 @@
  */
 import type { FieldProblem } from "../core/errors.js";
 import {
+  ADMIN_TIER,
+  BASELINE_TIER,
+  BUILTIN_TIERS,
   DEFAULT_TIER,
-  DEFAULT_TIER_ORDER,
   type NetworkSetState,
   PROTO,
   type ProtoNumber,
@@ -45,6 +47,7 @@ export const CALICO_API = "projectcalico.org/v3";
 /** Whether a document is a policy object this module handles (by apiVersion and kind). */
 export function isPolicyKind(apiVersion: unknown, kind: unknown): boolean {
   if (apiVersion === K8S_API) return kind === "NetworkPolicy";
+  if (apiVersion === ADMIN_API) return kind === "AdminNetworkPolicy" || kind === "BaselineAdminNetworkPolicy";
   if (apiVersion === TORTIE_API || apiVersion === CALICO_API)
     return kind === "NetworkPolicy" || kind === "GlobalNetworkPolicy";
   return false;
@@ -671,7 +674,158 @@ function validateExtended(obj: ExtPolicy, p: Problems): Policy {
   };
 }
 
+// --- policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy / BaselineAdminNetworkPolicy ----------------
+
+export const ADMIN_API = "policy.networking.k8s.io/v1alpha1";
+
+interface NamespacedPodSpec {
+  namespaceSelector: LabelSelectorSpec;
+  podSelector: LabelSelectorSpec;
+}
+interface AdminPeer {
+  namespaces?: LabelSelectorSpec;
+  pods?: NamespacedPodSpec;
+  networks?: string[];
+  nodes?: LabelSelectorSpec;
+}
+interface AdminPort {
+  portNumber?: { protocol?: "TCP" | "UDP" | "SCTP"; port: number };
+  namedPort?: string;
+  portRange?: { protocol?: "TCP" | "UDP" | "SCTP"; start: number; end: number };
+}
+interface AdminRule {
+  action: "Allow" | "Deny" | "Pass";
+  from?: AdminPeer[];
+  to?: AdminPeer[];
+  ports?: AdminPort[];
+}
+interface AdminPolicy {
+  kind: "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy";
+  metadata: { name: string };
+  spec: {
+    priority?: number;
+    subject: { namespaces?: LabelSelectorSpec; pods?: NamespacedPodSpec };
+    ingress?: AdminRule[];
+    egress?: AdminRule[];
+  };
+}
+
+/** `namespaces` or `pods` of a subject or peer: pods of the selected namespaces (and labels). */
+function adminPods(
+  x: { namespaces?: LabelSelectorSpec; pods?: NamespacedPodSpec },
+  path: string,
+  p: Problems,
+): PodPeer {
+  if (x.pods)
+    return {
+      kind: "pods",
+      namespaces: {
+        kind: "selector",
+        selector: checkLabelSelector(x.pods.namespaceSelector, `${path}.pods.namespaceSelector`, p),
+      },
+      pods: checkLabelSelector(x.pods.podSelector, `${path}.pods.podSelector`, p),
+    };
+  return {
+    kind: "pods",
+    namespaces: {
+      kind: "selector",
+      selector: checkLabelSelector(x.namespaces ?? {}, `${path}.namespaces`, p),
+    },
+    pods: ALL,
+  };
+}
+
+const ADMIN_PROTOCOLS = [PROTO.tcp, PROTO.udp, PROTO.sctp] as const;
+
+function adminRules(rules: AdminRule[], dir: "ingress" | "egress", p: Problems): PolicyRule[] {
+  const out: PolicyRule[] = [];
+  rules.forEach((rule, index) => {
+    const rp = `spec.${dir}[${index}]`;
+    const field = dir === "ingress" ? "from" : "to";
+    const peers: Peer[] = [];
+    (rule[field] ?? []).forEach((peer, i) => {
+      const pp = `${rp}.${field}[${i}]`;
+      if (peer.nodes)
+        return p.add(`${pp}.nodes`, "node peers are not supported (tortie does not filter host traffic)");
+      if (peer.networks) {
+        peer.networks.forEach((n, j) => {
+          const c = checkCidr(n, `${pp}.networks[${j}]`, p);
+          if (c !== null) peers.push({ kind: "ipBlock", cidr: c, except: [] });
+        });
+        return;
+      }
+      peers.push(adminPods(peer, pp, p));
+    });
+    // Ports by protocol, as for Kubernetes policies. A named port is the container port of that
+    // name whatever its protocol: one entry per protocol, each matching only ports of its own.
+    const groups = new Map<ProtoNumber, PortSpec[]>();
+    const add = (proto: ProtoNumber, spec: PortSpec): void => {
+      groups.set(proto, [...(groups.get(proto) ?? []), spec]);
+    };
+    (rule.ports ?? []).forEach((port, j) => {
+      const pp = `${rp}.ports[${j}]`;
+      if (port.portNumber)
+        add(k8sProto(port.portNumber.protocol), { kind: "number", port: port.portNumber.port });
+      else if (port.portRange) {
+        const r = port.portRange;
+        if (r.end <= r.start) p.add(`${pp}.portRange.end`, "must be greater than start");
+        add(k8sProto(r.protocol), { kind: "number", port: r.start, endPort: r.end });
+      } else if (port.namedPort !== undefined) {
+        const np = portNameProblem(port.namedPort);
+        if (np) p.add(`${pp}.namedPort`, np);
+        for (const proto of ADMIN_PROTOCOLS) add(proto, { kind: "named", name: port.namedPort });
+      }
+    });
+    const action = ACTIONS[rule.action];
+    const side: EntityMatch = { peers };
+    const protocols: Array<ProtoNumber | undefined> = groups.size ? [...groups.keys()] : [undefined];
+    for (const protocol of protocols) {
+      const ports: EntityMatch = protocol === undefined ? {} : { ports: groups.get(protocol) ?? [] };
+      out.push({
+        index,
+        action,
+        ...(protocol !== undefined ? { protocol } : {}),
+        source: dir === "ingress" ? side : {},
+        destination: dir === "ingress" ? ports : { ...side, ...ports },
+      });
+    }
+  });
+  return out;
+}
+
+/**
+ * AdminNetworkPolicy (cluster-wide, `priority` 0–1000, lower first) and the BaselineAdminNetworkPolicy
+ * (the one named `default`), as policies of the built-in tiers `kube-admin` (before the default tier;
+ * what no rule decides passes on) and `kube-baseline` (after it), where Calico puts them. A direction
+ * without rules leaves that direction alone.
+ */
+function validateAdmin(obj: AdminPolicy, p: Problems): Policy {
+  const spec = obj.spec;
+  const admin = obj.kind === "AdminNetworkPolicy";
+  if (!admin && obj.metadata.name !== "default")
+    p.add("metadata.name", 'must be "default": there is one BaselineAdminNetworkPolicy per cluster');
+  const ingress = spec.ingress?.length ? adminRules(spec.ingress, "ingress", p) : null;
+  const egress = spec.egress?.length ? adminRules(spec.egress, "egress", p) : null;
+  return {
+    ref: { apiVersion: ADMIN_API, kind: obj.kind, namespace: null, name: obj.metadata.name },
+    tier: "extended",
+    order: admin ? (spec.priority ?? 0) : null,
+    tierName: admin ? ADMIN_TIER : BASELINE_TIER,
+    kubernetesSelectors: true,
+    applies: adminPods(spec.subject, "spec.subject", p),
+    ingress,
+    egress,
+  };
+}
+
 // --- entry point ------------------------------------------------------------------------------------
+
+const CLUSTER_KINDS: ReadonlySet<string> = new Set([
+  "GlobalNetworkPolicy",
+  "GlobalNetworkSet",
+  "AdminNetworkPolicy",
+  "BaselineAdminNetworkPolicy",
+]);
 
 function objectName(obj: unknown): string {
   const o = (typeof obj === "object" && obj !== null ? obj : {}) as Record<string, unknown>;
@@ -681,7 +835,7 @@ function objectName(obj: unknown): string {
     unknown
   >;
   const name = typeof md["name"] === "string" ? md["name"] : "(unnamed)";
-  if (kind === "GlobalNetworkPolicy" || kind === "GlobalNetworkSet") return `${kind} ${name}`;
+  if (CLUSTER_KINDS.has(kind)) return `${kind} ${name}`;
   const ns = typeof md["namespace"] === "string" ? md["namespace"] : "default";
   return `${kind} ${ns}/${name}`;
 }
@@ -698,11 +852,8 @@ export function validatePolicy(obj: unknown): PolicyResult {
     return { ok: false, problems: p.list };
   }
   const k8s = o["apiVersion"] === K8S_API;
-  const validate = k8s
-    ? validators.k8s
-    : o["kind"] === "GlobalNetworkPolicy"
-      ? validators.GlobalNetworkPolicy
-      : validators.NetworkPolicy;
+  const kind = o["kind"] as PolicyRef["kind"];
+  const validate = k8s ? validators.k8s : validators[kind];
   if (!validate(obj)) {
     for (const e of ajvProblems(validate.errors ?? [])) p.add(e.path, e.message);
     return { ok: false, problems: p.list };
@@ -710,13 +861,17 @@ export function validatePolicy(obj: unknown): PolicyResult {
   const md = o["metadata"] as { name: string; namespace?: string };
   const np = dnsSubdomainProblem(md.name);
   if (np) p.add("metadata.name", np);
-  if (o["kind"] === "GlobalNetworkPolicy") {
+  if (CLUSTER_KINDS.has(kind)) {
     if (md.namespace !== undefined) p.add("metadata.namespace", "must not be set on a cluster-wide policy");
   } else if (md.namespace !== undefined) {
     const nsp = dnsLabelProblem(md.namespace);
     if (nsp) p.add("metadata.namespace", nsp);
   }
-  const policy = k8s ? validateK8s(obj as K8sPolicy, p) : validateExtended(obj as ExtPolicy, p);
+  const policy = k8s
+    ? validateK8s(obj as K8sPolicy, p)
+    : o["apiVersion"] === ADMIN_API
+      ? validateAdmin(obj as AdminPolicy, p)
+      : validateExtended(obj as ExtPolicy, p);
   if (p.list.length > 0) return { ok: false, problems: p.list };
   return { ok: true, policy };
 }
@@ -854,10 +1009,15 @@ export function validateTier(obj: unknown): TierResult {
         else defaultAction = a;
       } else p.add(`spec.${k}`, "unknown field");
     }
-  if (name === DEFAULT_TIER) {
-    if (order !== null && order !== DEFAULT_TIER_ORDER)
-      p.add("spec.order", `the default tier's order is fixed at ${DEFAULT_TIER_ORDER}`);
-    if (defaultAction !== "deny") p.add("spec.defaultAction", "the default tier's action is fixed at Deny");
+  const builtin = BUILTIN_TIERS.get(name);
+  if (builtin) {
+    if (order !== null && order !== builtin.order)
+      p.add("spec.order", `the ${name} tier's order is fixed at ${String(builtin.order)}`);
+    if (defaultAction !== builtin.defaultAction)
+      p.add(
+        "spec.defaultAction",
+        `the ${name} tier's action is fixed at ${builtin.defaultAction === "deny" ? "Deny" : "Pass"}`,
+      );
   }
   if (p.list.length > 0) return { ok: false, problems: p.list };
   return { ok: true, tier: { name, order, defaultAction } };

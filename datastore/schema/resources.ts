@@ -371,6 +371,9 @@ export const SCHEMAS = {
   // Read for Calico's `services` rule match; `addressType` / `endpoints` / `ports` are top-level.
   EndpointSlice: { spec: opaque(), specOptional: true },
   KubernetesNetworkPolicy: { spec: KubernetesNetworkPolicySpec },
+  // policy/ checks these in full (the same validator `tortie policy validate` uses).
+  AdminNetworkPolicy: { spec: opaque() },
+  BaselineAdminNetworkPolicy: { spec: opaque() },
   IPPool: { spec: IPPoolSpec },
   IPReservation: { spec: IPReservationSpec },
   BGPConfiguration: { spec: BGPConfigurationSpec },

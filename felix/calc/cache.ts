@@ -15,6 +15,8 @@ export const WATCHED_KINDS = [
   "Pod",
   "WorkloadEndpoint",
   "KubernetesNetworkPolicy",
+  "AdminNetworkPolicy",
+  "BaselineAdminNetworkPolicy",
   "NetworkPolicy",
   "GlobalNetworkPolicy",
   "NetworkSet",

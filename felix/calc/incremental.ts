@@ -125,6 +125,8 @@ export class Calculation {
       case "Namespace":
       case "ServiceAccount":
       case "KubernetesNetworkPolicy":
+      case "AdminNetworkPolicy":
+      case "BaselineAdminNetworkPolicy":
       case "NetworkPolicy":
       case "GlobalNetworkPolicy":
       case "NetworkSet":

@@ -46,6 +46,57 @@ t.test("kubernetes: an informer resumes after the server drops its watch, withou
   await ds.delete("Pod", "not-mine", "other");
 });
 
+t.test(
+  "kubernetes: an optional kind whose CRD is not installed syncs empty, and is picked up once it is",
+  async (t) => {
+    const ds = await openDatastore(`kubernetes:${kubeconfig}`);
+    t.teardown(() => ds.close());
+    server.uninstalled.add("adminnetworkpolicies");
+    const seen: string[] = [];
+    const inf = new Informer(
+      ds,
+      "AdminNetworkPolicy",
+      (ev) => seen.push(`${ev.type} ${ev.object.metadata.name}`),
+      {
+        backoffMs: 20,
+      },
+    ).start();
+    t.teardown(() => inf.stop());
+    await inf.synced;
+    t.ok(inf.notServed, "synced with none, the kind not served");
+    t.same(inf.items(), []);
+    server.uninstalled.delete("adminnetworkpolicies");
+    await ds.create("AdminNetworkPolicy", {
+      apiVersion: "policy.networking.k8s.io/v1alpha1",
+      kind: "AdminNetworkPolicy",
+      metadata: { name: "late" },
+      spec: { priority: 1, subject: { namespaces: {} } },
+    });
+    await waitFor("the informer to list the kind once served", () => seen.length === 1, { timeoutMs: 5_000 });
+    t.same(seen, ["ADDED late"]);
+    t.notOk(inf.notServed);
+    const stopping = performance.now();
+    server.uninstalled.add("adminnetworkpolicies");
+    await ds.delete("AdminNetworkPolicy", "late").catch(() => undefined);
+    await inf.stop();
+    t.ok(performance.now() - stopping < 5_000, "stop() does not wait out a pause");
+    server.uninstalled.delete("adminnetworkpolicies");
+    await ds.delete("AdminNetworkPolicy", "late").catch(() => undefined);
+    await t.rejects(
+      (async () => {
+        server.uninstalled.add("adminnetworkpolicies");
+        try {
+          await ds.list("AdminNetworkPolicy");
+        } finally {
+          server.uninstalled.delete("adminnetworkpolicies");
+        }
+      })(),
+      /not served: CRD not installed/,
+      "a direct list names what is missing",
+    );
+  },
+);
+
 t.test("kubernetes: bookmarks advance an idle watch", async (t) => {
   const ds = await openDatastore(`kubernetes:${kubeconfig}`);
   t.teardown(() => ds.close());

@@ -109,6 +109,22 @@ const GOOD: { [K in KindName]: ObjectOf<K> } = {
     metadata: { ...meta("GlobalNetworkSet"), labels: { role: "blocked" } },
     spec: { nets: ["203.0.113.0/24", "2001:db8::/48"] },
   },
+  AdminNetworkPolicy: {
+    apiVersion: "policy.networking.k8s.io/v1alpha1",
+    kind: "AdminNetworkPolicy",
+    metadata: meta("AdminNetworkPolicy", "protect"),
+    spec: {
+      priority: 10,
+      subject: { namespaces: {} },
+      ingress: [{ action: "Deny", from: [{ namespaces: {} }] }],
+    },
+  },
+  BaselineAdminNetworkPolicy: {
+    apiVersion: "policy.networking.k8s.io/v1alpha1",
+    kind: "BaselineAdminNetworkPolicy",
+    metadata: meta("BaselineAdminNetworkPolicy", "default"),
+    spec: { subject: { namespaces: {} }, egress: [{ action: "Allow", to: [{ networks: ["10.0.0.0/8"] }] }] },
+  },
   Tier: {
     apiVersion: "tortie.io/v1",
     kind: "Tier",

@@ -375,7 +375,7 @@ t.test("the result does not depend on the order events arrive in", async (t) => 
     { numRuns: 100 },
   );
   t.pass("100 orders give the same desired state, incrementally too");
-  t.same(WATCHED_KINDS.length, 19);
+  t.same(WATCHED_KINDS.length, 21);
 });
 
 t.test("BGPFilters, pools, service ranges and peer options reach the speaker config", async (t) => {

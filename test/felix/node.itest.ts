@@ -514,6 +514,29 @@ t.test("two nodes: pods across nodes, policy, resync, restart, metrics", async (
   await ds.delete("Tier", "ops");
   t.pass("a Tier from the datastore orders its policies before, then after, the default tier");
 
+  // A Kubernetes AdminNetworkPolicy through the datastore: its Allow is final, before b's own policies.
+  await ds.create("AdminNetworkPolicy", {
+    apiVersion: "policy.networking.k8s.io/v1alpha1",
+    kind: "AdminNetworkPolicy",
+    metadata: { name: "a-to-b" },
+    spec: {
+      priority: 3,
+      subject: { pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: "b" } } } },
+      ingress: [
+        {
+          action: "Allow",
+          from: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: "a" } } } }],
+        },
+      ],
+    },
+  });
+  await waitFor("a, allowed by the AdminNetworkPolicy, to reach b", () => probe(a.ns, b.ip), {
+    timeoutMs: 5000,
+  });
+  await ds.delete("AdminNetworkPolicy", "a-to-b");
+  await waitFor("a blocked once it is gone", async () => !(await probe(a.ns, b.ip)), { timeoutMs: 5000 });
+  t.pass("an AdminNetworkPolicy from the datastore opens and closes the way");
+
   // Import is limited to the IP pools: a block n2 originates outside every pool stays out of n1
   // until a pool covers it. The in-pool block written after it is the barrier (one ordered session).
   const block = (name: string, cidr: string) =>

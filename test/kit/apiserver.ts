@@ -106,6 +106,9 @@ export class TestApiServer {
     return s;
   }
 
+  /** Resources (plurals) this server does not serve, as if their CRD were not installed. */
+  readonly uninstalled = new Set<string>();
+
   /** Writes a kubeconfig pointing at this server into `dir`; returns its path. */
   kubeconfig(dir: string): string {
     const path = join(dir, "kubeconfig");
@@ -161,6 +164,7 @@ export class TestApiServer {
     const groups = new Map<string, KindInfo[]>();
     for (const k of KIND_NAMES) {
       const info = KINDS[k];
+      if (this.uninstalled.has(info.plural)) continue;
       const gv = apiVersionOf(info);
       groups.set(gv, [...(groups.get(gv) ?? []), info]);
     }
@@ -215,6 +219,7 @@ export class TestApiServer {
     if (extra !== undefined) return undefined;
     const info = KIND_NAMES.map((k) => KINDS[k]).find((i) => apiVersionOf(i) === gv && i.plural === plural);
     if (!info || (namespace !== undefined && !info.namespaced)) return undefined;
+    if (this.uninstalled.has(info.plural)) return undefined;
     return { info, namespace, name };
   }
 

@@ -228,7 +228,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 const idOf = (kind: string, ns: string | undefined, name: string): string =>
-  kind === "Namespace" || kind === "GlobalNetworkPolicy" || kind === "GlobalNetworkSet" || kind === "Tier"
+  kind === "Namespace" ||
+  kind === "GlobalNetworkPolicy" ||
+  kind === "GlobalNetworkSet" ||
+  kind === "Tier" ||
+  kind === "AdminNetworkPolicy" ||
+  kind === "BaselineAdminNetworkPolicy"
     ? `${kind}//${name}`
     : `${kind}/${ns ?? "default"}/${name}`;
 
@@ -429,6 +434,70 @@ const tieredPolicyArb: fc.Arbitrary<Obj> = fc
   }));
 
 equalsCompileWith("tiers", [tieredPolicyArb, tieredPolicyArb, tierArb], isTier, 15);
+
+const isAdmin = (o: Obj): boolean =>
+  o.kind === "AdminNetworkPolicy" || o.kind === "BaselineAdminNetworkPolicy";
+
+const adminPeerArb = fc.constantFrom(
+  { namespaces: {} },
+  { namespaces: { matchLabels: { team: "a" } } },
+  { pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: "x" } } } },
+  {
+    pods: { namespaceSelector: { matchLabels: { team: "b" } }, podSelector: { matchLabels: { role: "db" } } },
+  },
+);
+const adminPortsArb = fc.constantFrom(
+  undefined,
+  [{ portNumber: { port: 80 } }],
+  [{ namedPort: "http" }],
+  [{ portRange: { protocol: "UDP", start: 50, end: 60 } }, { portNumber: { port: 80 } }],
+);
+const adminRuleArb = (field: "from" | "to", actions: readonly string[]) =>
+  fc
+    .record({
+      action: fc.constantFrom(...actions),
+      peers: fc.array(adminPeerArb, { minLength: 1, maxLength: 2 }),
+      nets: fc.boolean(),
+      ports: adminPortsArb,
+    })
+    .map((r) => ({
+      action: r.action,
+      [field]: [...r.peers, ...(field === "to" && r.nets ? [{ networks: ["10.0.0.0/30"] }] : [])],
+      ...(r.ports ? { ports: r.ports } : {}),
+    }));
+const adminSubjectArb = fc.constantFrom(
+  { namespaces: {} },
+  { namespaces: { matchLabels: { team: "a" } } },
+  { pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: "x" } } } },
+);
+const adminArb: fc.Arbitrary<Obj> = fc
+  .record({
+    baseline: fc.boolean(),
+    name: fc.constantFrom("a1", "a2"),
+    priority: fc.constantFrom(1, 5),
+    subject: adminSubjectArb,
+    ingress: fc.array(adminRuleArb("from", ["Allow", "Deny", "Pass"]), { maxLength: 2 }),
+    egress: fc.array(adminRuleArb("to", ["Allow", "Deny", "Pass"]), { maxLength: 2 }),
+  })
+  .map((a) => {
+    const strip = (rules: Array<Record<string, unknown>>) =>
+      a.baseline
+        ? rules.map((r) => ({ ...r, action: r["action"] === "Pass" ? "Deny" : r["action"] }))
+        : rules;
+    return {
+      apiVersion: "policy.networking.k8s.io/v1alpha1",
+      kind: a.baseline ? "BaselineAdminNetworkPolicy" : "AdminNetworkPolicy",
+      metadata: { name: a.baseline ? "default" : a.name },
+      spec: {
+        ...(a.baseline ? {} : { priority: a.priority }),
+        subject: a.subject,
+        ...(a.ingress.length ? { ingress: strip(a.ingress) } : {}),
+        ...(a.egress.length ? { egress: strip(a.egress) } : {}),
+      },
+    };
+  });
+
+equalsCompileWith("admin network policies", [adminArb, adminArb, k8sPolicyArb], isAdmin, 100);
 
 t.test("the direct text of a full transaction is its rendered objects' JSON, for any IR", (t) => {
   fc.assert(

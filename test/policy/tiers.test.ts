@@ -17,7 +17,7 @@ import { IREvaluator } from "../../policy/evaluate.js";
 import { explain, parsePortArg } from "../../policy/explain.js";
 import type { PolicyIR } from "../../policy/ir.js";
 import { loadStateText } from "../../policy/state.js";
-import { irBothWays } from "./harness/both.js";
+import { N1_ALLOW_ALL, N1_DENY_ALL, docs, irBothWays } from "./harness/both.js";
 import { validateTier } from "../../policy/validate.js";
 
 const STATE = `
@@ -100,20 +100,6 @@ const PASS_OTHER = "  - {action: Pass, source: {selector: app == 'other'}}";
 const ALLOW_ALL = "  - {action: Allow}";
 const NO_RULES = "    []";
 
-const K8S_DENY_ALL = `
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-all, namespace: n1}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-`;
-const K8S_ALLOW_ALL = `
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: allow-all, namespace: n1}
-spec: {podSelector: {}, ingress: [{}]}
-`;
-const docs = (...d: string[]): string => d.join("\n---\n");
-
 t.test("Tier objects are validated with the field named", async (t) => {
   const problems = (y: string): string[] => {
     const r = validateTier(parse(y));
@@ -156,7 +142,7 @@ t.test("a tier before the default one decides first", async (t) => {
   t.same(
     allowed(
       t,
-      docs(security, gnp("security.deny-other", "security", `${DENY_OTHER}\n${PASS_ALL}`), K8S_ALLOW_ALL),
+      docs(security, gnp("security.deny-other", "security", `${DENY_OTHER}\n${PASS_ALL}`), N1_ALLOW_ALL),
     ),
     [CLIENT, OUTSIDE],
     "its Deny wins over a Kubernetes allow; its Pass lets the default tier decide",
@@ -164,20 +150,20 @@ t.test("a tier before the default one decides first", async (t) => {
   t.same(
     allowed(
       t,
-      docs(security, gnp("security.allow-client", "security", `${ALLOW_CLIENT}\n${PASS_ALL}`), K8S_DENY_ALL),
+      docs(security, gnp("security.allow-client", "security", `${ALLOW_CLIENT}\n${PASS_ALL}`), N1_DENY_ALL),
     ),
     [CLIENT],
     "its Allow wins over a Kubernetes default deny",
   );
   t.same(
-    allowed(t, docs(security, gnp("security.deny-other", "security", DENY_OTHER), K8S_ALLOW_ALL)),
+    allowed(t, docs(security, gnp("security.deny-other", "security", DENY_OTHER), N1_ALLOW_ALL)),
     [],
     "no policy of the tier decides: the tier's default action (Deny) drops it, whatever later tiers say",
   );
   t.same(
     allowed(
       t,
-      docs(tier("security", 100, "Pass"), gnp("security.deny-other", "security", DENY_OTHER), K8S_DENY_ALL),
+      docs(tier("security", 100, "Pass"), gnp("security.deny-other", "security", DENY_OTHER), N1_DENY_ALL),
     ),
     [],
     "defaultAction Pass hands over to the default tier, where Kubernetes isolation denies",
@@ -188,14 +174,14 @@ t.test("a tier before the default one decides first", async (t) => {
     "defaultAction Pass with nothing in the default tier: the pod's default allows",
   );
   t.same(
-    allowed(t, docs(security, gnp("security.none", "security", NO_RULES), K8S_ALLOW_ALL)),
+    allowed(t, docs(security, gnp("security.none", "security", NO_RULES), N1_ALLOW_ALL)),
     [],
     "a policy without rules still makes the tier apply: end-of-tier deny",
   );
   t.same(
     allowed(
       t,
-      docs(security, gnp("security.pass-other", "security", `${PASS_OTHER}\n${ALLOW_ALL}`), K8S_DENY_ALL),
+      docs(security, gnp("security.pass-other", "security", `${PASS_OTHER}\n${ALLOW_ALL}`), N1_DENY_ALL),
     ),
     [CLIENT, OUTSIDE],
     "a Pass skips the rest of its tier, not only its policy",
@@ -212,7 +198,7 @@ spec:
   selector: app == 'nothing-here'
   ingress: [{action: Deny}]
 `;
-  t.same(allowed(t, docs(tier("security", 100), elsewhere, K8S_ALLOW_ALL)), [CLIENT, OTHER, OUTSIDE]);
+  t.same(allowed(t, docs(tier("security", 100), elsewhere, N1_ALLOW_ALL)), [CLIENT, OTHER, OUTSIDE]);
   t.same(allowed(t, docs(tier("security", 100), elsewhere)), [CLIENT, OTHER, OUTSIDE]);
   const egressOnly = gnp("security.egress", "security", NO_RULES).replace(
     "types: [Ingress]",
@@ -257,12 +243,12 @@ t.test("tiers after the default tier", async (t) => {
     "nothing in the default tier for the endpoint: the later tier decides, and denies at its end",
   );
   t.same(
-    allowed(t, docs(late, baseline, K8S_ALLOW_ALL)),
+    allowed(t, docs(late, baseline, N1_ALLOW_ALL)),
     [CLIENT, OTHER, OUTSIDE],
     "a Kubernetes allow in the default tier decides before it",
   );
   t.same(
-    allowed(t, docs(late, baseline, K8S_DENY_ALL)),
+    allowed(t, docs(late, baseline, N1_DENY_ALL)),
     [],
     "the default tier applies and allows nothing: denied there, the later tier is never reached",
   );
@@ -275,7 +261,7 @@ t.test("tiers after the default tier", async (t) => {
     "the default tier applies: what no rule decides is denied; a Pass goes on to the later tier",
   );
   t.same(
-    allowed(t, docs(late, baseline, gnp("pass-all", null, PASS_ALL), K8S_ALLOW_ALL)),
+    allowed(t, docs(late, baseline, gnp("pass-all", null, PASS_ALL), N1_ALLOW_ALL)),
     [CLIENT, OTHER, OUTSIDE],
     "a default-tier Pass goes to the Kubernetes policies first (tortie's order), which allow",
   );
@@ -293,7 +279,7 @@ t.test("tiers after the default tier", async (t) => {
 
 t.test("explain names the tier that denied", async (t) => {
   const loaded = loadStateText(
-    docs(STATE, tier("security", 100), gnp("security.deny-other", "security", DENY_OTHER), K8S_ALLOW_ALL),
+    docs(STATE, tier("security", 100), gnp("security.deny-other", "security", DENY_OTHER), N1_ALLOW_ALL),
   );
   t.same(loaded.problems, []);
   const web = { namespace: "n1", pod: "web" };

@@ -17,3 +17,20 @@ export function irBothWays(t: Test, text: string, node: string | null = "A"): Po
   t.same(calculate(input), ir, "the agent's calculation gives the reference compiler's IR");
   return ir;
 }
+
+/** Kubernetes NetworkPolicies of namespace n1 for the tier tests: isolate every pod, or allow all. */
+export const N1_DENY_ALL = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: n1}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+`;
+export const N1_ALLOW_ALL = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-all, namespace: n1}
+spec: {podSelector: {}, ingress: [{}]}
+`;
+
+/** YAML documents joined into one multi-document text. */
+export const docs = (...d: string[]): string => d.join("\n---\n");

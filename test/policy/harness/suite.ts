@@ -377,6 +377,95 @@ const STEPS: readonly Step[] = [
     ),
   },
   {
+    name: "AdminNetworkPolicy before NetworkPolicy, BaselineAdminNetworkPolicy after it",
+    policies: [
+      {
+        apiVersion: "policy.networking.k8s.io/v1alpha1",
+        kind: "AdminNetworkPolicy",
+        metadata: { name: "x-b-not-to-y-c" },
+        spec: {
+          priority: 5,
+          subject: {
+            pods: {
+              namespaceSelector: { matchLabels: { ns: "x" } },
+              podSelector: { matchLabels: { pod: "b" } },
+            },
+          },
+          egress: [{ action: "Deny", to: [{ networks: ["10.244.1.7/32"] }] }], // y/c
+        },
+      },
+      {
+        apiVersion: "policy.networking.k8s.io/v1alpha1",
+        kind: "AdminNetworkPolicy",
+        metadata: { name: "protect-z" },
+        spec: {
+          priority: 10,
+          subject: { namespaces: { matchLabels: { ns: "z" } } },
+          ingress: [
+            {
+              action: "Allow",
+              from: [
+                {
+                  pods: {
+                    namespaceSelector: { matchLabels: { ns: "x" } },
+                    podSelector: { matchLabels: { pod: "a" } },
+                  },
+                },
+              ],
+            },
+            { action: "Pass", from: [{ namespaces: { matchLabels: { ns: "y" } } }] },
+            { action: "Deny", from: [{ namespaces: {} }] },
+          ],
+        },
+      },
+      np("z", "from-y-a", {
+        podSelector: {},
+        ingress: [
+          {
+            from: [
+              { namespaceSelector: { matchLabels: { ns: "y" } }, podSelector: { matchLabels: { pod: "a" } } },
+            ],
+            ports: [{ port: 80 }],
+          },
+        ],
+      }),
+      {
+        apiVersion: "policy.networking.k8s.io/v1alpha1",
+        kind: "BaselineAdminNetworkPolicy",
+        metadata: { name: "default" },
+        spec: {
+          subject: { namespaces: { matchLabels: { ns: "y" } } },
+          ingress: [
+            {
+              action: "Deny",
+              from: [{ namespaces: { matchLabels: { ns: "x" } } }],
+              ports: [
+                { portNumber: { protocol: "TCP", port: 81 } },
+                { portNumber: { protocol: "UDP", port: 81 } },
+              ],
+            },
+          ],
+        },
+      },
+    ],
+    // Written from the AdminNetworkPolicy API reference: admin rules by priority, Allow/Deny final,
+    // Pass (or no match) to NetworkPolicy; the baseline only where no NetworkPolicy isolates.
+    allowed: (f, to, port) => {
+      if (f.key === "x/b" && to.key === "y/c") return false;
+      if (to.namespace === "z") {
+        if (f.key === "x/a") return true;
+        if (f.namespace === "y") return f.key === "y/a" && port === "80/TCP";
+        return false;
+      }
+      if (to.namespace === "y") return !(f.namespace === "x" && port.startsWith("81/"));
+      return true;
+    },
+    inspect: diffsEqualFull(
+      "scratch-admin",
+      "the admin tiers' chains, built by diffs, equal a full transaction",
+    ),
+  },
+  {
     name: "Calico network sets: a GlobalNetworkSet denied everywhere, a NetworkSet allowed in its namespace",
     policies: [
       {
