@@ -141,25 +141,33 @@ export class AttrWriter {
     return at + 4;
   }
 
+  // Every write takes its position first and only then reads `this.buf`: `room` may have replaced
+  // the buffer, and `x.copy(this.buf, this.room(n))` would write into the old one (JavaScript
+  // evaluates `this.buf` before the call), leaving the bytes unset in the message sent.
+
   /** Bytes without an attribute header (a message's fixed header before its attributes). */
   put(bytes: Buffer): this {
-    bytes.copy(this.buf, this.room(bytes.length));
+    const at = this.room(bytes.length);
+    bytes.copy(this.buf, at);
     return this;
   }
 
   raw(type: number, value: Buffer): this {
-    value.copy(this.buf, this.attr(type, value.length));
+    const at = this.attr(type, value.length);
+    value.copy(this.buf, at);
     return this;
   }
 
   u32(type: number, v: number): this {
-    this.buf.writeUInt32LE(v >>> 0, this.attr(type, 4));
+    const at = this.attr(type, 4);
+    this.buf.writeUInt32LE(v >>> 0, at);
     return this;
   }
 
   /** Network byte order (nf_tables' registers, lengths and ids). */
   u32be(type: number, v: number): this {
-    this.buf.writeUInt32BE(v >>> 0, this.attr(type, 4));
+    const at = this.attr(type, 4);
+    this.buf.writeUInt32BE(v >>> 0, at);
     return this;
   }
 
