@@ -10,7 +10,7 @@
  */
 import { createSocket } from "node:dgram";
 import { unlinkSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect, createServer, isIPv6 } from "node:net";
 import type { ProbeReply, ProbeRequest, ProbeResult, ProbeTarget } from "./protocol.js";
 
 const [socketPath, ...portArgs] = process.argv.slice(2);
@@ -20,25 +20,36 @@ if (socketPath === undefined || portArgs.length === 0) {
 }
 const ports = portArgs.map(Number);
 
+/**
+ * TCP and UDP on one port, IPv4 and IPv6 each on its own socket (an IPv6 socket that took IPv4 too
+ * would report v4-mapped source addresses).
+ */
 function serve(port: number): Promise<void> {
-  const tcp = createServer((s) => {
-    s.on("error", () => undefined);
-    s.end(`${port} ${s.remoteAddress ?? "?"}\n`);
-  });
-  const udp = createSocket("udp4");
-  udp.on("message", (_msg, rinfo) => {
-    udp.send(`${port} ${rinfo.address}\n`, rinfo.port, rinfo.address);
-  });
-  return Promise.all([
-    new Promise<void>((resolve, reject) => {
-      tcp.once("error", reject);
-      tcp.listen(port, "0.0.0.0", () => resolve());
-    }),
-    new Promise<void>((resolve, reject) => {
-      udp.once("error", reject);
-      udp.bind(port, "0.0.0.0", () => resolve());
-    }),
-  ]).then(() => undefined);
+  const listening: Array<Promise<void>> = [];
+  for (const host of ["0.0.0.0", "::"] as const) {
+    const tcp = createServer((s) => {
+      s.on("error", () => undefined);
+      s.end(`${port} ${s.remoteAddress ?? "?"}\n`);
+    });
+    const udp = createSocket({ type: host === "::" ? "udp6" : "udp4", ipv6Only: host === "::" });
+    udp.on("message", (_msg, rinfo) => {
+      udp.send(`${port} ${rinfo.address}\n`, rinfo.port, rinfo.address);
+    });
+    // IPv6 is served where the namespace has it; a namespace without it still serves IPv4.
+    const failed = (reject: (e: Error) => void, resolve: () => void) => (e: NodeJS.ErrnoException) =>
+      host === "::" && (e.code === "EAFNOSUPPORT" || e.code === "EADDRNOTAVAIL") ? resolve() : reject(e);
+    listening.push(
+      new Promise<void>((resolve, reject) => {
+        tcp.once("error", failed(reject, resolve));
+        tcp.listen({ port, host, ipv6Only: host === "::" }, () => resolve());
+      }),
+      new Promise<void>((resolve, reject) => {
+        udp.once("error", failed(reject, resolve));
+        udp.bind(port, host, () => resolve());
+      }),
+    );
+  }
+  return Promise.all(listening).then(() => undefined);
 }
 
 /** "PORT ADDRESS" from a server reply; anything else means the reply did not come from our server. */
@@ -77,7 +88,8 @@ function udpSourcePort(): number {
 
 function probeUdp(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const s = createSocket("udp4");
+    const v6 = isIPv6(target.ip);
+    const s = createSocket({ type: v6 ? "udp6" : "udp4", ipv6Only: v6 });
     const done = (r: ProbeResult): void => {
       clearTimeout(timer);
       s.close();

@@ -6,6 +6,8 @@ import type { ProbeProtocol, ProbeReply, ProbeRequest, ProbeResult, ProbeTarget 
 export interface ProbePod {
   readonly key: string;
   readonly ip: string;
+  /** Its IPv6 address, for probes over IPv6. */
+  readonly ip6?: string;
   readonly socket: string;
 }
 
@@ -84,7 +86,12 @@ export class ProbeClient {
    * failure is retried once with a longer timeout so that a slow moment on a busy machine is not
    * mistaken for a drop.
    */
-  async probe(ports: readonly PortKey[], timeoutMs = 400, keys?: readonly string[]): Promise<ProbeOutcome> {
+  async probe(
+    ports: readonly PortKey[],
+    timeoutMs = 400,
+    keys?: readonly string[],
+    family: 4 | 6 = 4,
+  ): Promise<ProbeOutcome> {
     const pods = (keys ?? [...this.pods.keys()]).map((k) => {
       const p = this.pods.get(k);
       if (!p) throw new Error(`no pod ${k} to probe`);
@@ -95,11 +102,13 @@ export class ProbeClient {
       for (const dst of pods)
         for (const port of ports) {
           const [num, proto] = port.split("/") as [string, ProbeProtocol];
+          const ip = family === 6 ? dst.ip6 : dst.ip;
+          if (ip === undefined) throw new Error(`pod ${dst.key} has no IPv6 address to probe`);
           jobs.push({
             from: src.key,
             to: dst.key,
             port,
-            target: { ip: dst.ip, port: Number(num), protocol: proto },
+            target: { ip, port: Number(num), protocol: proto },
           });
         }
     const results = new Map<(typeof jobs)[number], ProbeResult>();

@@ -41,7 +41,7 @@ export function labStateYaml(lab: PolicyLab, labels: LabLabels = {}): string {
       kind: "Pod",
       metadata: { namespace: p.namespace, name: p.name, labels: labels.pods?.[p.key] ?? { pod: p.name } },
       spec: { nodeName: p.node, containers: [{ name: "c", ports: labels.ports?.[p.key] ?? DEFAULT_PORTS }] },
-      status: { podIP: p.ip, podIPs: [{ ip: p.ip }] },
+      status: { podIP: p.ip, podIPs: [{ ip: p.ip }, ...(p.ip6 !== undefined ? [{ ip: p.ip6 }] : [])] },
     });
   return docs.map((d) => stringify(d)).join("---\n");
 }

@@ -22,6 +22,8 @@ export interface LabPodSpec {
   readonly name: string;
   readonly node: string;
   readonly ip: string;
+  /** The pod's IPv6 address (dual stack), if it has one. */
+  readonly ip6?: string;
 }
 
 export interface LabPod extends LabPodSpec {
@@ -45,12 +47,28 @@ export function defaultPods(): LabPodSpec[] {
   const pods: LabPodSpec[] = [];
   ["x", "y", "z"].forEach((ns, i) =>
     ["a", "b", "c"].forEach((name, j) =>
-      pods.push({ namespace: ns, name, node: "node1", ip: `10.244.1.${i * 3 + j + 2}` }),
+      pods.push({
+        namespace: ns,
+        name,
+        node: "node1",
+        ip: `10.244.1.${i * 3 + j + 2}`,
+        ip6: `fd00:10:244:1::${(i * 3 + j + 2).toString(16)}`,
+      }),
     ),
   );
-  pods.push({ namespace: "x", name: "d", node: "node2", ip: "10.244.2.2" });
-  pods.push({ namespace: "y", name: "d", node: "node2", ip: "10.244.2.3" });
+  pods.push({ namespace: "x", name: "d", node: "node2", ip: "10.244.2.2", ip6: "fd00:10:244:2::2" });
+  pods.push({ namespace: "y", name: "d", node: "node2", ip: "10.244.2.3", ip6: "fd00:10:244:2::3" });
   return pods;
+}
+
+/**
+ * No duplicate address detection for the links a namespace gets: a link-local address stays
+ * tentative for about a second after its link comes up, and neighbour discovery cannot use it until
+ * then, so the first probes over IPv6 would depend on how fast the test runs.
+ */
+async function noDad(netns: Netns): Promise<void> {
+  await netns.sysctl("net.ipv6.conf.default.accept_dad", "0");
+  await netns.sysctl("net.ipv6.conf.all.accept_dad", "0");
 }
 
 const AGENT = fileURLToPath(new URL("../../../lab/pod-agent.js", import.meta.url));
@@ -69,11 +87,13 @@ export class PolicyLab {
     opts: { servePorts?: readonly number[] } = {},
   ): Promise<PolicyLab> {
     const nodeNames = [...new Set(specs.map((p) => p.node))].sort();
+    const dual = specs.some((p) => p.ip6 !== undefined);
     if (nodeNames.length > 2) throw new Error("the lab joins at most two nodes");
     const nodes = new Map<string, LabNode>();
     await Promise.all(
       nodeNames.map(async (name, i) => {
         const netns = await kit.netns(name);
+        if (dual) await noDad(netns);
         nodes.set(name, { name, netns, ip: `192.168.255.${i + 1}`, podCidr: `10.244.${i + 1}.0/24` });
       }),
     );
@@ -86,6 +106,7 @@ export class PolicyLab {
       // (this kernel has no dummy links).
       await n.netns.route(["169.254.1.1/32", "dev", "lo"]);
     }
+    if (dual) for (const n of nodes.values()) await n.netns.sysctl("net.ipv6.conf.all.forwarding", "1");
     const [n1, n2] = [...nodes.values()];
     if (n1 && n2) {
       await kit.veth(n1.netns, "tortienode", n2.netns, "tortienode");
@@ -93,12 +114,19 @@ export class PolicyLab {
       await n2.netns.addr("tortienode", `${n2.ip}/30`);
       await n1.netns.route([n2.podCidr, "via", n2.ip]);
       await n2.netns.route([n1.podCidr, "via", n1.ip]);
+      if (dual) {
+        await n1.netns.addr("tortienode", "fd00:ffff::1/126");
+        await n2.netns.addr("tortienode", "fd00:ffff::2/126");
+        await n1.netns.route(["fd00:10:244:2::/64", "via", "fd00:ffff::2"]);
+        await n2.netns.route(["fd00:10:244:1::/64", "via", "fd00:ffff::1"]);
+      }
     }
     const pods = await Promise.all(
       specs.map(async (spec): Promise<LabPod> => {
         const node = nodes.get(spec.node);
         if (!node) throw new Error(`no node ${spec.node}`);
         const netns = await kit.netns(`p-${spec.namespace}-${spec.name}`);
+        if (spec.ip6 !== undefined) await noDad(netns);
         const hostIf = hostIfName(spec.namespace, spec.name);
         await kit.veth(node.netns, hostIf, netns, "eth0");
         await netns.addr("eth0", `${spec.ip}/32`);
@@ -107,6 +135,13 @@ export class PolicyLab {
         await node.netns.sysctl(`net.ipv4.conf.${hostIf}.proxy_arp`, "1");
         await node.netns.sysctl(`net.ipv4.neigh.${hostIf}.proxy_delay`, "0");
         await node.netns.route([`${spec.ip}/32`, "dev", hostIf, "scope", "link"]);
+        if (spec.ip6 !== undefined) {
+          // The host side answers for fe80::1, the pod's IPv6 gateway, as Calico's veths do.
+          await node.netns.addr(hostIf, "fe80::1/64");
+          await netns.addr("eth0", `${spec.ip6}/128`);
+          await netns.ip(["-6", "route", "replace", "default", "via", "fe80::1", "dev", "eth0"]);
+          await node.netns.route([`${spec.ip6}/128`, "dev", hostIf]);
+        }
         return { ...spec, key: `${spec.namespace}/${spec.name}`, hostIf, netns };
       }),
     );
@@ -122,7 +157,12 @@ export class PolicyLab {
     }
     await Promise.all([...agents.values()].map((a) => a.daemon.waitForOutput(/READY/, 20_000)));
     const client = await ProbeClient.connect(
-      pods.map((p) => ({ key: p.key, ip: p.ip, socket: agents.get(p.key)?.socket ?? "" })),
+      pods.map((p) => ({
+        key: p.key,
+        ip: p.ip,
+        ...(p.ip6 !== undefined ? { ip6: p.ip6 } : {}),
+        socket: agents.get(p.key)?.socket ?? "",
+      })),
     );
     return new PolicyLab(kit, nodes, pods, client);
   }
@@ -139,9 +179,9 @@ export class PolicyLab {
     return n;
   }
 
-  /** Probes every pod pair on every port concurrently (see ProbeClient.probe). */
-  probe(ports: readonly PortKey[] = LAB_PORTS, timeoutMs = 400): Promise<ProbeOutcome> {
-    return this.client.probe(ports, timeoutMs);
+  /** Probes every pod pair on every port concurrently (see ProbeClient.probe), over IPv4 or IPv6. */
+  probe(ports: readonly PortKey[] = LAB_PORTS, timeoutMs = 400, family: 4 | 6 = 4): Promise<ProbeOutcome> {
+    return this.client.probe(ports, timeoutMs, undefined, family);
   }
 
   /**

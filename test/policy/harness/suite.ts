@@ -21,6 +21,12 @@ interface Step {
   readonly labels?: LabLabels;
   readonly policies: readonly object[];
   readonly allowed: Allowed;
+  /**
+   * Also probed over IPv6 (every pod is dual stack): "same" when the step's expectation does not
+   * depend on the family, else the IPv6 expectation (an ipBlock or net of one family does not match
+   * the other).
+   */
+  readonly v6?: Allowed | "same";
   /** Extra checks on the kernel after the step (ruleset inspection). */
   readonly inspect?: (t: Test, enforcer: Enforcer) => Promise<void>;
 }
@@ -45,6 +51,17 @@ const unionOnXa = [
 ];
 const isolatedX: Allowed = (_f, to) => to.namespace !== "x";
 
+/** The admin step's ingress side: protect-z, then NetworkPolicy in z, then the baseline for y. */
+const adminAllowed: Allowed = (f, to, port) => {
+  if (to.namespace === "z") {
+    if (f.key === "x/a") return true;
+    if (f.namespace === "y") return f.key === "y/a" && port === "80/TCP";
+    return false;
+  }
+  if (to.namespace === "y") return !(f.namespace === "x" && port.startsWith("81/"));
+  return true;
+};
+
 /** nft only: the table the engine's diffs built on node1 equals a full transaction of the same IR. */
 const diffsEqualFull =
   (scratchName: string, message: string) =>
@@ -66,11 +83,12 @@ const diffsEqualFull =
   };
 
 const STEPS: readonly Step[] = [
-  { name: "no policy: every pair talks on every port", policies: [], allowed: () => true },
+  { name: "no policy: every pair talks on every port", policies: [], allowed: () => true, v6: "same" },
   {
     name: "deny-all ingress in x: policyTypes defaults to [Ingress], absent ingress allows nothing",
     policies: [denyAllX],
     allowed: isolatedX,
+    v6: "same",
   },
   {
     name: "ingress: [{}] (one empty rule) allows every source; it unions with deny-all",
@@ -94,6 +112,7 @@ const STEPS: readonly Step[] = [
     name: "a namespaceSelector peer means every pod of those namespaces, on any node",
     policies: [denyAllX, xaFromNsY],
     allowed: (f, to) => to.namespace !== "x" || (to.key === "x/a" && f.namespace === "y"),
+    v6: "same",
   },
   {
     name: "namespaceSelector and podSelector in ONE peer are ANDed",
@@ -197,6 +216,7 @@ const STEPS: readonly Step[] = [
       to.namespace !== "x" ||
       (to.key === "x/a" && port === "80/TCP") ||
       (to.key === "x/b" && port === "81/TCP"),
+    v6: "same",
   },
   {
     name: "egress ipBlock with except; a CIDR with host bits set acts as its network; pod IPs match",
@@ -209,6 +229,21 @@ const STEPS: readonly Step[] = [
     ],
     // x/a may reach 10.244.1.0/24 less .8–.15: x/b..y/c (.3–.7), not z/* (.8–.10) nor node2's 10.244.2.x.
     allowed: (f, to) => f.key !== "x/a" || (to.node === "node1" && to.namespace !== "z"),
+    v6: (f) => f.key !== "x/a",
+  },
+  {
+    name: "IPv6 egress ipBlock with except (host bits set): only IPv6 traffic matches it",
+    policies: [
+      np("x", "egress-block-v6", {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ ipBlock: { cidr: "fd00:10:244:1::1/64", except: ["fd00:10:244:1::8/125"] } }] }],
+      }),
+    ],
+    // Over IPv4 nothing matches the block: x's pods reach no one else.
+    allowed: (f) => f.namespace !== "x",
+    // fd00:10:244:1::/64 less ::8–::f: x and y on node1 (::2–::7), not z (::8–::a) nor node2.
+    v6: (f, to) => f.namespace !== "x" || (to.node === "node1" && to.namespace !== "z"),
   },
   {
     name: "egress to a namespace on one port; policies of both directions combine",
@@ -248,6 +283,7 @@ const STEPS: readonly Step[] = [
     allowed: (f, to) =>
       (to.key === "x/b" ? false : to.namespace !== "x") ||
       (to.key === "x/a" && (f.key === "x/c" || f.namespace === "z")),
+    v6: "same",
     inspect: (t, e) => {
       const r = e.lastReports;
       t.ok(
@@ -262,6 +298,7 @@ const STEPS: readonly Step[] = [
     labels: { namespaces: { y: { ns: "w" }, z: { ns: "y" } } },
     policies: [denyAllX, xaFromNsY],
     allowed: (f, to) => to.namespace !== "x" || (to.key === "x/a" && f.namespace === "z"),
+    v6: "same",
   },
   {
     name: "Calico GlobalNetworkPolicy: Deny from z first, Pass hands the rest to the Kubernetes tier",
@@ -280,6 +317,7 @@ const STEPS: readonly Step[] = [
       denyAllX,
     ],
     allowed: (f, to) => f.namespace !== "z" && to.namespace !== "x",
+    v6: "same",
     inspect: diffsEqualFull("scratch", "after many diffs node1 holds what a full transaction gives"),
   },
   {
@@ -371,6 +409,7 @@ const STEPS: readonly Step[] = [
       if (to.namespace === "x") return to.key === "x/a" && f.namespace === "y"; // default tier
       return port.endsWith("/TCP"); // baseline
     },
+    v6: "same",
     inspect: diffsEqualFull(
       "scratch-tiers",
       "the tiers' chains, built by diffs, equal a full transaction of the same IR",
@@ -450,16 +489,9 @@ const STEPS: readonly Step[] = [
     ],
     // Written from the AdminNetworkPolicy API reference: admin rules by priority, Allow/Deny final,
     // Pass (or no match) to NetworkPolicy; the baseline only where no NetworkPolicy isolates.
-    allowed: (f, to, port) => {
-      if (f.key === "x/b" && to.key === "y/c") return false;
-      if (to.namespace === "z") {
-        if (f.key === "x/a") return true;
-        if (f.namespace === "y") return f.key === "y/a" && port === "80/TCP";
-        return false;
-      }
-      if (to.namespace === "y") return !(f.namespace === "x" && port.startsWith("81/"));
-      return true;
-    },
+    allowed: (f, to, port) => !(f.key === "x/b" && to.key === "y/c") && adminAllowed(f, to, port),
+    // The egress Deny names an IPv4 network only.
+    v6: (f, to, port) => adminAllowed(f, to, port),
     inspect: diffsEqualFull(
       "scratch-admin",
       "the admin tiers' chains, built by diffs, equal a full transaction",
@@ -513,6 +545,7 @@ const STEPS: readonly Step[] = [
       },
     ],
     allowed: (f, to) => (to.key === "x/a" ? f.key === "y/a" : f.namespace !== "z"),
+    v6: (_f, to) => to.key !== "x/a",
   },
   {
     name: "Calico services: x/a may reach only the endpoints of Service y/web, on its port",
@@ -537,6 +570,7 @@ const STEPS: readonly Step[] = [
       },
     ],
     allowed: (f, to, port) => f.key !== "x/a" || (to.key === "y/b" && port === "80/TCP"),
+    v6: (f) => f.key !== "x/a",
   },
   {
     name: "SCTP: the rule is in the kernel (this kernel cannot carry SCTP); TCP and UDP stay denied",
@@ -545,6 +579,7 @@ const STEPS: readonly Step[] = [
       np("x", "sctp-80", { podSelector: {}, ingress: [{ ports: [{ protocol: "SCTP", port: 80 }] }] }),
     ],
     allowed: isolatedX,
+    v6: "same",
     inspect: async (t, e) => {
       const node = e.lab.node("node1").netns;
       if (e.backend === "nft") {
@@ -557,7 +592,7 @@ const STEPS: readonly Step[] = [
       } else t.match(await node.exec("iptables-save", ["-t", "filter"]), /-p sctp -m multiport --dports 80 /);
     },
   },
-  { name: "all policies removed: every pair talks again", policies: [], allowed: () => true },
+  { name: "all policies removed: every pair talks again", policies: [], allowed: () => true, v6: "same" },
 ];
 
 export function enforcementSuite(t: Test, backend: Backend): void {
@@ -578,6 +613,14 @@ export function enforcementSuite(t: Test, backend: Backend): void {
       t.same(diff, [], step.name);
       if (diff.length > 0)
         for (const [port, m] of Object.entries(got.matrices)) t.comment(`${port} got:\n${formatMatrix(m)}`);
+      if (step.v6 !== undefined) {
+        const got6 = await lab.probe(undefined, undefined, 6);
+        const diff6 = matrixDiff(lab.expect(step.v6 === "same" ? step.allowed : step.v6), got6.matrices);
+        t.same(diff6, [], `${step.name} (IPv6)`);
+        if (diff6.length > 0)
+          for (const [port, m] of Object.entries(got6.matrices))
+            t.comment(`${port} got over IPv6:\n${formatMatrix(m)}`);
+      }
       t.comment(`apply ${applied - started} ms, probe ${Date.now() - applied} ms`);
       for (const r of enforcer.lastReports)
         if (r.kind === "incremental" && r.chains > 0 && (r.via === "netlink" || r.via === "nft"))
