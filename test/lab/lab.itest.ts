@@ -29,7 +29,7 @@ function allowedByExamples(from: Pod, to: Pod, port: PortKey): boolean {
   if (port === "81/TCP") return from.ns === "frontend"; // the global admin-port policy decides, Allow or Deny
   if (to.ns === "backend") return from.ns === "frontend";
   if (to.ns === "data") return from.ns === "backend" && from.key.startsWith("backend/api-");
-  if (to.ns === "frontend") return from.ns === "frontend" || from.ns === "backend";
+  if (to.ns === "frontend") return from.ns === "frontend"; // 07's AdminNetworkPolicy denies backend, first
   return true;
 }
 
