@@ -75,6 +75,7 @@ export class PolicyEngine {
     else if (r.serviceAccount) this.calc.upsertServiceAccount(r.serviceAccount);
     else if (r.networkSet) this.calc.upsertNetworkSet(r.networkSet);
     else if (r.tier) this.calc.upsertTier(r.tier);
+    // A staged policy is a preview (`tortie policy explain --staged`): nothing of it is enforced.
     else if (r.endpointSlice) this.calc.upsertEndpointSlice(r.endpointSlice);
     else if (r.endpointSlice === null) {
       // Now FQDN or without its Service's label: whatever it held before no longer counts.

@@ -7,7 +7,7 @@ import { parseAddr } from "./cidr.js";
 import { calculate } from "./calc.js";
 import { type DirectionVerdict, IREvaluator, type Packet } from "./evaluate.js";
 import { type Direction, type Family, PROTO, type PolicyRef } from "./ir.js";
-import { refText } from "./model.js";
+import { type Policy, refText } from "./model.js";
 import type { LoadedState } from "./state.js";
 
 export interface PortArg {
@@ -206,7 +206,41 @@ export function explain(
   };
 }
 
-export function explainText(r: ExplainReport): string {
+/** The staged policies `explain --staged` committed, and the verdict without them. */
+export interface StagedPreview {
+  /** `Set StagedNetworkPolicy ns/name`, in file order; Learn and Ignore change nothing and are left out. */
+  readonly applied: readonly string[];
+  readonly verdictWithout: "allow" | "deny";
+}
+
+const sameIdentity = (p: Policy): string =>
+  `${p.tier === "kubernetes" ? "k8s" : "ext"}/${p.ref.kind}/${p.ref.namespace ?? ""}/${p.ref.name}`;
+
+/**
+ * The state as it would be with its staged policies committed, as Calico commits them: Set puts the
+ * staged policy in place of the enforced one of the same kind, namespace and name (or beside the
+ * others when there is none), Delete removes that one, Learn and Ignore change nothing.
+ */
+export function commitStaged(loaded: LoadedState): {
+  readonly loaded: LoadedState;
+  readonly applied: string[];
+} {
+  let policies = [...loaded.policies];
+  const applied: string[] = [];
+  for (const s of loaded.staged ?? []) {
+    if (s.action === "learn" || s.action === "ignore") continue;
+    const id = sameIdentity(s.policy);
+    policies = policies.filter((p) => sameIdentity(p) !== id);
+    if (s.action === "set") policies.push(s.policy);
+    const ref = s.policy.ref;
+    applied.push(
+      `${s.action === "set" ? "Set" : "Delete"} ${s.kind} ${ref.namespace === null ? ref.name : `${ref.namespace}/${ref.name}`}`,
+    );
+  }
+  return { loaded: { ...loaded, policies }, applied };
+}
+
+export function explainText(r: ExplainReport & { readonly staged?: StagedPreview }): string {
   const line = (d: DirectionReport): string =>
     `  ${d.direction.padEnd(7)}  ${d.verdict.padEnd(5)}  ${d.reason}${d.ruleId ? ` (rule ${d.ruleId})` : ""}${
       d.logged.length ? `; logged by ${d.logged.join(", ")}` : ""
@@ -216,5 +250,10 @@ export function explainText(r: ExplainReport): string {
     `  decided by ${r.decidedBy.direction} of ${r.decidedBy.endpoint}: ${r.decidedBy.reason}`,
     line(r.egress),
     line(r.ingress),
+    ...(r.staged
+      ? [
+          `  with the staged policies committed (${r.staged.applied.length ? r.staged.applied.join(", ") : "none changes anything"}); without them: ${r.staged.verdictWithout === r.verdict ? "the same" : r.staged.verdictWithout === "allow" ? "allowed" : "denied"}`,
+        ]
+      : []),
   ].join("\n");
 }

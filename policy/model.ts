@@ -17,6 +17,20 @@ export interface PolicyRef {
   readonly name: string;
 }
 
+/** What committing a staged policy would do to the enforced policy of the same name (Calico). */
+export type StagedAction = "set" | "delete" | "learn" | "ignore";
+
+/**
+ * A Calico staged policy (`StagedNetworkPolicy`, `StagedGlobalNetworkPolicy`,
+ * `StagedKubernetesNetworkPolicy`): never enforced, a preview of `policy` — the enforced policy it
+ * stands for, same identity — being set (or, for `delete`, removed).
+ */
+export interface StagedPolicy {
+  readonly kind: "StagedNetworkPolicy" | "StagedGlobalNetworkPolicy" | "StagedKubernetesNetworkPolicy";
+  readonly action: StagedAction;
+  readonly policy: Policy;
+}
+
 /** Whether the policy's selectors see Calico's pseudo-labels and network sets. */
 export function calicoSelectors(p: Policy): boolean {
   return p.tier === "extended" && p.kubernetesSelectors !== true;

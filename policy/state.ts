@@ -19,15 +19,17 @@ import {
   type ServiceAccountState,
   networkSetRef,
 } from "./ir.js";
-import type { Policy } from "./model.js";
+import type { Policy, StagedPolicy } from "./model.js";
 import {
   dnsLabelProblem,
   dnsSubdomainProblem,
   isNetworkSetKind,
   isPolicyKind,
+  isStagedKind,
   isTierKind,
   validateNetworkSet,
   validatePolicy,
+  validateStagedPolicy,
   validateTier,
 } from "./validate.js";
 
@@ -37,6 +39,8 @@ export interface LoadedState {
   readonly policies: readonly Policy[];
   /** Every problem found; objects with problems are left out of `state` / `policies`. */
   readonly problems: readonly FieldProblem[];
+  /** Calico staged policies: never enforced; `explain --staged` previews them. */
+  readonly staged?: readonly StagedPolicy[];
 }
 
 type Obj = Record<string, unknown>;
@@ -117,6 +121,7 @@ export interface ParsedObject {
   /** A Service's EndpointSlice; null for one the policy cannot use (FQDN, no Service label). */
   readonly endpointSlice?: EndpointSliceState | null;
   readonly policy?: Policy;
+  readonly staged?: StagedPolicy;
   /** Non-empty means the object is bad: none of the fields above is set. */
   readonly problems: readonly FieldProblem[];
 }
@@ -140,6 +145,10 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
     const r = validateNetworkSet(doc);
     return r.ok ? { networkSet: r.set, problems: [] } : { problems: r.problems };
   }
+  if (isStagedKind(apiVersion, kind)) {
+    const r = validateStagedPolicy(doc);
+    return r.ok ? { staged: r.staged, problems: [] } : { problems: r.problems };
+  }
   if (isTierKind(apiVersion, kind)) {
     const r = validateTier(doc);
     return r.ok ? { tier: r.tier, problems: [] } : { problems: r.problems };
@@ -162,7 +171,7 @@ export function parseObject(doc: unknown, where = "object"): ParsedObject {
         {
           object: where,
           path: "kind",
-          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet, a Tier or an EndpointSlice)`,
+          message: `unsupported apiVersion/kind ${String(apiVersion)}/${String(kind)} (want v1 Namespace, Pod, ServiceAccount, List, a (staged) NetworkPolicy, a NetworkSet, a Tier or an EndpointSlice)`,
         },
       ],
     };
@@ -253,6 +262,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
   const slices = new Map<string, EndpointSliceState>();
   const tiers = new Map<string, TierState>();
   const policies: Policy[] = [];
+  const staged: StagedPolicy[] = [];
   const problems: FieldProblem[] = [];
 
   const one = (doc: unknown, where: string): void => {
@@ -263,6 +273,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
     }
     const local = [...r.problems];
     if (r.policy) policies.push(r.policy);
+    if (r.staged) staged.push(r.staged);
     if (r.namespace) {
       if (namespaces.has(r.namespace.name))
         local.push({
@@ -364,6 +375,7 @@ export function loadStateText(text: string, source = "state"): LoadedState {
       },
       policies,
       problems,
+      ...(staged.length ? { staged } : {}),
     };
   }
 }

@@ -28,6 +28,8 @@ import type {
   PolicyRule,
   PortSpec,
   ServiceMatch,
+  StagedAction,
+  StagedPolicy,
 } from "./model.js";
 import { refText } from "./model.js";
 import { ajvProblems, validators } from "./schema.js";
@@ -822,6 +824,7 @@ function validateAdmin(obj: AdminPolicy, p: Problems): Policy {
 
 const CLUSTER_KINDS: ReadonlySet<string> = new Set([
   "GlobalNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
   "GlobalNetworkSet",
   "AdminNetworkPolicy",
   "BaselineAdminNetworkPolicy",
@@ -960,6 +963,83 @@ export function validateNetworkSet(obj: unknown): NetworkSetResult {
     }
   if (p.list.length > 0) return { ok: false, problems: p.list };
   return { ok: true, set: { namespace, name, labels, nets: [...new Set(nets)] } };
+}
+
+const STAGED_KINDS = {
+  StagedNetworkPolicy: "NetworkPolicy",
+  StagedGlobalNetworkPolicy: "GlobalNetworkPolicy",
+  StagedKubernetesNetworkPolicy: "NetworkPolicy",
+} as const;
+
+/** Calico's staged policies, under our API group or Calico's. */
+export function isStagedKind(apiVersion: unknown, kind: unknown): boolean {
+  return (
+    (apiVersion === TORTIE_API || apiVersion === CALICO_API) &&
+    typeof kind === "string" &&
+    Object.hasOwn(STAGED_KINDS, kind)
+  );
+}
+
+export type StagedResult =
+  | { readonly ok: true; readonly staged: StagedPolicy }
+  | { readonly ok: false; readonly problems: readonly FieldProblem[] };
+
+const STAGED_ACTIONS: Readonly<Record<string, StagedAction>> = {
+  Set: "set",
+  Delete: "delete",
+  Learn: "learn",
+  Ignore: "ignore",
+};
+
+/**
+ * Validates a staged policy as the enforced policy it stands for (a StagedKubernetesNetworkPolicy's
+ * spec is a Kubernetes NetworkPolicy's), with `spec.stagedAction` (default Set) on top. Problems name
+ * the staged object.
+ */
+export function validateStagedPolicy(obj: unknown): StagedResult {
+  const o = isRecord(obj) ? obj : {};
+  const kind = o["kind"] as StagedPolicy["kind"];
+  const name = objectName(obj);
+  if (!isStagedKind(o["apiVersion"], kind))
+    return {
+      ok: false,
+      problems: [
+        {
+          object: name,
+          path: "kind",
+          message: `unsupported apiVersion/kind ${String(o["apiVersion"])}/${String(kind)}`,
+        },
+      ],
+    };
+  const spec = isRecord(o["spec"]) ? o["spec"] : {};
+  const { stagedAction, ...rest } = spec;
+  const action =
+    stagedAction === undefined
+      ? "set"
+      : typeof stagedAction === "string"
+        ? STAGED_ACTIONS[stagedAction]
+        : undefined;
+  const enforced = {
+    ...o,
+    apiVersion: kind === "StagedKubernetesNetworkPolicy" ? K8S_API : o["apiVersion"],
+    kind: STAGED_KINDS[kind],
+    spec: rest,
+  };
+  const r = validatePolicy(enforced);
+  const problems = [
+    ...(action === undefined
+      ? [
+          {
+            object: name,
+            path: "spec.stagedAction",
+            message: `must be Set, Delete, Learn or Ignore, not ${JSON.stringify(stagedAction)}`,
+          },
+        ]
+      : []),
+    ...(r.ok ? [] : r.problems.map((p) => ({ ...p, object: name }))),
+  ];
+  if (!r.ok || action === undefined) return { ok: false, problems };
+  return { ok: true, staged: { kind, action, policy: r.policy } };
 }
 
 /** Calico's Tier, under our API group or Calico's. */

@@ -132,6 +132,7 @@ t.test("validate --json: the report on stdout, exit 2 on problems", async (t) =>
     policies: ["NetworkPolicy prod/web", "GlobalNetworkPolicy no-ssh"],
     networkSets: [],
     tiers: [],
+    staged: [],
     notes: [],
     problems: [],
   });
@@ -301,6 +302,35 @@ spec:
   const r = await explainRun(state, "203.0.113.9", "198.51.100.7", "80");
   t.equal(r.code, 2);
   t.match(r.stderr, /one end must be a pod/);
+});
+
+t.test("explain --staged: the verdict with the staged policies committed, and what it was", async (t) => {
+  const state = file(
+    "staged.yaml",
+    `${STATE}---
+apiVersion: projectcalico.org/v3
+kind: StagedKubernetesNetworkPolicy
+metadata: {name: web, namespace: prod}
+spec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Ingress]}
+`,
+  );
+  const text = await explainRun(state, "prod/client", "prod/web-0", "80/TCP", "--staged");
+  t.equal(text.code, 0, text.stderr);
+  const lines = text.stdout.trim().split("\n");
+  t.match(lines[0], /^denied: prod\/client -> prod\/web-0 80\/TCP/);
+  t.equal(
+    lines.at(-1),
+    "  with the staged policies committed (Set StagedKubernetesNetworkPolicy prod/web); without them: allowed",
+  );
+  const json = JSON.parse(
+    (await explainRun(state, "prod/client", "prod/web-0", "80/TCP", "--staged", "--json")).stdout,
+  );
+  t.match(json, {
+    verdict: "deny",
+    staged: { applied: ["Set StagedKubernetesNetworkPolicy prod/web"], verdictWithout: "allow" },
+  });
+  const plain = await explainJson(state, "prod/client", "prod/web-0", "80/TCP");
+  t.equal(plain.verdict, "allow", "without --staged the staged policy is not looked at");
 });
 
 t.test("explain: bad arguments are user errors", async (t) => {

@@ -277,7 +277,7 @@ t.test("the state loader keeps good objects when others are bad", async (t) => {
   t.same(r.problems.map(formatProblem), [
     'Pod default/b: status.podIP: invalid IP address "10.0.0.300"',
     "NetworkPolicy prod/web: spec.ingress[0].ports[0].endPort: must be >= port",
-    "s.yaml document 6: kind: unsupported apiVersion/kind apps/v1/Deployment (want v1 Namespace, Pod, ServiceAccount, List, a NetworkPolicy, a NetworkSet, a Tier or an EndpointSlice)",
+    "s.yaml document 6: kind: unsupported apiVersion/kind apps/v1/Deployment (want v1 Namespace, Pod, ServiceAccount, List, a (staged) NetworkPolicy, a NetworkSet, a Tier or an EndpointSlice)",
   ]);
   t.same(
     r.policies.map((p) => p.ref.name),
