@@ -20,6 +20,7 @@ import type {
   TierChains,
 } from "./ir.js";
 import { parseCidr } from "./cidr.js";
+import { DEFAULT_TIER } from "./ir.js";
 
 /** The first packet of a connection, as the kernel sees it. */
 export interface Packet {
@@ -59,6 +60,14 @@ export interface DirectionVerdict {
   readonly decision: Decision;
   /** Log rules hit on the way. */
   readonly logged: readonly TraceStep[];
+  /** Tiers that passed the packet on before the decision, in order. */
+  readonly passes: readonly TierPass[];
+}
+
+/** A tier that passed a packet on: by a rule's Pass, or (no rule) by its default action Pass. */
+export interface TierPass {
+  readonly tier: string;
+  readonly by: TraceStep | null;
 }
 
 export interface Verdict {
@@ -134,6 +143,7 @@ export class IREvaluator {
     const chain = this.chains.get(chainName);
     if (!chain) throw new Error(`IR dispatches to missing chain ${chainName}`);
     const logged: TraceStep[] = [];
+    const passes: TierPass[] = [];
     const runPolicy = (pc: string): { rule: IRRule } | null => {
       for (const rule of this.policyChains.get(pc) ?? []) {
         if (!this.ruleMatches(rule, p)) continue;
@@ -151,21 +161,29 @@ export class IREvaluator {
       action: rule.action === "allow" ? "allow" : "deny",
       decision: { by: "rule", rule, policyChain: pc },
       logged,
+      passes,
     });
     // A tier other than the default one: a verdict, or null when it passes.
     const runTier = (t: TierChains): Result | null => {
       for (const pc of t.policies) {
         const hit = runPolicy(pc);
         if (!hit) continue;
-        if (hit.rule.action === "pass") return null;
+        if (hit.rule.action === "pass") {
+          passes.push({ tier: t.tier, by: { chain: pc, rule: hit.rule } });
+          return null;
+        }
         return decided(pc, hit.rule);
       }
-      if (t.endAction === "pass") return null;
+      if (t.endAction === "pass") {
+        passes.push({ tier: t.tier, by: null });
+        return null;
+      }
       return {
         direction: chain.direction,
         action: "deny",
         decision: { by: "end-of-tier", tier: t.tier },
         logged,
+        passes,
       };
     };
     let tierPassed = false;
@@ -180,6 +198,7 @@ export class IREvaluator {
       if (!hit) continue;
       if (hit.rule.action === "pass") {
         passed = true;
+        passes.push({ tier: DEFAULT_TIER, by: { chain: pc, rule: hit.rule } });
         break;
       }
       return decided(pc, hit.rule);
@@ -198,7 +217,7 @@ export class IREvaluator {
         : "not-isolated";
     const after = chain.tiersAfter ?? [];
     if (action === "deny" || (after.length === 0 && !tierPassed))
-      return { direction: chain.direction, action, decision: { by: "default", reason }, logged };
+      return { direction: chain.direction, action, decision: { by: "default", reason }, logged, passes };
     for (const t of after) {
       const r = runTier(t);
       if (r) return r;
@@ -208,6 +227,7 @@ export class IREvaluator {
       action: "allow",
       decision: { by: "default", reason: "tiers-passed" },
       logged,
+      passes,
     };
   }
 
@@ -222,6 +242,7 @@ export class IREvaluator {
         action: "allow",
         decision: { by: "no-endpoint" },
         logged: [],
+        passes: [],
       };
     const ep = this.ir.endpoints.find((e) => e.ifName === ifName);
     return {

@@ -63,6 +63,11 @@ export interface DirectionReport {
   readonly reason: string;
   /** Rule ids of Log rules hit on the way. */
   readonly logged: readonly string[];
+  /**
+   * Tiers that passed the packet on before the decision, e.g. `security (Pass by GlobalNetworkPolicy
+   * security.guard spec.ingress[1])`, `team (its default action, Pass)`.
+   */
+  readonly passedBy: readonly string[];
 }
 
 export interface ExplainReport {
@@ -87,6 +92,11 @@ const ruleField = (ref: PolicyRef | null, dir: Direction, index: number): string
 function report(v: DirectionVerdict, who: string, outside: boolean): DirectionReport {
   const d = v.decision;
   const logged = v.logged.map((s) => s.rule.id);
+  const passedBy = v.passes.map((p) => {
+    if (!p.by) return `${p.tier} (its default action, Pass)`;
+    const o = p.by.rule.origin;
+    return `${p.tier} (Pass by ${refText(o.policy)} spec.${o.direction}[${o.ruleIndex}])`;
+  });
   if (d.by === "rule") {
     const o = d.rule.origin;
     return {
@@ -100,6 +110,7 @@ function report(v: DirectionVerdict, who: string, outside: boolean): DirectionRe
       action: d.rule.action,
       reason: `${d.rule.action} by ${refText(o.policy)} spec.${o.direction}[${o.ruleIndex}]`,
       logged,
+      passedBy,
     };
   }
   const reasons: Record<string, string> = {
@@ -128,6 +139,7 @@ function report(v: DirectionVerdict, who: string, outside: boolean): DirectionRe
     action: null,
     reason: reasons[key] ?? key,
     logged,
+    passedBy,
   };
 }
 
@@ -244,7 +256,7 @@ export function explainText(r: ExplainReport & { readonly staged?: StagedPreview
   const line = (d: DirectionReport): string =>
     `  ${d.direction.padEnd(7)}  ${d.verdict.padEnd(5)}  ${d.reason}${d.ruleId ? ` (rule ${d.ruleId})` : ""}${
       d.logged.length ? `; logged by ${d.logged.join(", ")}` : ""
-    }`;
+    }${d.passedBy.length ? `; passed on by tier ${d.passedBy.join(", then ")}` : ""}`;
   return [
     `${r.allowed ? "allowed" : "denied"}: ${r.from} -> ${r.to} ${r.port}/${r.protocol} (${r.src} -> ${r.dst})`,
     `  decided by ${r.decidedBy.direction} of ${r.decidedBy.endpoint}: ${r.decidedBy.reason}`,

@@ -14,7 +14,7 @@ import { hostIfName } from "../../core/ifname.js";
 import { PolicyCalc } from "../../policy/calc.js";
 import { compile } from "../../policy/compile.js";
 import { IREvaluator } from "../../policy/evaluate.js";
-import { explain, parsePortArg } from "../../policy/explain.js";
+import { explain, explainText, parsePortArg } from "../../policy/explain.js";
 import type { PolicyIR } from "../../policy/ir.js";
 import { loadStateText } from "../../policy/state.js";
 import { N1_ALLOW_ALL, N1_DENY_ALL, docs, irBothWays } from "./harness/both.js";
@@ -288,6 +288,26 @@ t.test("explain names the tier that denied", async (t) => {
   t.equal(
     r.decidedBy.reason,
     "tier security has a policy for n1/web's ingress, but none of them decided (the tier's default action: Deny)",
+  );
+  const passing = loadStateText(
+    docs(
+      STATE,
+      tier("security", 100),
+      tier("team", 200, "Pass"),
+      gnp("security.pass", "security", PASS_ALL),
+      gnp("team.other", "team", DENY_OTHER),
+      N1_ALLOW_ALL,
+    ),
+  );
+  const through = explain(passing, { namespace: "n1", pod: "client" }, web, parsePortArg("80/TCP"));
+  t.equal(through.verdict, "allow");
+  t.same(through.ingress.passedBy, [
+    "security (Pass by GlobalNetworkPolicy security.pass spec.ingress[0])",
+    "team (its default action, Pass)",
+  ]);
+  t.match(
+    explainText(through),
+    "; passed on by tier security (Pass by GlobalNetworkPolicy security.pass spec.ingress[0]), then team (its default action, Pass)",
   );
   const other = explain(loaded, { namespace: "n2", pod: "other" }, web, parsePortArg("80/TCP"));
   t.equal(other.verdict, "deny");
