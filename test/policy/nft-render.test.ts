@@ -27,7 +27,8 @@ t.test("a diff touches only what changed", async (t) => {
     const [kind, body] = Object.entries(obj)[0] as [string, { name?: string; chain?: string }];
     return `${verb} ${kind} ${body.name ?? body.chain ?? ""}`;
   });
-  // Set ts4-…a1 lost 10.244.1.3 and gained 10.244.1.4; policy chain b2 changed one action; pod x/b left.
+  // Set ts4-…a1 lost 10.244.1.3 and gained 10.244.1.4; policy chain b2 changed one action; x/a's egress
+  // chain gained a tier before the default one and one after it; pod x/b left.
   t.same(verbs, [
     "delete element ts4-00000000000000a1",
     "add element ts4-00000000000000a1",
@@ -36,6 +37,8 @@ t.test("a diff touches only what changed", async (t) => {
     "add rule tpe-00000000000000b2",
     "add rule tpe-00000000000000b2",
     "add rule tpe-00000000000000b2",
+    "flush chain tee-456b416f2bf",
+    ...Array<string>(9).fill("add rule tee-456b416f2bf"),
     "delete element from-endpoint",
     "delete element to-endpoint",
     "flush chain tee-08041ab898a",

@@ -156,10 +156,25 @@ export function fixtureIR(variant: "a" | "b" = "a"): PolicyIR {
           name: e.egressChain,
           endpoint: { namespace: e.namespace, pod: e.pod },
           direction: "egress" as const,
+          // Variant b puts Calico tiers around the default tier: one that denies at its end, one after.
+          ...(variant === "b"
+            ? {
+                tiersBefore: [
+                  { tier: "security", policies: ["tpe-00000000000000b2"], endAction: "deny" as const },
+                ],
+              }
+            : {}),
           extended: ["tpe-00000000000000b2"],
           kubernetes: [],
           endAction: "deny" as const,
           endActionAfterPass: "allow" as const,
+          ...(variant === "b"
+            ? {
+                tiersAfter: [
+                  { tier: "kube-baseline", policies: ["tpe-00000000000000b2"], endAction: "pass" as const },
+                ],
+              }
+            : {}),
         },
         {
           name: e.ingressChain,
