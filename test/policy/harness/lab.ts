@@ -38,6 +38,9 @@ export interface LabNode {
   /** The node's own address on the inter-node link. */
   readonly ip: string;
   readonly podCidr: string;
+  /** The same for IPv6 (used when pods are dual stack). */
+  readonly ip6: string;
+  readonly podCidr6: string;
 }
 
 export const LAB_PORTS: readonly PortKey[] = ["80/TCP", "81/TCP", "80/UDP", "81/UDP"];
@@ -94,7 +97,15 @@ export class PolicyLab {
       nodeNames.map(async (name, i) => {
         const netns = await kit.netns(name);
         if (dual) await noDad(netns);
-        nodes.set(name, { name, netns, ip: `192.168.255.${i + 1}`, podCidr: `10.244.${i + 1}.0/24` });
+        // By the node's place in the sorted names: the map fills in whatever order the namespaces came.
+        nodes.set(name, {
+          name,
+          netns,
+          ip: `192.168.255.${i + 1}`,
+          podCidr: `10.244.${i + 1}.0/24`,
+          ip6: `fd00:ffff::${i + 1}`,
+          podCidr6: `fd00:10:244:${i + 1}::/64`,
+        });
       }),
     );
     for (const n of nodes.values()) {
@@ -115,10 +126,10 @@ export class PolicyLab {
       await n1.netns.route([n2.podCidr, "via", n2.ip]);
       await n2.netns.route([n1.podCidr, "via", n1.ip]);
       if (dual) {
-        await n1.netns.addr("tortienode", "fd00:ffff::1/126");
-        await n2.netns.addr("tortienode", "fd00:ffff::2/126");
-        await n1.netns.route(["fd00:10:244:2::/64", "via", "fd00:ffff::2"]);
-        await n2.netns.route(["fd00:10:244:1::/64", "via", "fd00:ffff::1"]);
+        await n1.netns.addr("tortienode", `${n1.ip6}/126`);
+        await n2.netns.addr("tortienode", `${n2.ip6}/126`);
+        await n1.netns.route([n2.podCidr6, "via", n2.ip6]);
+        await n2.netns.route([n1.podCidr6, "via", n1.ip6]);
       }
     }
     const pods = await Promise.all(
