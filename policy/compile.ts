@@ -14,7 +14,6 @@ import {
   type Direction,
   BUILTIN_TIERS,
   DEFAULT_TIER,
-  DEFAULT_TIER_ORDER,
   type EndpointChain,
   type EndpointKey,
   type Family,
@@ -90,19 +89,12 @@ export function comparePolicies(a: Policy, b: Policy): number {
 /** Tier objects by name. */
 export type TierTable = ReadonlyMap<string, TierState>;
 
-const DEFAULT_TIER_STATE: TierState = {
-  name: DEFAULT_TIER,
-  order: DEFAULT_TIER_ORDER,
-  defaultAction: "deny",
-};
-
 /**
  * A tier as evaluation sees it. The built-in tiers' places are fixed; a tier a policy names before
  * its Tier object exists (or after it went) sorts last and denies at its end, so a policy is never
  * weakened by a missing object.
  */
-export function tierOf(tiers: TierTable, name: string | undefined): TierState {
-  if (name === undefined || name === DEFAULT_TIER) return DEFAULT_TIER_STATE;
+export function tierOf(tiers: TierTable, name: string): TierState {
   return BUILTIN_TIERS.get(name) ?? tiers.get(name) ?? { name, order: null, defaultAction: "deny" };
 }
 
@@ -148,7 +140,7 @@ export function endpointChainOf(
     .map((t) => tierOf(tiers, t))
     .sort(compareTiers);
   for (const t of others)
-    (compareTiers(t, DEFAULT_TIER_STATE) < 0 ? before : after).push({
+    (compareTiers(t, tierOf(tiers, DEFAULT_TIER)) < 0 ? before : after).push({
       tier: t.name,
       policies: names((byTier.get(t.name) ?? []).sort(comparePolicies)),
       endAction: t.defaultAction,

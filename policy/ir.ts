@@ -277,6 +277,57 @@ export interface TierChains {
   readonly endAction: "deny" | "pass";
 }
 
+/**
+ * An endpoint chain as a backend-neutral list of steps, so both renderers lay out the tier
+ * semantics above the same way and differ only in syntax:
+ * - `clear-pass`: clear the pass bit (the start of a tier); `id` names the rule (`tier-<t>`, `clear-pass`);
+ * - `jump`: to a policy chain, skipped once a Pass set the bit when `unlessPassed`;
+ * - `verdict`: allow or deny, always, only when a Pass set the bit, or only when none did.
+ */
+export type EndpointStep =
+  | { readonly step: "clear-pass"; readonly id: string }
+  | { readonly step: "jump"; readonly chain: string; readonly unlessPassed: boolean }
+  | {
+      readonly step: "verdict";
+      readonly id: string;
+      readonly action: "allow" | "deny";
+      readonly when: "always" | "passed" | "not-passed";
+    };
+
+export function endpointSteps(ec: EndpointChain): EndpointStep[] {
+  const steps: EndpointStep[] = [];
+  const jumps = (chains: readonly string[], guarded: boolean): void => {
+    chains.forEach((chain, i) => steps.push({ step: "jump", chain, unlessPassed: guarded && i > 0 }));
+  };
+  const tier = (t: TierChains): void => {
+    steps.push({ step: "clear-pass", id: `tier-${t.tier}` });
+    jumps(t.policies, true);
+    if (t.endAction === "deny")
+      steps.push({ step: "verdict", id: `end-of-tier-${t.tier}`, action: "deny", when: "not-passed" });
+  };
+  for (const t of ec.tiersBefore ?? []) tier(t);
+  const after = ec.tiersAfter ?? [];
+  if (ec.extended.length > 0) steps.push({ step: "clear-pass", id: "clear-pass" });
+  jumps(ec.extended, true);
+  jumps(ec.kubernetes, false);
+  // With tiers after the default one, the default tier's allow means "no decision here": only its
+  // denies are verdicts, and the chain goes on.
+  const decides = (a: "allow" | "deny"): boolean => after.length === 0 || a === "deny";
+  const split = ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction;
+  if (split && decides(ec.endActionAfterPass))
+    steps.push({ step: "verdict", id: "after-pass", action: ec.endActionAfterPass, when: "passed" });
+  if (decides(ec.endAction))
+    steps.push({
+      step: "verdict",
+      id: "default",
+      action: ec.endAction,
+      when: after.length > 0 && split ? "not-passed" : "always",
+    });
+  for (const t of after) tier(t);
+  if (after.length > 0) steps.push({ step: "verdict", id: "after-tiers", action: "allow", when: "always" });
+  return steps;
+}
+
 /** A pod on this node, identified as Kubernetes does. */
 export interface EndpointKey {
   readonly namespace: string;

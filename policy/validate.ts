@@ -268,27 +268,31 @@ function k8sRules(rules: K8sRule[], dir: "ingress" | "egress", namespace: string
       if (spec === "all" || g === "all") groups.set(proto, "all");
       else groups.set(proto, [...(g ?? []), spec]);
     });
-    const withPorts = (ports: PortSpec[] | undefined): EntityMatch => (ports ? { ports } : {});
-    if (groups.size === 0) {
-      out.push({
-        index,
-        action: "allow",
-        source: dir === "ingress" ? side : {},
-        destination: dir === "ingress" ? {} : side,
-      });
-    }
-    for (const [protocol, g] of groups) {
-      const ports = withPorts(g === "all" ? undefined : g);
-      out.push({
-        index,
-        action: "allow",
-        protocol,
-        source: dir === "ingress" ? side : {},
-        destination: dir === "ingress" ? ports : { ...side, ...ports },
-      });
-    }
+    out.push(...rulesByProtocol(index, "allow", dir, side, groups));
   });
   return out;
+}
+
+/**
+ * The rules of one Kubernetes-style rule (peers on one side, ports by protocol): one per protocol
+ * with ports (`all`: every port of it), or a single one without protocol when there are no ports.
+ */
+function rulesByProtocol(
+  index: number,
+  action: PolicyAction,
+  dir: "ingress" | "egress",
+  side: EntityMatch,
+  groups: ReadonlyMap<ProtoNumber, readonly PortSpec[] | "all">,
+): PolicyRule[] {
+  const rule = (protocol: ProtoNumber | undefined, ports: EntityMatch): PolicyRule => ({
+    index,
+    action,
+    ...(protocol !== undefined ? { protocol } : {}),
+    source: dir === "ingress" ? side : {},
+    destination: dir === "ingress" ? ports : { ...side, ...ports },
+  });
+  if (groups.size === 0) return [rule(undefined, {})];
+  return [...groups].map(([protocol, g]) => rule(protocol, g === "all" ? {} : { ports: g }));
 }
 
 function validateK8s(obj: K8sPolicy, p: Problems): Policy {
@@ -778,19 +782,7 @@ function adminRules(rules: AdminRule[], dir: "ingress" | "egress", p: Problems):
         for (const proto of ADMIN_PROTOCOLS) add(proto, { kind: "named", name: port.namedPort });
       }
     });
-    const action = ACTIONS[rule.action];
-    const side: EntityMatch = { peers };
-    const protocols: Array<ProtoNumber | undefined> = groups.size ? [...groups.keys()] : [undefined];
-    for (const protocol of protocols) {
-      const ports: EntityMatch = protocol === undefined ? {} : { ports: groups.get(protocol) ?? [] };
-      out.push({
-        index,
-        action,
-        ...(protocol !== undefined ? { protocol } : {}),
-        source: dir === "ingress" ? side : {},
-        destination: dir === "ingress" ? ports : { ...side, ...ports },
-      });
-    }
+    out.push(...rulesByProtocol(index, ACTIONS[rule.action], dir, { peers }, groups));
   });
   return out;
 }

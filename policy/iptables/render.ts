@@ -18,7 +18,7 @@ import {
   type PolicyIR,
   type PortEntry,
   type RuleMatch,
-  type TierChains,
+  endpointSteps,
 } from "../ir.js";
 
 export const ACCEPT_MARK = 0x00100000;
@@ -212,45 +212,29 @@ function chainsFor(ir: PolicyIR, family: 4 | 6): Map<string, string[]> {
         .flatMap((r) => policyRules(pc.name, r, family)),
     );
   const pass = `${hex(PASS_MARK)}/${hex(PASS_MARK)}`;
+  const unpassed = ` -m mark --mark 0x0/${hex(PASS_MARK)}`;
   for (const ec of ir.endpointChains) {
     const c = ec.name;
-    const rules: string[] = [];
-    const clearPass = `-A ${c} -j MARK --set-xmark 0x0/${hex(PASS_MARK)}`;
-    const jumps = (policies: readonly string[]): void =>
-      policies.forEach((p, i) => {
-        rules.push(`-A ${c}${i > 0 ? ` -m mark --mark 0x0/${hex(PASS_MARK)}` : ""} -j ${p}`);
-        rules.push(`-A ${c} -m mark --mark ${acc} -j RETURN`);
-      });
-    const tier = (t: TierChains): void => {
-      rules.push(clearPass);
-      jumps(t.policies);
-      if (t.endAction === "deny")
-        rules.push(
-          `-A ${c} -m mark --mark 0x0/${hex(PASS_MARK)} ${comment(`${c}:end-of-tier-${t.tier}`)} -j DROP`,
-        );
-    };
-    for (const t of ec.tiersBefore ?? []) tier(t);
-    const after = ec.tiersAfter ?? [];
-    if (ec.extended.length > 0) rules.push(clearPass);
-    jumps(ec.extended);
-    for (const p of ec.kubernetes) {
-      rules.push(`-A ${c} -j ${p}`);
-      rules.push(`-A ${c} -m mark --mark ${acc} -j RETURN`);
-    }
-    // With tiers after the default one, the default tier's allow means "no decision here".
-    const decides = (a: "allow" | "deny"): boolean => after.length === 0 || a === "deny";
-    const split = ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction;
-    if (split && decides(ec.endActionAfterPass))
-      rules.push(
-        `-A ${c} -m mark --mark ${pass} ${comment(`${c}:after-pass`)} ${endVerdict(ec.endActionAfterPass)}`,
-      );
-    if (decides(ec.endAction)) {
-      const notPassed = after.length > 0 && split ? ` -m mark --mark 0x0/${hex(PASS_MARK)}` : "";
-      rules.push(`-A ${c}${notPassed} ${comment(`${c}:default`)} ${endVerdict(ec.endAction)}`);
-    }
-    for (const t of after) tier(t);
-    if (after.length > 0) rules.push(`-A ${c} ${comment(`${c}:after-tiers`)} -j RETURN`);
-    chains.set(c, rules);
+    chains.set(
+      c,
+      endpointSteps(ec).flatMap((st) => {
+        switch (st.step) {
+          case "clear-pass":
+            return [`-A ${c} -j MARK --set-xmark 0x0/${hex(PASS_MARK)}`];
+          case "jump":
+            // An allow in the policy chain set ACCEPT_MARK and returned: it ends this chain too.
+            return [
+              `-A ${c}${st.unlessPassed ? unpassed : ""} -j ${st.chain}`,
+              `-A ${c} -m mark --mark ${acc} -j RETURN`,
+            ];
+          case "verdict": {
+            const when =
+              st.when === "passed" ? ` -m mark --mark ${pass}` : st.when === "not-passed" ? unpassed : "";
+            return [`-A ${c}${when} ${comment(`${c}:${st.id}`)} ${endVerdict(st.action)}`];
+          }
+        }
+      }),
+    );
   }
   return chains;
 }

@@ -26,7 +26,7 @@ import {
   type PolicyChain,
   type PolicyIR,
   type RuleMatch,
-  type TierChains,
+  endpointSteps,
 } from "../ir.js";
 import type {
   NftChain,
@@ -323,74 +323,33 @@ const TO_INGRESS_RENDERED: RenderedChain = {
   ],
 };
 
-/**
- * An endpoint chain: jumps to its policy chains in order (Pass tested between extended ones), then its
- * default. Tiers other than the default one come before and after it, each starting with the pass
- * bit clear and ending, when its action is deny, with a drop for packets no Pass let through.
- */
+/** An endpoint chain's rules: its steps (policy/ir.ts, endpointSteps) in nft's words. */
 function endpointRules(ec: EndpointChain): NftRule[] {
-  const rules: NftRule[] = [];
-  const clearPass = (id: string): NftRule =>
-    ruleOf(
-      ec.name,
-      [{ mangle: { key: { meta: { key: "mark" } }, value: { "&": [mark, ALL_BITS ^ PASS_MARK] } } }],
-      `${ec.name}:${id}`,
-    );
-  const jumps = (chains: readonly string[]): void =>
-    chains.forEach((p, i) =>
-      rules.push(
-        ruleOf(
+  const passIs = (v: number): NftStatement => ({ match: { op: "==", left: passSet, right: v } });
+  return endpointSteps(ec).map((st) => {
+    switch (st.step) {
+      case "clear-pass":
+        return ruleOf(
           ec.name,
-          [
-            ...(i > 0 ? [{ match: { op: "==", left: passSet, right: 0 } } as const] : []),
-            { jump: { target: p } },
-          ],
-          `${ec.name}:${p}`,
-        ),
-      ),
-    );
-  const tier = (t: TierChains): void => {
-    rules.push(clearPass(`tier-${t.tier}`));
-    jumps(t.policies);
-    if (t.endAction === "deny")
-      rules.push(
-        ruleOf(
+          [{ mangle: { key: { meta: { key: "mark" } }, value: { "&": [mark, ALL_BITS ^ PASS_MARK] } } }],
+          `${ec.name}:${st.id}`,
+        );
+      case "jump":
+        return ruleOf(
           ec.name,
-          [{ match: { op: "==", left: passSet, right: 0 } }, COUNTER, { drop: null }],
-          `${ec.name}:end-of-tier-${t.tier}`,
-        ),
-      );
-  };
-  for (const t of ec.tiersBefore ?? []) tier(t);
-  const after = ec.tiersAfter ?? [];
-  if (ec.extended.length > 0) rules.push(clearPass("clear-pass"));
-  jumps(ec.extended);
-  for (const p of ec.kubernetes) rules.push(ruleOf(ec.name, [{ jump: { target: p } }], `${ec.name}:${p}`));
-  // With tiers after the default one, the default tier's allow means "no decision here": only its
-  // denies are rendered, and the chain goes on.
-  const end = (action: "allow" | "deny"): readonly NftStatement[] | null =>
-    after.length > 0 && action === "allow" ? null : verdict(action, ec.direction);
-  const afterPass = end(ec.endActionAfterPass);
-  if (ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction && afterPass)
-    rules.push(
-      ruleOf(
-        ec.name,
-        [{ match: { op: "==", left: passSet, right: PASS_MARK } }, COUNTER, ...afterPass],
-        `${ec.name}:after-pass`,
-      ),
-    );
-  const endStatements = end(ec.endAction);
-  if (endStatements) {
-    const notPassed =
-      after.length > 0 && ec.extended.length > 0 && ec.endActionAfterPass !== ec.endAction
-        ? [{ match: { op: "==", left: passSet, right: 0 } } as const]
-        : [];
-    rules.push(ruleOf(ec.name, [...notPassed, COUNTER, ...endStatements], `${ec.name}:default`));
-  }
-  for (const t of after) tier(t);
-  if (after.length > 0)
-    rules.push(ruleOf(ec.name, [COUNTER, ...verdict("allow", ec.direction)], `${ec.name}:after-tiers`));
-  return rules;
+          [...(st.unlessPassed ? [passIs(0)] : []), { jump: { target: st.chain } }],
+          `${ec.name}:${st.chain}`,
+        );
+      case "verdict": {
+        const when = st.when === "passed" ? [passIs(PASS_MARK)] : st.when === "not-passed" ? [passIs(0)] : [];
+        return ruleOf(
+          ec.name,
+          [...when, COUNTER, ...verdict(st.action, ec.direction)],
+          `${ec.name}:${st.id}`,
+        );
+      }
+    }
+  });
 }
 
 function buildMaps(ir: PolicyIR): Map<string, NftMap> {
